@@ -1,1 +1,205 @@
-//! (placeholder: being written)
+//! The provider's resource types, one file each, and what they share.
+//!
+//! Owns: the registry ([`all`]), the field manager name, Go duration parsing, the wait loop that
+//! honours StopProvider, and the "not implemented yet" answer of resources whose behaviour is issue 4
+//! (their schemas are complete; their create/update/import say so plainly instead of pretending).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+
+use crate::framework::{Applied, ApplyInput, Ctx, Diags, Resource, error};
+use crate::value::Value;
+
+pub mod alert;
+pub mod installation;
+pub mod kustomization;
+pub mod receiver;
+
+/// Server-side apply field manager of every object the provider writes.
+pub const FIELD_MANAGER: &str = "terraform-provider-flux";
+
+/// Every resource type the provider serves.
+pub fn all() -> Vec<Arc<dyn Resource>> {
+    vec![
+        Arc::new(installation::Installation::new()),
+        Arc::new(kustomization::Kustomization::new()),
+        Arc::new(receiver::Receiver::new()),
+        Arc::new(alert::Alert::new()),
+    ]
+}
+
+/// Parses a Go duration (`1h30m`, `500ms`, `1.5h`), the syntax Flux uses for intervals and timeouts.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    if s.is_empty() {
+        return None;
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        if num_len == 0 {
+            return None;
+        }
+        let n: f64 = rest[..num_len].parse().ok()?;
+        rest = &rest[num_len..];
+        let (unit, len) = if rest.starts_with("ms") {
+            (0.001, 2)
+        } else if rest.starts_with('s') {
+            (1.0, 1)
+        } else if rest.starts_with('m') {
+            (60.0, 1)
+        } else if rest.starts_with('h') {
+            (3600.0, 1)
+        } else {
+            return None;
+        };
+        total += n * unit;
+        rest = &rest[len..];
+    }
+    Some(Duration::from_secs_f64(total))
+}
+
+/// Why a wait ended without success.
+#[derive(Debug, PartialEq)]
+pub enum WaitEnd {
+    /// The time ran out.
+    TimedOut,
+    /// Terraform asked the provider to stop (Ctrl-C).
+    Stopped,
+}
+
+/// Polls `check` every `every` until it returns `Some`, the timeout passes or the provider is
+/// stopped. Errors from `check` end the wait at once.
+pub async fn wait_until<T, E, F, Fut>(
+    ctx: &Ctx,
+    timeout: Duration,
+    every: Duration,
+    mut check: F,
+) -> Result<Result<T, WaitEnd>, E>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>, E>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if *ctx.stop.borrow() {
+            return Ok(Err(WaitEnd::Stopped));
+        }
+        if let Some(v) = check().await? {
+            return Ok(Ok(v));
+        }
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return Ok(Err(WaitEnd::TimedOut));
+        }
+        let nap = every.min(deadline - now);
+        tokio::select! {
+            _ = tokio::time::sleep(nap) => {}
+            _ = ctx.stopped() => return Ok(Err(WaitEnd::Stopped)),
+        }
+    }
+}
+
+/// The answer of a resource whose behaviour is not written yet.
+pub(crate) fn not_implemented(type_name: &str) -> Diags {
+    vec![error(
+        format!("{type_name} is not implemented yet (issue 4)"),
+        format!(
+            "This build of terraform-provider-flux declares the {type_name} schema but cannot create, update, import or delete it yet (tracked as issue 4). Nothing was changed in the cluster."
+        ),
+    )]
+}
+
+/// CRUD for a resource whose behaviour is issue 4: every operation fails plainly; a read keeps the
+/// state as it is (there can be none, since create never succeeds).
+pub(crate) fn unimplemented_create<'a>(
+    type_name: &'a str,
+    _ctx: &'a Ctx,
+    _input: ApplyInput,
+) -> BoxFuture<'a, Result<Applied, Diags>> {
+    Box::pin(async move { Err(not_implemented(type_name)) })
+}
+
+/// See [`unimplemented_create`].
+pub(crate) fn unimplemented_read<'a>(
+    state: Value,
+    private: Vec<u8>,
+) -> BoxFuture<'a, Result<Option<Applied>, Diags>> {
+    Box::pin(async move { Ok(Some(Applied { state, private })) })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_duration_go_forms() {
+        assert_eq!(parse_duration("10m"), Some(Duration::from_secs(600)));
+        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1.5h"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("5x"), None);
+        assert_eq!(parse_duration("m"), None);
+        assert_eq!(parse_duration(""), None);
+    }
+
+    #[tokio::test]
+    async fn wait_until_stops_when_provider_is_stopped() {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let ctx = Ctx {
+            kube: Arc::new(crate::config::KubeAccess::default()),
+            stop: rx,
+        };
+        let started = std::time::Instant::now();
+        let stopper = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let _ = tx.send(true);
+            tx
+        });
+        let r: Result<Result<(), WaitEnd>, ()> = wait_until(
+            &ctx,
+            Duration::from_secs(30),
+            Duration::from_secs(5),
+            || async { Ok(None) },
+        )
+        .await;
+        assert_eq!(r, Ok(Err(WaitEnd::Stopped)));
+        assert!(started.elapsed() < Duration::from_secs(2));
+        drop(stopper.await);
+    }
+
+    #[tokio::test]
+    async fn wait_until_times_out_and_succeeds() {
+        let (_tx, rx) = tokio::sync::watch::channel(false);
+        let ctx = Ctx {
+            kube: Arc::new(crate::config::KubeAccess::default()),
+            stop: rx,
+        };
+        let r: Result<Result<(), WaitEnd>, ()> = wait_until(
+            &ctx,
+            Duration::from_millis(50),
+            Duration::from_millis(10),
+            || async { Ok(None) },
+        )
+        .await;
+        assert_eq!(r, Ok(Err(WaitEnd::TimedOut)));
+        let mut n = 0;
+        let r: Result<Result<i32, WaitEnd>, ()> = wait_until(
+            &ctx,
+            Duration::from_secs(5),
+            Duration::from_millis(1),
+            || {
+                n += 1;
+                let v = n;
+                async move { Ok((v >= 3).then_some(v)) }
+            },
+        )
+        .await;
+        assert_eq!(r, Ok(Ok(3)));
+    }
+}

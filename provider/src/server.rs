@@ -1,20 +1,559 @@
-//! The tfplugin6 `Provider` service: decode → framework → encode.
+//! The tfplugin6 `Provider` service: decode → framework → encode, one tracing span per RPC.
 //!
-//! PLACEHOLDER written by the transport engineer so the binary links: every RPC answers
-//! `Unimplemented` (the generated default stubs). The framework engineer replaces this file.
+//! Owns: [`FluxProvider`] (the resource registry, the cached GetProviderSchema answer, the provider
+//! configuration and its lazily built Kubernetes client, and the stop signal), and the conversions
+//! between wire messages and framework values. Handlers hold no logic of their own: planning,
+//! validation and the consistency checks live in `framework`, behaviour in `resources`.
+//!
+//! Values are never logged (sensitive attributes included): spans carry the RPC, the resource type
+//! and outcome counts only. RPCs Terraform 1.11 does not need keep the generated `Unimplemented`
+//! default (data sources, functions, ephemeral resources: we declare none), except those with an
+//! obvious empty answer.
 
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use proto::tfplugin6 as pb;
 use proto::tfplugin6::provider_server::Provider;
+use tokio::sync::watch;
+use tonic::{Request, Response, Status};
+use tracing::{Instrument, info_span};
+
+use crate::config::{self, KubeAccess};
+use crate::diag::{Diagnostic, to_proto_all};
+use crate::framework::{self, Ctx, Resource, Step, error};
+use crate::schema::Schema;
+use crate::value::{Type, Value, from_dynamic_value, to_dynamic_value};
+
+/// Looks an environment variable up (the process environment, or a map in tests).
+pub type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// A registered resource with its schema and value type, computed once.
+struct Registered {
+    resource: Arc<dyn Resource>,
+    ty: Type,
+}
 
 /// The Flux provider's gRPC service.
-#[derive(Debug, Default)]
-pub struct FluxProvider;
+pub struct FluxProvider {
+    resources: BTreeMap<&'static str, Registered>,
+    schema_response: pb::get_provider_schema::Response,
+    provider_type: Type,
+    kube: Arc<KubeAccess>,
+    stop_tx: watch::Sender<bool>,
+    stop_rx: watch::Receiver<bool>,
+    env: EnvLookup,
+}
+
+impl Default for FluxProvider {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for FluxProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FluxProvider")
+            .field("resources", &self.resources.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+fn capabilities() -> pb::ServerCapabilities {
+    pb::ServerCapabilities {
+        plan_destroy: true,
+        get_provider_schema_optional: true,
+        ..Default::default()
+    }
+}
 
 impl FluxProvider {
-    /// A provider with no configuration yet.
+    /// The provider with every resource, reading `KUBE_*` from the process environment.
     pub fn new() -> Self {
-        Self
+        Self::with_env(Arc::new(|k: &str| std::env::var(k).ok()))
+    }
+
+    /// The provider with a given environment lookup (tests).
+    pub fn with_env(env: EnvLookup) -> Self {
+        Self::with_resources(crate::resources::all(), env)
+    }
+
+    /// The provider serving `resources` (tests register their own).
+    pub fn with_resources(
+        resources: Vec<Arc<dyn Resource>>,
+        env: EnvLookup,
+    ) -> Self {
+        let provider_schema = config::provider_schema();
+        let mut registry = BTreeMap::new();
+        let mut schemas = HashMap::new();
+        for r in resources {
+            let schema: Schema = r.spec().schema();
+            schemas.insert(r.type_name().to_string(), schema.to_proto());
+            registry.insert(
+                r.type_name(),
+                Registered {
+                    ty: schema.block.value_type(),
+                    resource: r,
+                },
+            );
+        }
+        let schema_response = pb::get_provider_schema::Response {
+            provider: Some(provider_schema.to_proto()),
+            resource_schemas: schemas,
+            server_capabilities: Some(capabilities()),
+            ..Default::default()
+        };
+        let (stop_tx, stop_rx) = watch::channel(false);
+        FluxProvider {
+            resources: registry,
+            schema_response,
+            provider_type: provider_schema.block.value_type(),
+            kube: Arc::new(KubeAccess::default()),
+            stop_tx,
+            stop_rx,
+            env,
+        }
+    }
+
+    /// The cluster access shared by all resources.
+    pub fn kube(&self) -> Arc<KubeAccess> {
+        self.kube.clone()
+    }
+
+    fn ctx(&self) -> Ctx {
+        Ctx {
+            kube: self.kube.clone(),
+            stop: self.stop_rx.clone(),
+        }
+    }
+
+    fn lookup(&self, type_name: &str) -> Result<&Registered, Vec<Diagnostic>> {
+        self.resources.get(type_name).ok_or_else(|| {
+            vec![error(
+                "Unknown resource type",
+                format!(
+                    "terraform-provider-flux has no resource type {type_name:?}; it has {}",
+                    self.resources
+                        .keys()
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )]
+        })
+    }
+}
+
+/// Decodes a DynamicValue, or a diagnostic naming what it was.
+fn decode(dv: Option<&pb::DynamicValue>, ty: &Type, what: &str) -> Result<Value, Vec<Diagnostic>> {
+    match dv {
+        None => Ok(Value::Null),
+        Some(dv) => from_dynamic_value(dv, ty)
+            .map_err(|e| vec![e.to_diagnostic(&format!("Undecodable {what}"))]),
+    }
+}
+
+/// Encodes a value; an encoding failure (a provider bug) becomes a diagnostic.
+fn encode(v: &Value, ty: &Type, diags: &mut Vec<Diagnostic>) -> Option<pb::DynamicValue> {
+    match to_dynamic_value(v, ty) {
+        Ok(dv) => Some(dv),
+        Err(e) => {
+            diags.push(e.to_diagnostic(
+                "Provider produced a value it cannot encode (a bug in terraform-provider-flux)",
+            ));
+            None
+        }
+    }
+}
+
+fn path_to_proto(path: &[Step]) -> pb::AttributePath {
+    crate::diag::AttrPath(path.to_vec()).to_proto()
+}
+
+fn outcome(diags: &[Diagnostic]) -> &'static str {
+    if framework::has_errors(diags) {
+        "error"
+    } else {
+        "ok"
     }
 }
 
 #[tonic::async_trait]
-impl Provider for FluxProvider {}
+impl Provider for FluxProvider {
+    async fn get_metadata(
+        &self,
+        _request: Request<pb::get_metadata::Request>,
+    ) -> Result<Response<pb::get_metadata::Response>, Status> {
+        let _span = info_span!("GetMetadata").entered();
+        Ok(Response::new(pb::get_metadata::Response {
+            server_capabilities: Some(capabilities()),
+            resources: self
+                .resources
+                .keys()
+                .map(|t| pb::get_metadata::ResourceMetadata {
+                    type_name: t.to_string(),
+                })
+                .collect(),
+            ..Default::default()
+        }))
+    }
+
+    async fn get_provider_schema(
+        &self,
+        _request: Request<pb::get_provider_schema::Request>,
+    ) -> Result<Response<pb::get_provider_schema::Response>, Status> {
+        let _span = info_span!("GetProviderSchema").entered();
+        Ok(Response::new(self.schema_response.clone()))
+    }
+
+    async fn get_resource_identity_schemas(
+        &self,
+        _request: Request<pb::get_resource_identity_schemas::Request>,
+    ) -> Result<Response<pb::get_resource_identity_schemas::Response>, Status> {
+        // No resource has an identity: an empty answer, as Terraform 1.12+ asks.
+        Ok(Response::new(Default::default()))
+    }
+
+    async fn validate_provider_config(
+        &self,
+        request: Request<pb::validate_provider_config::Request>,
+    ) -> Result<Response<pb::validate_provider_config::Response>, Status> {
+        let span = info_span!("ValidateProviderConfig", outcome = tracing::field::Empty);
+        let _e = span.enter();
+        let req = request.into_inner();
+        let diags = match decode(
+            req.config.as_ref(),
+            &self.provider_type,
+            "provider configuration",
+        ) {
+            Err(d) => d,
+            Ok(config) => {
+                let spec = config::provider_spec();
+                let mut diags = Vec::new();
+                if let Err(e) = config::settings_from(&config, &*self.env) {
+                    diags.push(error("Invalid provider configuration", e));
+                }
+                diags.extend(framework::validate_attributes(&spec, &config));
+                diags
+            }
+        };
+        span.record("outcome", outcome(&diags));
+        Ok(Response::new(pb::validate_provider_config::Response {
+            diagnostics: to_proto_all(&diags),
+        }))
+    }
+
+    async fn validate_resource_config(
+        &self,
+        request: Request<pb::validate_resource_config::Request>,
+    ) -> Result<Response<pb::validate_resource_config::Response>, Status> {
+        let req = request.into_inner();
+        let span = info_span!("ValidateResourceConfig", type_name = %req.type_name, outcome = tracing::field::Empty);
+        let _e = span.enter();
+        let diags = match self.lookup(&req.type_name) {
+            Err(d) => d,
+            Ok(r) => match decode(req.config.as_ref(), &r.ty, "resource configuration") {
+                Err(d) => d,
+                Ok(config) => framework::validate(r.resource.as_ref(), &config),
+            },
+        };
+        span.record("outcome", outcome(&diags));
+        Ok(Response::new(pb::validate_resource_config::Response {
+            diagnostics: to_proto_all(&diags),
+        }))
+    }
+
+    async fn configure_provider(
+        &self,
+        request: Request<pb::configure_provider::Request>,
+    ) -> Result<Response<pb::configure_provider::Response>, Status> {
+        let req = request.into_inner();
+        let span = info_span!("ConfigureProvider", terraform = %req.terraform_version, outcome = tracing::field::Empty);
+        let diags = async {
+            let config = match decode(
+                req.config.as_ref(),
+                &self.provider_type,
+                "provider configuration",
+            ) {
+                Ok(c) => c,
+                Err(d) => return d,
+            };
+            match config::settings_from(&config, &*self.env) {
+                Ok(settings) => {
+                    tracing::debug!(settings = ?settings, "configured");
+                    // Repeats (one process may be configured several times) just replace the settings.
+                    self.kube.configure(settings).await;
+                    Vec::new()
+                }
+                Err(e) => vec![error("Invalid provider configuration", e)],
+            }
+        }
+        .instrument(span.clone())
+        .await;
+        span.record("outcome", outcome(&diags));
+        Ok(Response::new(pb::configure_provider::Response {
+            diagnostics: to_proto_all(&diags),
+        }))
+    }
+
+    async fn upgrade_resource_state(
+        &self,
+        request: Request<pb::upgrade_resource_state::Request>,
+    ) -> Result<Response<pb::upgrade_resource_state::Response>, Status> {
+        let req = request.into_inner();
+        let span = info_span!("UpgradeResourceState", type_name = %req.type_name, version = req.version, outcome = tracing::field::Empty);
+        let _e = span.enter();
+        let mut diags = Vec::new();
+        let mut upgraded_state = None;
+        match self.lookup(&req.type_name) {
+            Err(d) => diags = d,
+            Ok(r) => {
+                let raw = req.raw_state.unwrap_or_default();
+                if raw.json.is_empty() {
+                    if !raw.flatmap.is_empty() {
+                        diags.push(error(
+                            "Unsupported state format",
+                            format!("{} state is in the legacy flatmap form, which this provider never wrote", req.type_name),
+                        ));
+                    }
+                    // No state at all: nothing to upgrade.
+                } else {
+                    match framework::upgrade(r.resource.as_ref(), req.version, &raw.json) {
+                        Ok(v) => upgraded_state = encode(&v, &r.ty, &mut diags),
+                        Err(d) => diags = d,
+                    }
+                }
+            }
+        }
+        span.record("outcome", outcome(&diags));
+        Ok(Response::new(pb::upgrade_resource_state::Response {
+            upgraded_state,
+            diagnostics: to_proto_all(&diags),
+        }))
+    }
+
+    async fn read_resource(
+        &self,
+        request: Request<pb::read_resource::Request>,
+    ) -> Result<Response<pb::read_resource::Response>, Status> {
+        let req = request.into_inner();
+        let span = info_span!("ReadResource", type_name = %req.type_name, outcome = tracing::field::Empty, gone = tracing::field::Empty);
+        let resp = async {
+            let r = match self.lookup(&req.type_name) {
+                Ok(r) => r,
+                Err(d) => {
+                    return pb::read_resource::Response {
+                        diagnostics: to_proto_all(&d),
+                        ..Default::default()
+                    };
+                }
+            };
+            let state = match decode(req.current_state.as_ref(), &r.ty, "current state") {
+                Ok(s) => s,
+                Err(d) => {
+                    return pb::read_resource::Response {
+                        diagnostics: to_proto_all(&d),
+                        ..Default::default()
+                    };
+                }
+            };
+            let (out, mut diags) =
+                framework::read(r.resource.as_ref(), &self.ctx(), state, req.private).await;
+            tracing::Span::current().record("gone", matches!(out.state, Value::Null));
+            let new_state = encode(&out.state, &r.ty, &mut diags);
+            tracing::Span::current().record("outcome", outcome(&diags));
+            pb::read_resource::Response {
+                new_state,
+                private: out.private,
+                diagnostics: to_proto_all(&diags),
+                ..Default::default()
+            }
+        }
+        .instrument(span)
+        .await;
+        Ok(Response::new(resp))
+    }
+
+    async fn plan_resource_change(
+        &self,
+        request: Request<pb::plan_resource_change::Request>,
+    ) -> Result<Response<pb::plan_resource_change::Response>, Status> {
+        let req = request.into_inner();
+        let span = info_span!("PlanResourceChange", type_name = %req.type_name, outcome = tracing::field::Empty, replace = tracing::field::Empty);
+        let _e = span.enter();
+        let fail = |d: Vec<Diagnostic>| pb::plan_resource_change::Response {
+            diagnostics: to_proto_all(&d),
+            ..Default::default()
+        };
+        let r = match self.lookup(&req.type_name) {
+            Ok(r) => r,
+            Err(d) => return Ok(Response::new(fail(d))),
+        };
+        let decoded = (|| {
+            Ok::<_, Vec<Diagnostic>>((
+                decode(req.prior_state.as_ref(), &r.ty, "prior state")?,
+                decode(req.proposed_new_state.as_ref(), &r.ty, "proposed new state")?,
+                decode(req.config.as_ref(), &r.ty, "configuration")?,
+            ))
+        })();
+        let (prior, proposed, config) = match decoded {
+            Ok(v) => v,
+            Err(d) => return Ok(Response::new(fail(d))),
+        };
+        let (planned, mut diags) = framework::plan(
+            r.resource.as_ref(),
+            &prior,
+            &proposed,
+            &config,
+            &req.prior_private,
+        );
+        let planned_state = encode(&planned.state, &r.ty, &mut diags);
+        span.record("outcome", outcome(&diags));
+        span.record("replace", !planned.requires_replace.is_empty());
+        Ok(Response::new(pb::plan_resource_change::Response {
+            planned_state,
+            requires_replace: planned
+                .requires_replace
+                .iter()
+                .map(|p| path_to_proto(p))
+                .collect(),
+            planned_private: planned.private,
+            diagnostics: to_proto_all(&diags),
+            ..Default::default()
+        }))
+    }
+
+    async fn apply_resource_change(
+        &self,
+        request: Request<pb::apply_resource_change::Request>,
+    ) -> Result<Response<pb::apply_resource_change::Response>, Status> {
+        let req = request.into_inner();
+        let span = info_span!("ApplyResourceChange", type_name = %req.type_name, outcome = tracing::field::Empty);
+        let resp = async {
+            let fail = |d: Vec<Diagnostic>| pb::apply_resource_change::Response {
+                diagnostics: to_proto_all(&d),
+                ..Default::default()
+            };
+            let r = match self.lookup(&req.type_name) {
+                Ok(r) => r,
+                Err(d) => return fail(d),
+            };
+            let decoded = (|| {
+                Ok::<_, Vec<Diagnostic>>((
+                    decode(req.prior_state.as_ref(), &r.ty, "prior state")?,
+                    decode(req.planned_state.as_ref(), &r.ty, "planned state")?,
+                    decode(req.config.as_ref(), &r.ty, "configuration")?,
+                ))
+            })();
+            let (prior, planned, config) = match decoded {
+                Ok(v) => v,
+                Err(d) => return fail(d),
+            };
+            let (out, mut diags) = framework::apply(
+                r.resource.as_ref(),
+                &self.ctx(),
+                prior,
+                planned,
+                config,
+                req.planned_private,
+            )
+            .await;
+            let new_state = encode(&out.state, &r.ty, &mut diags);
+            tracing::Span::current().record("outcome", outcome(&diags));
+            pb::apply_resource_change::Response {
+                new_state,
+                private: out.private,
+                diagnostics: to_proto_all(&diags),
+                ..Default::default()
+            }
+        }
+        .instrument(span)
+        .await;
+        Ok(Response::new(resp))
+    }
+
+    async fn import_resource_state(
+        &self,
+        request: Request<pb::import_resource_state::Request>,
+    ) -> Result<Response<pb::import_resource_state::Response>, Status> {
+        let req = request.into_inner();
+        let span = info_span!("ImportResourceState", type_name = %req.type_name, outcome = tracing::field::Empty);
+        let _e = span.enter();
+        let mut diags = Vec::new();
+        let mut imported = Vec::new();
+        match self.lookup(&req.type_name) {
+            Err(d) => diags = d,
+            Ok(r) => match framework::import(r.resource.as_ref(), &req.id) {
+                Err(d) => diags = d,
+                Ok(v) => {
+                    if let Some(state) = encode(&v, &r.ty, &mut diags) {
+                        imported.push(pb::import_resource_state::ImportedResource {
+                            type_name: req.type_name.clone(),
+                            state: Some(state),
+                            ..Default::default()
+                        });
+                    }
+                }
+            },
+        }
+        span.record("outcome", outcome(&diags));
+        Ok(Response::new(pb::import_resource_state::Response {
+            imported_resources: imported,
+            diagnostics: to_proto_all(&diags),
+            ..Default::default()
+        }))
+    }
+
+    async fn read_data_source(
+        &self,
+        request: Request<pb::read_data_source::Request>,
+    ) -> Result<Response<pb::read_data_source::Response>, Status> {
+        let req = request.into_inner();
+        let d = vec![error(
+            "Unknown data source",
+            format!(
+                "terraform-provider-flux has no data source {:?}",
+                req.type_name
+            ),
+        )];
+        Ok(Response::new(pb::read_data_source::Response {
+            diagnostics: to_proto_all(&d),
+            ..Default::default()
+        }))
+    }
+
+    async fn validate_data_resource_config(
+        &self,
+        request: Request<pb::validate_data_resource_config::Request>,
+    ) -> Result<Response<pb::validate_data_resource_config::Response>, Status> {
+        let req = request.into_inner();
+        let d = vec![error(
+            "Unknown data source",
+            format!(
+                "terraform-provider-flux has no data source {:?}",
+                req.type_name
+            ),
+        )];
+        Ok(Response::new(pb::validate_data_resource_config::Response {
+            diagnostics: to_proto_all(&d),
+        }))
+    }
+
+    async fn get_functions(
+        &self,
+        _request: Request<pb::get_functions::Request>,
+    ) -> Result<Response<pb::get_functions::Response>, Status> {
+        Ok(Response::new(Default::default()))
+    }
+
+    async fn stop_provider(
+        &self,
+        _request: Request<pb::stop_provider::Request>,
+    ) -> Result<Response<pb::stop_provider::Response>, Status> {
+        let _span = info_span!("StopProvider").entered();
+        tracing::info!("stop requested: in-flight waits give up");
+        // send_replace never fails, even with no receiver left.
+        self.stop_tx.send_replace(true);
+        Ok(Response::new(pb::stop_provider::Response::default()))
+    }
+}
