@@ -79,10 +79,7 @@ impl FluxProvider {
     }
 
     /// The provider serving `resources` (tests register their own).
-    pub fn with_resources(
-        resources: Vec<Arc<dyn Resource>>,
-        env: EnvLookup,
-    ) -> Self {
+    pub fn with_resources(resources: Vec<Arc<dyn Resource>>, env: EnvLookup) -> Self {
         let provider_schema = config::provider_schema();
         let mut registry = BTreeMap::new();
         let mut schemas = HashMap::new();
@@ -555,5 +552,257 @@ impl Provider for FluxProvider {
         // send_replace never fails, even with no receiver left.
         self.stop_tx.send_replace(true);
         Ok(Response::new(pb::stop_provider::Response::default()))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::framework::get;
+
+    fn provider() -> FluxProvider {
+        FluxProvider::with_env(Arc::new(|_: &str| None))
+    }
+
+    fn kustomization_ty() -> Type {
+        crate::resources::kustomization::spec().block.value_type()
+    }
+
+    fn kustomization_config(fields: &[(&str, Value)]) -> Value {
+        let mut all = vec![
+            ("name", Value::String("acme".into())),
+            ("source", Value::String("deepdesk-config".into())),
+            ("path", Value::String("./k8s/flux/production/acme".into())),
+        ];
+        all.extend(fields.iter().cloned());
+        crate::resources::kustomization::spec()
+            .block
+            .object_with(all.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    }
+
+    fn dv(v: &Value, ty: &Type) -> Option<pb::DynamicValue> {
+        Some(to_dynamic_value(v, ty).unwrap())
+    }
+
+    #[tokio::test]
+    async fn schema_lists_four_described_resources_and_capabilities() {
+        let p = provider();
+        let resp = p
+            .get_provider_schema(Request::new(Default::default()))
+            .await
+            .unwrap()
+            .into_inner();
+        let mut names: Vec<_> = resp.resource_schemas.keys().cloned().collect();
+        names.sort();
+        assert_eq!(
+            names,
+            vec![
+                "flux_alert",
+                "flux_installation",
+                "flux_kustomization",
+                "flux_receiver"
+            ]
+        );
+        for r in crate::resources::all() {
+            assert_eq!(
+                r.spec().schema().block.check_descriptions(),
+                Ok(()),
+                "{}",
+                r.type_name()
+            );
+        }
+        assert_eq!(config::provider_schema().block.check_descriptions(), Ok(()));
+        let caps = resp.server_capabilities.unwrap();
+        assert!(caps.plan_destroy && caps.get_provider_schema_optional);
+        let provider_block = resp.provider.unwrap().block.unwrap();
+        let token = provider_block
+            .attributes
+            .iter()
+            .find(|a| a.name == "token")
+            .unwrap();
+        assert!(token.sensitive);
+        let k = &resp.resource_schemas["flux_kustomization"];
+        let block = k.block.as_ref().unwrap();
+        let attr = |n: &str| {
+            block
+                .attributes
+                .iter()
+                .find(|a| a.name == n)
+                .unwrap()
+                .clone()
+        };
+        assert!(attr("interval").optional && attr("interval").computed);
+        assert!(attr("id").computed && !attr("id").optional);
+        assert!(
+            block
+                .block_types
+                .iter()
+                .any(|b| b.type_name == "post_build")
+        );
+    }
+
+    #[tokio::test]
+    async fn validate_over_the_wire_names_the_attribute() {
+        let p = provider();
+        let ty = kustomization_ty();
+        let config = kustomization_config(&[
+            ("path", Value::String("k8s/x".into())),
+            ("interval", Value::String("5x".into())),
+        ]);
+        let resp = p
+            .validate_resource_config(Request::new(pb::validate_resource_config::Request {
+                type_name: "flux_kustomization".into(),
+                config: dv(&config, &ty),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        let named: Vec<String> = resp
+            .diagnostics
+            .iter()
+            .map(|d| crate::diag::AttrPath::from_proto(d.attribute.as_ref().unwrap()).to_string())
+            .collect();
+        assert_eq!(named, vec!["path", "interval"]);
+    }
+
+    #[tokio::test]
+    async fn plan_create_over_the_wire_defaults_and_unknowns() {
+        let p = provider();
+        let ty = kustomization_ty();
+        let config = kustomization_config(&[]);
+        let resp = p
+            .plan_resource_change(Request::new(pb::plan_resource_change::Request {
+                type_name: "flux_kustomization".into(),
+                prior_state: dv(&Value::Null, &ty),
+                proposed_new_state: dv(&config, &ty),
+                config: dv(&config, &ty),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(resp.diagnostics.is_empty(), "{:?}", resp.diagnostics);
+        let planned = from_dynamic_value(resp.planned_state.as_ref().unwrap(), &ty).unwrap();
+        assert_eq!(
+            get(&planned, "namespace"),
+            &Value::String("flux-system".into())
+        );
+        assert_eq!(get(&planned, "interval"), &Value::String("10m".into()));
+        assert_eq!(get(&planned, "prune"), &Value::Bool(true));
+        assert!(get(&planned, "id").is_unknown());
+        assert!(get(&planned, "ready").is_unknown());
+    }
+
+    #[tokio::test]
+    async fn configure_with_unknowns_then_read_keeps_state() {
+        let p = provider();
+        let pty = config::provider_spec().value_type();
+        let pconfig = config::provider_spec().object_with(BTreeMap::from([(
+            "host".to_string(),
+            Value::Unknown(Default::default()),
+        )]));
+        let resp = p
+            .configure_provider(Request::new(pb::configure_provider::Request {
+                config: dv(&pconfig, &pty),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(resp.diagnostics.is_empty());
+        // Terraform may configure again in the same process.
+        let again = p
+            .configure_provider(Request::new(pb::configure_provider::Request {
+                config: dv(&pconfig, &pty),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(again.diagnostics.is_empty());
+        let ty = kustomization_ty();
+        let mut state = kustomization_config(&[]);
+        for (k, v) in [
+            ("id", Value::String("flux-system/acme".into())),
+            ("namespace", Value::String("flux-system".into())),
+            ("source_kind", Value::String("GitRepository".into())),
+            ("interval", Value::String("10m".into())),
+            ("prune", Value::Bool(true)),
+            ("suspend", Value::Bool(false)),
+            ("wait", Value::Bool(false)),
+            ("ready", Value::Bool(false)),
+        ] {
+            framework::set(&mut state, k, v);
+        }
+        let read = p
+            .read_resource(Request::new(pb::read_resource::Request {
+                type_name: "flux_kustomization".into(),
+                current_state: dv(&state, &ty),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(read.diagnostics.is_empty(), "{:?}", read.diagnostics);
+        assert_eq!(
+            from_dynamic_value(read.new_state.as_ref().unwrap(), &ty).unwrap(),
+            state
+        );
+    }
+
+    #[tokio::test]
+    async fn issue_4_resources_say_not_implemented() {
+        let p = provider();
+        let r = crate::resources::receiver::spec();
+        let ty = r.block.value_type();
+        let config = r.block.object_with(BTreeMap::from([
+            ("name".to_string(), Value::String("github".into())),
+            ("type".to_string(), Value::String("github".into())),
+        ]));
+        let resp = p
+            .apply_resource_change(Request::new(pb::apply_resource_change::Request {
+                type_name: "flux_receiver".into(),
+                prior_state: dv(&Value::Null, &ty),
+                planned_state: dv(&config, &ty),
+                config: dv(&config, &ty),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(resp.diagnostics.len(), 1);
+        assert!(
+            resp.diagnostics[0]
+                .summary
+                .contains("not implemented yet (issue 4)")
+        );
+        assert_eq!(
+            from_dynamic_value(resp.new_state.as_ref().unwrap(), &ty).unwrap(),
+            Value::Null
+        );
+    }
+
+    #[tokio::test]
+    async fn unknown_type_and_stop() {
+        let p = provider();
+        let resp = p
+            .validate_resource_config(Request::new(pb::validate_resource_config::Request {
+                type_name: "flux_nope".into(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(resp.diagnostics[0].detail.contains("flux_nope"));
+        let ctx = p.ctx();
+        assert!(!*ctx.stop.borrow());
+        p.stop_provider(Request::new(Default::default()))
+            .await
+            .unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(1), ctx.stopped())
+            .await
+            .unwrap();
     }
 }
