@@ -1,1 +1,126 @@
-fn main() {}
+//! `flux-runner`: one process running the Flux loop (image reflect, automate, kustomize, helm,
+//! receiver, alert) in place of Flux's controllers.
+//!
+//! This file owns the command line only. Today it has one subcommand, `crds`, which prints every
+//! Flux CRD the runner serves (from [`proto::flux::crds_yaml`]) for `kubectl apply -f -`; the
+//! reconcile subcommands arrive with their controllers.
+
+use std::io::Write;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+/// Command line of `flux-runner`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "flux-runner",
+    version,
+    about = "A Flux-compatible GitOps runner"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the Flux CRDs (all served versions) as multi-document YAML, for
+    /// `flux-runner crds | kubectl apply --server-side -f -`.
+    Crds,
+}
+
+/// Runs one command, writing its output to `out`.
+fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Crds => {
+            let yaml = proto::flux::crds_yaml().context("rendering the Flux CRDs")?;
+            out.write_all(yaml.as_bytes())
+                .and_then(|()| out.flush())
+                .context("writing the CRDs to stdout")?;
+        }
+    }
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match run(cli, &mut std::io::stdout().lock()) {
+        // `flux-runner crds | head` closes the pipe early: that is not a failure.
+        Err(err) if is_broken_pipe(&err) => Ok(()),
+        other => other,
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::expect_used, clippy::unwrap_used)]
+
+    use super::*;
+
+    fn output(args: &[&str]) -> String {
+        let cli = Cli::try_parse_from(args).expect("valid arguments");
+        let mut out = Vec::new();
+        run(cli, &mut out).expect("command succeeds");
+        String::from_utf8(out).expect("UTF-8 output")
+    }
+
+    #[test]
+    fn crds_output_is_one_yaml_document_per_flux_kind() {
+        let yaml = output(&["flux-runner", "crds"]);
+        let docs: Vec<serde_json::Value> =
+            serde_saphyr::from_multiple(&yaml).expect("multi-document YAML");
+        let kinds: Vec<&str> = docs
+            .iter()
+            .map(|d| {
+                assert_eq!(d["apiVersion"], "apiextensions.k8s.io/v1");
+                assert_eq!(d["kind"], "CustomResourceDefinition");
+                d["spec"]["names"]["kind"].as_str().expect("names.kind")
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "GitRepository",
+                "ImageRepository",
+                "ImagePolicy",
+                "ImageUpdateAutomation",
+                "Kustomization",
+                "HelmRelease",
+                "Receiver",
+                "Alert",
+                "Provider",
+            ]
+        );
+        assert_eq!(yaml.matches("\n---\n").count() + 1, docs.len());
+    }
+
+    #[test]
+    fn version_flag_prints_the_crate_version() {
+        let err = Cli::try_parse_from(["flux-runner", "--version"]).expect_err("exits early");
+        assert_eq!(err.kind(), clap::error::ErrorKind::DisplayVersion);
+        assert!(err.to_string().contains(env!("CARGO_PKG_VERSION")));
+    }
+
+    #[test]
+    fn unknown_subcommand_is_rejected() {
+        let err = Cli::try_parse_from(["flux-runner", "reconcile"]).expect_err("not yet");
+        assert_eq!(err.kind(), clap::error::ErrorKind::InvalidSubcommand);
+    }
+
+    #[test]
+    fn broken_pipe_is_recognised_through_context() {
+        let err = anyhow::Error::from(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+            .context("writing the CRDs to stdout");
+        assert!(is_broken_pipe(&err));
+        assert!(!is_broken_pipe(&anyhow::anyhow!("other")));
+    }
+}
