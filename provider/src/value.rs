@@ -465,6 +465,13 @@ impl Number {
 
 impl PartialEq for Number {
     fn eq(&self, other: &Number) -> bool {
+        // Fast paths for same-form numbers (distinct finite f64 never share a decimal value).
+        match (self, other) {
+            (Number::Int(a), Number::Int(b)) => return a == b,
+            (Number::UInt(a), Number::UInt(b)) => return a == b,
+            (Number::Float(a), Number::Float(b)) => return a == b,
+            _ => {}
+        }
         match (self.decimal(), other.decimal()) {
             (Some(a), Some(b)) => a == b,
             // Infinities compare as floats; NaN never equals (cty has no NaN).
@@ -857,10 +864,39 @@ impl PartialEq for Value {
     }
 }
 
+/// A hashable, ordered stand-in for a known primitive value: equal keys iff equal values. Lets
+/// large sets of strings/numbers compare and merge in O(n log n) instead of O(n²).
+#[derive(PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum PrimKey<'a> {
+    Null,
+    Bool(bool),
+    Str(&'a str),
+    Num(Decimal),
+}
+
+fn prim_key(v: &Value) -> Option<PrimKey<'_>> {
+    match v {
+        Value::Null => Some(PrimKey::Null),
+        Value::Bool(b) => Some(PrimKey::Bool(*b)),
+        Value::String(s) => Some(PrimKey::Str(s)),
+        Value::Number(n) => n.decimal().map(PrimKey::Num),
+        _ => None,
+    }
+}
+
+fn prim_keys(v: &[Value]) -> Option<Vec<PrimKey<'_>>> {
+    v.iter().map(prim_key).collect()
+}
+
 /// Set equality: same size and every element of each side has an equal one on the other.
 fn set_eq(a: &[Value], b: &[Value]) -> bool {
     if a.len() != b.len() {
         return false;
+    }
+    if let (Some(mut ka), Some(mut kb)) = (prim_keys(a), prim_keys(b)) {
+        ka.sort_unstable();
+        kb.sort_unstable();
+        return ka == kb;
     }
     let mut used = vec![false; b.len()];
     'outer: for x in a {
@@ -877,14 +913,26 @@ fn set_eq(a: &[Value], b: &[Value]) -> bool {
 
 /// Merges wholly known equal elements, as cty sets do (unknowns never merge).
 pub fn dedup_set(elems: Vec<Value>) -> Vec<Value> {
-    let mut out: Vec<Value> = Vec::with_capacity(elems.len());
-    for e in elems {
-        if e.is_wholly_known() && out.iter().any(|o| o.is_wholly_known() && *o == e) {
-            continue;
+    let mut keep = vec![true; elems.len()];
+    {
+        let mut seen = std::collections::HashSet::new();
+        let mut others: Vec<usize> = Vec::new();
+        for (i, e) in elems.iter().enumerate() {
+            if let Some(k) = prim_key(e) {
+                keep[i] = seen.insert(k);
+            } else if e.is_wholly_known() {
+                keep[i] = !others.iter().any(|&j| elems[j] == *e);
+                if keep[i] {
+                    others.push(i);
+                }
+            }
         }
-        out.push(e);
     }
-    out
+    elems
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(e, k)| k.then_some(e))
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------

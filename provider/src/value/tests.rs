@@ -606,3 +606,32 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn large_values_decode_in_linear_time() {
+    // 20k distinct strings in a set: O(n²) merging would take seconds even in release.
+    let n = 20_000;
+    let ty = Type::set(Type::String);
+    let v = Value::Set((0..n).map(|i| Value::string(format!("item-{i}"))).collect());
+    let bytes = encode_msgpack(&v, &ty).unwrap();
+    let t = std::time::Instant::now();
+    let back = decode_msgpack(&bytes, &ty).unwrap();
+    let same = back == v;
+    let took = t.elapsed();
+    assert!(same);
+    assert_eq!(back.as_list().unwrap().len(), n);
+    println!("decode+compare of a {n}-string set ({} bytes): {took:?}", bytes.len());
+    assert!(took < std::time::Duration::from_secs(2), "{took:?}");
+
+    // A 16 MiB string attribute (a large manifest kept in state).
+    let ty = Type::object([("manifest", Type::String)]);
+    let big = "x".repeat(16 << 20);
+    let v = Value::object([("manifest", Value::string(big))]);
+    let t = std::time::Instant::now();
+    let bytes = encode_msgpack(&v, &ty).unwrap();
+    let back = decode_msgpack(&bytes, &ty).unwrap();
+    let took = t.elapsed();
+    assert_eq!(back, v);
+    println!("encode+decode of a 16 MiB string: {took:?}");
+    assert!(took < std::time::Duration::from_secs(2), "{took:?}");
+}
