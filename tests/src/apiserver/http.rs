@@ -177,6 +177,18 @@ fn parse_body(ct: &str, body: &[u8]) -> Result<Value, ApiError> {
     if body.is_empty() {
         return Ok(Value::Null);
     }
+    if ct.contains("protobuf") {
+        return super::protobuf::decode(body).map_err(|e| {
+            ApiError::new(
+                415,
+                "UnsupportedMediaType",
+                format!("the protobuf body could not be decoded: {e}"),
+            )
+        });
+    }
+    if ct.contains("cbor") {
+        return Err(ApiError::unsupported_media(ct));
+    }
     let text = std::str::from_utf8(body)
         .map_err(|_| ApiError::bad_request("the request body is not UTF-8"))?;
     if ct.contains("yaml") {

@@ -27,7 +27,9 @@
 //! - **Server-side apply** ([`ssa`], [`fieldset`]): field sets do not mark granular maps with `.`;
 //!   managedFields are not converted between versions.
 //! - **Printing** ([`table`]): built-in kinds print Name and Age only.
-//! - **Wire**: JSON only (no protobuf, no CBOR); YAML accepted for apply patches.
+//! - **Wire**: responses are JSON only; request bodies are JSON, YAML (apply) or, for the kinds
+//!   client-go's typed clients write (Namespace, Secret, ConfigMap, ServiceAccount), protobuf
+//!   ([`protobuf`]); no CBOR.
 //! - **Validation**: as deep as the schemas ([`schema_api`]); metadata checks cover the name only.
 
 pub mod audit;
@@ -35,12 +37,16 @@ pub mod discovery;
 pub mod error;
 pub mod fieldset;
 pub mod http;
+pub mod protobuf;
 pub mod resources;
+pub mod schema;
 pub mod schema_api;
+mod schema_glue;
 pub mod selectors;
 pub mod simulate;
 pub mod ssa;
 pub mod store;
+pub mod strategic;
 pub mod table;
 pub mod tls;
 pub mod watch;
@@ -142,7 +148,7 @@ pub struct RunningApiServer {
 }
 
 fn schemas() -> Box<dyn schema_api::SchemaApi> {
-    Box::new(schema_api::Permissive)
+    Box::new(schema::SchemaRegistry::builtin())
 }
 
 impl ApiServer {

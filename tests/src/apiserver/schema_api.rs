@@ -32,6 +32,8 @@ pub trait SchemaApi: Send {
     fn register_crd(&mut self, crd: &Value) -> Result<(), Vec<FieldIssue>>;
     fn unregister_crd(&mut self, name: &str);
     fn validate(&self, gvk: &GvkRef, obj: &Value) -> Result<(), Vec<FieldIssue>>;
+    /// Removes undeclared fields; returns their paths (`spec.foo`).
+    fn prune(&self, gvk: &GvkRef, obj: &mut Value) -> Vec<String>;
     fn defaults(&self, gvk: &GvkRef, obj: &mut Value);
     fn list_kind(&self, gvk: &GvkRef, path: &[String]) -> ListKind;
     fn map_atomic(&self, gvk: &GvkRef, path: &[String]) -> bool;
@@ -77,6 +79,9 @@ impl SchemaApi for Permissive {
     fn unregister_crd(&mut self, _name: &str) {}
     fn validate(&self, _gvk: &GvkRef, _obj: &Value) -> Result<(), Vec<FieldIssue>> {
         Ok(())
+    }
+    fn prune(&self, _gvk: &GvkRef, _obj: &mut Value) -> Vec<String> {
+        Vec::new()
     }
     fn defaults(&self, _gvk: &GvkRef, _obj: &mut Value) {}
     fn list_kind(&self, _gvk: &GvkRef, path: &[String]) -> ListKind {

@@ -163,47 +163,6 @@ fn spec_part(obj: &Value) -> Value {
     v
 }
 
-/// Removes the field named by a validation path like `spec.containers[0].foo`.
-fn prune_field(obj: &mut Value, field: &str) {
-    let mut tokens: Vec<String> = Vec::new();
-    for part in field.split('.') {
-        let mut rest = part;
-        if let Some(i) = rest.find('[') {
-            if i > 0 {
-                tokens.push(rest[..i].to_string());
-            }
-            rest = &rest[i..];
-            while let Some(end) = rest.find(']') {
-                tokens.push(rest[..=end].to_string());
-                rest = &rest[end + 1..];
-            }
-        } else if !rest.is_empty() {
-            tokens.push(rest.to_string());
-        }
-    }
-    let Some((last, parents)) = tokens.split_last() else {
-        return;
-    };
-    let mut cur = obj;
-    for t in parents {
-        let next = if let Some(idx) = t.strip_prefix('[').and_then(|x| x.strip_suffix(']')) {
-            match idx.parse::<usize>() {
-                Ok(i) => cur.get_mut(i),
-                Err(_) => cur.get_mut(idx.trim_matches('"')),
-            }
-        } else {
-            cur.get_mut(t.as_str())
-        };
-        match next {
-            Some(n) => cur = n,
-            None => return,
-        }
-    }
-    if let Some(m) = cur.as_object_mut() {
-        m.remove(last.as_str());
-    }
-}
-
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 253
@@ -407,9 +366,7 @@ impl Store {
                     }
                     FieldValidation::Ignore => {}
                 }
-                for i in &unknown {
-                    prune_field(obj, &i.field);
-                }
+                self.schemas.prune(&gvk, obj);
             }
             invalid.extend(
                 issues
@@ -909,9 +866,7 @@ impl Store {
                         .map(|i| format!("unknown field {:?}", i.field)),
                 );
             }
-            for i in &unknown {
-                prune_field(obj, &i.field);
-            }
+            self.schemas.prune(&gvk, obj);
         }
         Ok(())
     }
