@@ -6,8 +6,16 @@
 
 #![no_main]
 
+// The provider's own source files, compiled here (see Cargo.toml).
+#[allow(dead_code)]
+#[path = "../../src/diag.rs"]
+mod diag;
+#[allow(dead_code)]
+#[path = "../../src/value.rs"]
+mod value;
+
 use libfuzzer_sys::fuzz_target;
-use provider::value::{Type, decode_json, decode_msgpack, decode_raw_state_json, encode_msgpack};
+use value::{Type, decode_json, decode_msgpack, decode_raw_state_json, encode_msgpack};
 
 fn types() -> Vec<Type> {
     vec![
