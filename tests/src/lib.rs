@@ -1,2 +1,3 @@
 //! placeholder
 pub mod apiserver;
+pub mod terraform;

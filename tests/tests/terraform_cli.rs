@@ -1,0 +1,193 @@
+//! The real terraform CLI (1.11 on PATH) loading `terraform-provider-flux` through dev_overrides:
+//! schema loading over each transport (unix socket + AutoMTLS, TCP, plaintext, reattach to a
+//! debug-mode process), clean provider exits, log levels kept, and the schema's completeness.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use tests::terraform::{
+    self, PROVIDER_ADDRESS, REQUIRED_PROVIDERS, Workspace, our_provider_schema, undescribed,
+};
+
+/// The four resources the provider must offer.
+const RESOURCES: [&str; 4] = [
+    "flux_installation",
+    "flux_kustomization",
+    "flux_receiver",
+    "flux_alert",
+];
+
+/// Unwraps a harness result, printing the error with its whole terraform output.
+fn must<T>(r: Result<T, terraform::HarnessError>) -> T {
+    r.unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn workspace() -> Workspace {
+    let ws = must(Workspace::new());
+    must(ws.write_main_tf(REQUIRED_PROVIDERS));
+    ws
+}
+
+fn schema_loads(ws: &Workspace) -> serde_json::Value {
+    let schema = must(ws.providers_schema_json());
+    assert!(
+        our_provider_schema(&schema).is_some(),
+        "provider {PROVIDER_ADDRESS} missing from {schema}"
+    );
+    schema
+}
+
+#[test]
+fn terraform_loads_the_provider_through_dev_overrides_without_init() {
+    let mut ws = workspace();
+    ws.set_env("TF_LOG", "DEBUG");
+    let out = must(must(ws.run(&["providers", "schema", "-json", "-no-color"])).ok());
+    let schema = must(out.json());
+    assert!(our_provider_schema(&schema).is_some(), "{schema}");
+    // Terraform's debug log says where the provider came from and which protocol it negotiated.
+    assert!(
+        out.stderr.contains(&format!(
+            "Provider {PROVIDER_ADDRESS} is overridden by dev_overrides"
+        )),
+        "provider not loaded through dev_overrides"
+    );
+    assert!(
+        out.stderr.contains("using plugin: version=6"),
+        "protocol 6 not negotiated"
+    );
+    // No init happened, so no lock file either.
+    assert!(!ws.path().join(".terraform.lock.hcl").exists());
+    eprintln!("providers schema -json: {:?}", out.elapsed);
+}
+
+#[test]
+fn provider_exits_cleanly_after_shutdown_and_its_log_levels_survive() {
+    let mut ws = workspace();
+    ws.set_env("TF_LOG", "TRACE");
+    let out = must(must(ws.run(&["providers", "schema", "-json", "-no-color"])).ok());
+    // go-plugin reports how the plugin ended; a plugin that ignored Shutdown is killed after 2 s
+    // with this warning.
+    assert!(
+        out.stderr.contains("plugin process exited"),
+        "no exit line in terraform's log"
+    );
+    assert!(
+        !out.stderr.contains("plugin failed to exit gracefully"),
+        "provider needed killing:\n{}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains("plugin exited with error") && !out.stderr.contains("exit status 1"),
+        "provider exited with an error"
+    );
+    // Our hclog JSON lines keep their level: the info line "serving" shows as [INFO], attributed
+    // to the provider.
+    let serving = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("terraform-provider-flux") && l.contains(": serving"))
+        .unwrap_or_else(|| panic!("no 'serving' line from the provider in:\n{}", out.stderr));
+    assert!(serving.contains("[INFO]"), "{serving}");
+}
+
+#[test]
+fn provider_over_tcp_with_mtls() {
+    let mut ws = workspace();
+    ws.set_env(provider_tcp_env(), "1")
+        .set_env("TF_LOG", "DEBUG");
+    let out = must(must(ws.run(&["providers", "schema", "-json", "-no-color"])).ok());
+    assert!(our_provider_schema(&must(out.json())).is_some());
+    // terraform logs the address it connected to.
+    assert!(
+        out.stderr.contains("network=tcp") || out.stderr.contains("address=127.0.0.1:"),
+        "not served over TCP:\n{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn provider_in_plaintext_when_terraform_disables_tls() {
+    let mut ws = workspace();
+    ws.set_env("TF_DISABLE_PLUGIN_TLS", "1");
+    schema_loads(&ws);
+}
+
+fn provider_tcp_env() -> &'static str {
+    // Kept in one place: the provider's documented switch (provider::plugin::TCP_ENV).
+    "TF_PROVIDER_FLUX_TCP"
+}
+
+#[test]
+fn terraform_reattaches_to_a_debug_mode_provider() {
+    let bin = must(terraform::provider_binary());
+    let mut child = Command::new(&bin)
+        .arg("--debug")
+        .env_remove("TF_PLUGIN_MAGIC_COOKIE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start provider --debug");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(v) = line.trim().strip_prefix("TF_REATTACH_PROVIDERS='") {
+                let _ = tx.send(v.trim_end_matches('\'').to_string());
+            }
+        }
+    });
+    let value = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("reattach value printed");
+
+    let mut ws = workspace();
+    ws.reattach(&value);
+    schema_loads(&ws);
+    // Terraform must not stop a provider it did not start (Test: true).
+    assert!(
+        child.try_wait().expect("try_wait").is_none(),
+        "provider stopped by terraform"
+    );
+
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn schema_has_the_four_resources_and_every_attribute_described() {
+    let ws = workspace();
+    let schema = schema_loads(&ws);
+    let ours = our_provider_schema(&schema).expect("our provider");
+    let resources = ours
+        .get("resource_schemas")
+        .and_then(serde_json::Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    for name in RESOURCES {
+        assert!(
+            resources.contains_key(name),
+            "resource {name} missing; have {:?}",
+            resources.keys().collect::<Vec<_>>()
+        );
+    }
+    let mut missing = Vec::new();
+    if let Some(block) = ours.get("provider").and_then(|p| p.get("block")) {
+        missing.extend(undescribed("provider", block));
+    }
+    for (name, r) in &resources {
+        if let Some(block) = r.get("block") {
+            missing.extend(undescribed(name, block));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "attributes/blocks without a description: {missing:#?}"
+    );
+}
