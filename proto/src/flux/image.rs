@@ -3,10 +3,10 @@
 //!
 //! In the last Flux releases that served `v1beta2` (image-reflector v1.1, image-automation v1.1)
 //! its schema equals `v1` for all three kinds, except that `v1beta2` ImageUpdateAutomation has no
-//! `git.commit.signingKey.type`; `latestImage` was dropped from `v1beta2` before GA. So one macro
-//! stamps the same spec into [`v1`] and [`v1beta2`]; the spec parts and every status are shared
-//! (the `v1beta2` schema therefore also admits `signingKey.type`). The `v1` kinds are re-exported
-//! here.
+//! `git.commit.signingKey.type`. So one macro stamps the same spec into [`v1`] and [`v1beta2`];
+//! the spec parts and every status are shared, and a schema transform takes `signingKey.type`
+//! out of the `v1beta2` schema. `status.latestImage` was removed from `v1beta2` (Flux commit
+//! ad10474) before `v1` went GA, so it is not modelled. The `v1` kinds are re-exported here.
 
 // kube's `printcolumn(...)` lists repeat `type_ = "string"`, which clippy mistakes for a
 // duplicated attribute.
@@ -30,7 +30,13 @@ pub const GROUP: &str = "image.toolkit.fluxcd.io";
 /// Stamps the three image kinds' specs for one API version. `$extra` carries per-version kube
 /// attributes (the `v1beta2` deprecation warnings).
 macro_rules! image_kinds {
-    ($version:tt, [$($repo_extra:tt)*], [$($policy_extra:tt)*], [$($auto_extra:tt)*]) => {
+    (
+        $version:tt,
+        [$($repo_extra:tt)*],
+        [$($policy_extra:tt)*],
+        [$($auto_extra:tt)*],
+        [$($auto_schema_attr:tt)*]
+    ) => {
         use kube::CustomResource;
         use schemars::JsonSchema;
         use serde::{Deserialize, Serialize};
@@ -186,6 +192,7 @@ macro_rules! image_kinds {
             $($auto_extra)*
         )]
         #[serde(rename_all = "camelCase")]
+        $($auto_schema_attr)*
         pub struct ImageUpdateAutomationSpec {
             /// The GitRepository to clone, commit to and push to.
             pub source_ref: ImageUpdateSourceReference,
@@ -211,7 +218,7 @@ macro_rules! image_kinds {
 
 /// `image.toolkit.fluxcd.io/v1`, the storage version.
 pub mod v1 {
-    image_kinds!("v1", [], [], []);
+    image_kinds!("v1", [], [], [], []);
 }
 
 /// `image.toolkit.fluxcd.io/v1beta2`, served and deprecated, same schema as [`v1`].
@@ -220,8 +227,20 @@ pub mod v1beta2 {
         "v1beta2",
         [, deprecated = "v1beta2 ImageRepository is deprecated, upgrade to v1"],
         [, deprecated = "v1beta2 ImagePolicy is deprecated, upgrade to v1"],
-        [, deprecated = "v1beta2 ImageUpdateAutomation is deprecated, upgrade to v1"]
+        [, deprecated = "v1beta2 ImageUpdateAutomation is deprecated, upgrade to v1"],
+        [#[schemars(transform = super::drop_signing_key_type)]]
     );
+}
+
+/// `v1beta2` ImageUpdateAutomation has no `git.commit.signingKey.type`: the Rust types are
+/// shared with `v1`, so the field is taken out of the `v1beta2` schema only.
+fn drop_signing_key_type(schema: &mut schemars::Schema) {
+    if let Some(props) = schema
+        .pointer_mut("/properties/git/properties/commit/properties/signingKey/properties")
+        .and_then(|p| p.as_object_mut())
+    {
+        props.remove("type");
+    }
 }
 
 /// Registry credential provider of an ImageRepository.

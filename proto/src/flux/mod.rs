@@ -53,9 +53,27 @@ pub fn crds() -> Result<Vec<CustomResourceDefinition>, CrdError> {
             vec![helm::HelmRelease::crd(), helm::v2beta2::HelmRelease::crd()],
             "v2",
         )?,
-        merged(vec![notification::Receiver::crd()], "v1")?,
-        merged(vec![notification::Alert::crd()], "v1beta3")?,
-        merged(vec![notification::Provider::crd()], "v1beta3")?,
+        merged(
+            vec![
+                notification::Receiver::crd(),
+                notification::v1beta2::Receiver::crd(),
+            ],
+            "v1",
+        )?,
+        merged(
+            vec![
+                notification::Alert::crd(),
+                notification::v1beta2::Alert::crd(),
+            ],
+            "v1beta3",
+        )?,
+        merged(
+            vec![
+                notification::Provider::crd(),
+                notification::v1beta2::Provider::crd(),
+            ],
+            "v1beta3",
+        )?,
     ])
 }
 

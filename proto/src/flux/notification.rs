@@ -1,9 +1,9 @@
 //! `notification.toolkit.fluxcd.io` (notification-controller): Receiver `v1`, and Alert and
-//! Provider `v1beta3`. Alert and Provider have no status in `v1beta3` (Flux dropped it; they are
-//! static configuration).
+//! Provider `v1beta3` (storage versions, defined at this module's top level). Alert and Provider
+//! have no status in `v1beta3` (Flux dropped it; they are static configuration).
 //!
-//! The deprecated `v1beta2` versions (which still had a status) are not served here: nothing in
-//! this project writes them and Flux itself stopped serving them in notification-controller v1.9.
+//! The deprecated `v1beta2` of all three is served too ([`v1beta2`]), because older
+//! repositories still carry `v1beta2` Alerts and Providers; its schemas differ (see there).
 
 // kube's `printcolumn(...)` lists repeat `type_ = "string"`, which clippy mistakes for a
 // duplicated attribute.
@@ -499,4 +499,365 @@ pub enum EventSourceKind {
     ArtifactGenerator,
     /// `ExternalArtifact`.
     ExternalArtifact,
+}
+
+/// `notification.toolkit.fluxcd.io/v1beta2`: served and deprecated, as in the last
+/// notification-controller releases that served it. Alert and Provider still had a status
+/// (conditions, observedGeneration); the Provider lacks `commitStatusExpr`, `proxySecretRef`,
+/// `serviceAccountName` and the newer types; the Receiver requires `secretRef`, has no OIDC,
+/// `resourceFilter` or per-resource `filter`, and reports `status.url`.
+pub mod v1beta2 {
+    use std::collections::BTreeMap;
+
+    use kube::CustomResource;
+    use schemars::JsonSchema;
+    use serde::{Deserialize, Serialize};
+
+    use super::super::condition::Condition;
+    use super::super::meta::{DURATION_PATTERN, LocalObjectReference, TIMEOUT_PATTERN, is_false};
+    use super::{EventSeverity, EventSource};
+
+    /// Desired state of an alert (`v1beta2`).
+    #[derive(CustomResource, Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+    #[kube(
+        group = "notification.toolkit.fluxcd.io",
+        version = "v1beta2",
+        kind = "Alert",
+        plural = "alerts",
+        namespaced,
+        status = "NotificationStatus",
+        derive = "PartialEq",
+        doc = "Alert is the Schema for the alerts API",
+        category = "all",
+        category = "fluxcd",
+        category = "fluxcd-notifications",
+        annotation("kustomize.toolkit.fluxcd.io/substitute", "disabled"),
+        deprecated = "v1beta2 Alert is deprecated, upgrade to v1beta3",
+        printcolumn(
+            name = "Age",
+            type_ = "date",
+            json_path = ".metadata.creationTimestamp"
+        ),
+        printcolumn(
+            name = "Ready",
+            type_ = "string",
+            json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+        ),
+        printcolumn(
+            name = "Status",
+            type_ = "string",
+            json_path = ".status.conditions[?(@.type==\"Ready\")].message"
+        )
+    )]
+    #[serde(rename_all = "camelCase")]
+    pub struct AlertSpec {
+        /// The Provider to send to, same namespace.
+        pub provider_ref: LocalObjectReference,
+        /// `info` (default) or `error`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(extend("default" = "info"))]
+        pub event_severity: Option<EventSeverity>,
+        /// Objects whose events are forwarded.
+        pub event_sources: Vec<EventSource>,
+        /// Unanchored regexes; only matching messages are sent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub inclusion_list: Option<Vec<String>>,
+        /// Metadata added to every event.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub event_metadata: Option<BTreeMap<String, String>>,
+        /// Unanchored regexes; matching messages are dropped.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub exclusion_list: Option<Vec<String>>,
+        /// Short description added to every event.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(length(max = 255))]
+        pub summary: Option<String>,
+        /// Stop forwarding.
+        #[serde(default, skip_serializing_if = "is_false")]
+        pub suspend: bool,
+    }
+
+    /// Desired state of a notification target (`v1beta2`).
+    #[derive(CustomResource, Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+    #[kube(
+        group = "notification.toolkit.fluxcd.io",
+        version = "v1beta2",
+        kind = "Provider",
+        plural = "providers",
+        namespaced,
+        status = "NotificationStatus",
+        derive = "PartialEq",
+        doc = "Provider is the Schema for the providers API.",
+        category = "all",
+        category = "fluxcd",
+        category = "fluxcd-notifications",
+        annotation("kustomize.toolkit.fluxcd.io/substitute", "disabled"),
+        deprecated = "v1beta2 Provider is deprecated, upgrade to v1beta3",
+        printcolumn(
+            name = "Age",
+            type_ = "date",
+            json_path = ".metadata.creationTimestamp"
+        ),
+        printcolumn(
+            name = "Ready",
+            type_ = "string",
+            json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+        ),
+        printcolumn(
+            name = "Status",
+            type_ = "string",
+            json_path = ".status.conditions[?(@.type==\"Ready\")].message"
+        )
+    )]
+    #[serde(rename_all = "camelCase")]
+    pub struct ProviderSpec {
+        /// Target type.
+        #[serde(rename = "type")]
+        pub type_: ProviderType,
+        /// Reconcile interval.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(pattern(DURATION_PATTERN))]
+        pub interval: Option<String>,
+        /// Channel.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(length(max = 2048))]
+        pub channel: Option<String>,
+        /// Bot user name.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(length(max = 2048))]
+        pub username: Option<String>,
+        /// Webhook or API address.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(length(max = 2048))]
+        pub address: Option<String>,
+        /// Timeout of one delivery.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(pattern(TIMEOUT_PATTERN))]
+        pub timeout: Option<String>,
+        /// HTTP(S) proxy address.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(length(max = 2048), pattern(r"^(http|https)://.*$"))]
+        pub proxy: Option<String>,
+        /// Secret with `address`, `token`, ...
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub secret_ref: Option<LocalObjectReference>,
+        /// Secret with `caFile` / `ca.crt`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub cert_secret_ref: Option<LocalObjectReference>,
+        /// Stop delivering.
+        #[serde(default, skip_serializing_if = "is_false")]
+        pub suspend: bool,
+    }
+
+    /// Desired state of a webhook receiver (`v1beta2`).
+    #[derive(CustomResource, Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+    #[kube(
+        group = "notification.toolkit.fluxcd.io",
+        version = "v1beta2",
+        kind = "Receiver",
+        plural = "receivers",
+        namespaced,
+        status = "ReceiverStatus",
+        derive = "PartialEq",
+        doc = "Receiver is the Schema for the receivers API.",
+        category = "all",
+        category = "fluxcd",
+        category = "fluxcd-notifications",
+        annotation("kustomize.toolkit.fluxcd.io/substitute", "disabled"),
+        deprecated = "v1beta2 Receiver is deprecated, upgrade to v1",
+        printcolumn(
+            name = "Age",
+            type_ = "date",
+            json_path = ".metadata.creationTimestamp"
+        ),
+        printcolumn(
+            name = "Ready",
+            type_ = "string",
+            json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+        ),
+        printcolumn(
+            name = "Status",
+            type_ = "string",
+            json_path = ".status.conditions[?(@.type==\"Ready\")].message"
+        )
+    )]
+    #[serde(rename_all = "camelCase")]
+    pub struct ReceiverSpec {
+        /// Which webhook flavour to verify.
+        #[serde(rename = "type")]
+        pub type_: ReceiverType,
+        /// Reconcile interval.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(pattern(DURATION_PATTERN))]
+        pub interval: Option<String>,
+        /// Accepted event types; all when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub events: Option<Vec<String>>,
+        /// Objects to trigger.
+        pub resources: Vec<EventSource>,
+        /// Secret whose `token` signs payloads and salts the webhook path.
+        pub secret_ref: LocalObjectReference,
+        /// Stop accepting calls.
+        #[serde(default, skip_serializing_if = "is_false")]
+        pub suspend: bool,
+    }
+
+    /// Observed state of a `v1beta2` Alert or Provider.
+    #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
+    #[serde(rename_all = "camelCase")]
+    #[schemars(extend("default" = {"observedGeneration": -1}))]
+    pub struct NotificationStatus {
+        /// Last handled `reconcile.fluxcd.io/requestedAt` value.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub last_handled_reconcile_at: Option<String>,
+        /// Last observed `.metadata.generation`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub observed_generation: Option<i64>,
+        /// Ready, Reconciling, Stalled.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub conditions: Vec<Condition>,
+    }
+
+    /// Observed state of a `v1beta2` Receiver.
+    #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
+    #[serde(rename_all = "camelCase")]
+    #[schemars(extend("default" = {"observedGeneration": -1}))]
+    pub struct ReceiverStatus {
+        /// Last handled `reconcile.fluxcd.io/requestedAt` value.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub last_handled_reconcile_at: Option<String>,
+        /// Ready, Reconciling, Stalled.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub conditions: Vec<Condition>,
+        /// Deprecated: the webhook path (use `webhookPath`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub url: Option<String>,
+        /// `/hook/` + hex(sha256(token + name + namespace)).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub webhook_path: Option<String>,
+        /// Last observed `.metadata.generation`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub observed_generation: Option<i64>,
+    }
+
+    /// Webhook flavours of a `v1beta2` Receiver.
+    #[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum ReceiverType {
+        /// `generic`.
+        #[serde(rename = "generic")]
+        Generic,
+        /// `generic-hmac`.
+        #[serde(rename = "generic-hmac")]
+        GenericHmac,
+        /// `github`.
+        #[serde(rename = "github")]
+        Github,
+        /// `gitlab`.
+        #[serde(rename = "gitlab")]
+        Gitlab,
+        /// `bitbucket`.
+        #[serde(rename = "bitbucket")]
+        Bitbucket,
+        /// `harbor`.
+        #[serde(rename = "harbor")]
+        Harbor,
+        /// `dockerhub`.
+        #[serde(rename = "dockerhub")]
+        Dockerhub,
+        /// `quay`.
+        #[serde(rename = "quay")]
+        Quay,
+        /// `gcr`.
+        #[serde(rename = "gcr")]
+        Gcr,
+        /// `nexus`.
+        #[serde(rename = "nexus")]
+        Nexus,
+        /// `acr`.
+        #[serde(rename = "acr")]
+        Acr,
+    }
+
+    /// Notification targets of a `v1beta2` Provider.
+    #[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum ProviderType {
+        /// `slack`.
+        #[serde(rename = "slack")]
+        Slack,
+        /// `discord`.
+        #[serde(rename = "discord")]
+        Discord,
+        /// `msteams`.
+        #[serde(rename = "msteams")]
+        Msteams,
+        /// `rocket`.
+        #[serde(rename = "rocket")]
+        Rocket,
+        /// `generic`.
+        #[serde(rename = "generic")]
+        Generic,
+        /// `generic-hmac`.
+        #[serde(rename = "generic-hmac")]
+        GenericHmac,
+        /// `github`.
+        #[serde(rename = "github")]
+        Github,
+        /// `gitlab`.
+        #[serde(rename = "gitlab")]
+        Gitlab,
+        /// `gitea`.
+        #[serde(rename = "gitea")]
+        Gitea,
+        /// `bitbucketserver`.
+        #[serde(rename = "bitbucketserver")]
+        Bitbucketserver,
+        /// `bitbucket`.
+        #[serde(rename = "bitbucket")]
+        Bitbucket,
+        /// `azuredevops`.
+        #[serde(rename = "azuredevops")]
+        Azuredevops,
+        /// `googlechat`.
+        #[serde(rename = "googlechat")]
+        Googlechat,
+        /// `googlepubsub`.
+        #[serde(rename = "googlepubsub")]
+        Googlepubsub,
+        /// `webex`.
+        #[serde(rename = "webex")]
+        Webex,
+        /// `sentry`.
+        #[serde(rename = "sentry")]
+        Sentry,
+        /// `azureeventhub`.
+        #[serde(rename = "azureeventhub")]
+        Azureeventhub,
+        /// `telegram`.
+        #[serde(rename = "telegram")]
+        Telegram,
+        /// `lark`.
+        #[serde(rename = "lark")]
+        Lark,
+        /// `matrix`.
+        #[serde(rename = "matrix")]
+        Matrix,
+        /// `opsgenie`.
+        #[serde(rename = "opsgenie")]
+        Opsgenie,
+        /// `alertmanager`.
+        #[serde(rename = "alertmanager")]
+        Alertmanager,
+        /// `grafana`.
+        #[serde(rename = "grafana")]
+        Grafana,
+        /// `githubdispatch`.
+        #[serde(rename = "githubdispatch")]
+        Githubdispatch,
+        /// `pagerduty`.
+        #[serde(rename = "pagerduty")]
+        Pagerduty,
+        /// `datadog`.
+        #[serde(rename = "datadog")]
+        Datadog,
+    }
 }

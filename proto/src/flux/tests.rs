@@ -92,7 +92,7 @@ const EXPECTED: &[Expected] = &[
         singular: "receiver",
         short_names: &[],
         categories: &["all", "fluxcd", "fluxcd-notifications"],
-        versions: &[("v1", true, false, true)],
+        versions: &[("v1", true, false, true), ("v1beta2", false, true, true)],
     },
     Expected {
         kind: "Alert",
@@ -101,7 +101,10 @@ const EXPECTED: &[Expected] = &[
         singular: "alert",
         short_names: &[],
         categories: &["all", "fluxcd", "fluxcd-notifications"],
-        versions: &[("v1beta3", true, false, false)],
+        versions: &[
+            ("v1beta3", true, false, false),
+            ("v1beta2", false, true, true),
+        ],
     },
     Expected {
         kind: "Provider",
@@ -110,7 +113,10 @@ const EXPECTED: &[Expected] = &[
         singular: "provider",
         short_names: &[],
         categories: &["all", "fluxcd", "fluxcd-notifications"],
-        versions: &[("v1beta3", true, false, false)],
+        versions: &[
+            ("v1beta3", true, false, false),
+            ("v1beta2", false, true, true),
+        ],
     },
 ];
 
@@ -200,7 +206,11 @@ fn crds_deprecated_versions_carry_fluxs_warning() {
         warnings.get("HelmRelease/v2beta2").map(String::as_str),
         Some("v2beta2 HelmRelease is deprecated, upgrade to v2")
     );
-    assert_eq!(warnings.len(), 4, "{warnings:?}");
+    assert_eq!(
+        warnings.get("Provider/v1beta2").map(String::as_str),
+        Some("v1beta2 Provider is deprecated, upgrade to v1beta3")
+    );
+    assert_eq!(warnings.len(), 7, "{warnings:?}");
 }
 
 #[test]
@@ -919,6 +929,70 @@ spec:
     let incident: notification::ProviderType =
         serde_json::from_value(serde_json::json!("incident.io")).expect("dotted provider type");
     assert_eq!(incident, notification::ProviderType::IncidentIo);
+}
+
+#[test]
+fn notification_v1beta2_samples_round_trip_with_status() {
+    let alert = r#"
+apiVersion: notification.toolkit.fluxcd.io/v1beta2
+kind: Alert
+metadata:
+  name: on-call
+  namespace: flux-system
+spec:
+  providerRef:
+    name: slack
+  summary: production cluster
+  eventSources:
+  - kind: GitRepository
+    name: '*'
+status:
+  observedGeneration: 1
+  conditions:
+  - type: Ready
+    status: "True"
+    lastTransitionTime: "2024-01-01T00:00:00Z"
+    reason: Succeeded
+    message: Initialized
+"#;
+    let receiver = r#"
+apiVersion: notification.toolkit.fluxcd.io/v1beta2
+kind: Receiver
+metadata:
+  name: github
+  namespace: flux-system
+spec:
+  type: github
+  secretRef:
+    name: webhook-token
+  resources:
+  - kind: GitRepository
+    name: flux-system
+status:
+  url: /hook/abc
+  webhookPath: /hook/abc
+"#;
+    let alert: notification::v1beta2::Alert = round_trip(alert);
+    assert!(alert.status.expect("status").conditions[0].is_ready());
+    let receiver: notification::v1beta2::Receiver = round_trip(receiver);
+    assert_eq!(receiver.spec.secret_ref.name, "webhook-token");
+}
+
+#[test]
+fn image_update_automation_v1beta2_schema_has_no_signing_key_type() {
+    let crds = all_crds();
+    let signing_key = |version| {
+        property(
+            version_schema(&crds, "ImageUpdateAutomation", version),
+            &["spec", "git", "commit", "signingKey"],
+        )
+        .properties
+        .clone()
+        .unwrap_or_default()
+    };
+    assert!(signing_key("v1").contains_key("type"));
+    assert!(!signing_key("v1beta2").contains_key("type"));
+    assert!(signing_key("v1beta2").contains_key("secretRef"));
 }
 
 #[test]
