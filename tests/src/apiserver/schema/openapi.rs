@@ -714,7 +714,21 @@ fn resource_paths(spec: Spec, r: &Resource, paths: &mut Map<String, Value>) {
 }
 
 /// Definitions reachable from `roots` (names), following `$ref`s.
-fn closure(defs: &Map<String, Value>, roots: impl IntoIterator<Item = String>) -> BTreeSet<String> {
+/// Definitions of the built-ins with a CRD's definitions on top, without copying the built-ins.
+struct Defs<'a> {
+    base: &'a Map<String, Value>,
+    extra: Option<&'a Map<String, Value>>,
+}
+
+impl<'a> Defs<'a> {
+    fn get(&self, name: &str) -> Option<&'a Value> {
+        self.extra
+            .and_then(|e| e.get(name))
+            .or_else(|| self.base.get(name))
+    }
+}
+
+fn closure(defs: &Defs<'_>, roots: impl IntoIterator<Item = String>) -> BTreeSet<String> {
     let mut seen = BTreeSet::new();
     let mut stack: Vec<String> = roots.into_iter().collect();
     while let Some(name) = stack.pop() {
@@ -769,7 +783,7 @@ fn builtin_v2(b: &Builtin) -> &Value {
 }
 
 /// Builds one v3 group-version document.
-fn v3_doc(defs: &Map<String, Value>, resources: &[&Resource]) -> Value {
+fn v3_doc(defs: &Defs<'_>, resources: &[&Resource]) -> Value {
     let mut paths = Map::new();
     let mut roots = vec![
         format!("{META}.Status"),
@@ -785,7 +799,23 @@ fn v3_doc(defs: &Map<String, Value>, resources: &[&Resource]) -> Value {
     let mut schemas = Map::new();
     for name in closure(defs, roots) {
         if let Some(d) = defs.get(&name) {
-            schemas.insert(name, to_v3(d));
+            let mut schema = to_v3(d);
+            // kube-openapi writes these two as `oneOf` in v3 (no `type`), so kubectl explain shows
+            // `<IntOrString>` / `<Quantity>`.
+            let one_of = match name.as_str() {
+                "io.k8s.apimachinery.pkg.util.intstr.IntOrString" => {
+                    Some(json!([{"type": "integer"}, {"type": "string"}]))
+                }
+                "io.k8s.apimachinery.pkg.api.resource.Quantity" => {
+                    Some(json!([{"type": "string"}, {"type": "number"}]))
+                }
+                _ => None,
+            };
+            if let (Some(one_of), Some(o)) = (one_of, schema.as_object_mut()) {
+                o.remove("type");
+                o.insert("oneOf".into(), one_of);
+            }
+            schemas.insert(name, schema);
         }
     }
     json!({
@@ -821,7 +851,13 @@ fn builtin_v3(b: &Builtin) -> &BTreeMap<String, (Value, String)> {
         by_gv
             .into_iter()
             .map(|(k, rs)| {
-                let doc = v3_doc(&b.definitions, &rs);
+                let doc = v3_doc(
+                    &Defs {
+                        base: &b.definitions,
+                        extra: None,
+                    },
+                    &rs,
+                );
                 let hash = hash_of(&doc);
                 (k, (doc, hash))
             })
@@ -854,21 +890,21 @@ impl SchemaRegistry {
         doc
     }
 
-    fn crd_v3_docs(&self) -> BTreeMap<String, Value> {
+    /// v3 documents of the group-versions CRDs serve (only `only` when given).
+    fn crd_v3_docs(&self, only: Option<&str>) -> BTreeMap<String, Value> {
         let (resources, crd_defs) = crd_parts(self);
-        if resources.is_empty() {
-            return BTreeMap::new();
-        }
         let b = self.builtin_data();
-        let mut defs = b.definitions.clone();
-        defs.extend(crd_defs);
+        let defs = Defs {
+            base: &b.definitions,
+            extra: Some(&crd_defs),
+        };
         let builtin = builtin_resources(b);
         let mut by_gv: BTreeMap<String, Vec<&Resource>> = BTreeMap::new();
         for r in &resources {
-            by_gv
-                .entry(gv_key(&r.gvk.group, &r.gvk.version))
-                .or_default()
-                .push(r);
+            let key = gv_key(&r.gvk.group, &r.gvk.version);
+            if only.is_none_or(|o| o == key) {
+                by_gv.entry(key).or_default().push(r);
+            }
         }
         by_gv
             .into_iter()
@@ -889,7 +925,7 @@ impl SchemaRegistry {
     /// The hash changes whenever the document changes (clients cache by it).
     pub fn openapi_v3_index(&self) -> Value {
         let mut paths = Map::new();
-        let crd_docs = self.crd_v3_docs();
+        let crd_docs = self.crd_v3_docs(None);
         for (k, (_, hash)) in builtin_v3(self.builtin_data()) {
             if !crd_docs.contains_key(k) {
                 paths.insert(
@@ -917,7 +953,7 @@ impl SchemaRegistry {
             .strip_prefix("openapi/v3/")
             .unwrap_or(p)
             .trim_end_matches('/');
-        if let Some(doc) = self.crd_v3_docs().remove(p) {
+        if let Some(doc) = self.crd_v3_docs(Some(p)).remove(p) {
             return Some(doc);
         }
         builtin_v3(self.builtin_data())

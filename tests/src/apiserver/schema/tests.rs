@@ -582,6 +582,12 @@ fn openapi_v3_index_and_group_versions() {
         "#/components/schemas/io.k8s.api.apps.v1.DeploymentSpec"
     );
     assert!(d["properties"]["spec"]["description"].is_string());
+    let ios = &schemas["io.k8s.apimachinery.pkg.util.intstr.IntOrString"];
+    assert_eq!(
+        ios["oneOf"],
+        json!([{"type": "integer"}, {"type": "string"}])
+    );
+    assert!(ios.get("type").is_none());
     let patch = &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
     assert!(
         patch["parameters"]
@@ -683,4 +689,59 @@ fn validating_a_thousand_objects_is_fast() {
     eprintln!("2000 validations: {elapsed:?}");
     // Debug build on a shared 2-core machine; release is ~10x faster.
     assert!(elapsed < std::time::Duration::from_secs(2), "{elapsed:?}");
+}
+
+#[test]
+fn flux_crds_register_and_validate_their_objects() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../proto/crds");
+    let mut reg = SchemaRegistry::builtin();
+    let crd_gvk = Gvk::new("apiextensions.k8s.io", "v1", "CustomResourceDefinition");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let crd: Value = serde_saphyr::from_str(&text).unwrap();
+        assert_eq!(
+            errors(&reg, &crd_gvk, &crd),
+            Vec::<String>::new(),
+            "{}",
+            path.display()
+        );
+        reg.register_crd(&crd)
+            .unwrap_or_else(|e| panic!("{}: {e:?}", path.display()));
+        count += 1;
+    }
+    assert!(count >= 9, "{count} CRDs in {}", dir.display());
+    let ks = Gvk::new("kustomize.toolkit.fluxcd.io", "v1", "Kustomization");
+    let mut obj = json!({"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+        "metadata": {"name": "apps", "namespace": "flux-system"},
+        "spec": {"interval": "10m", "path": "./apps", "prune": true,
+                 "sourceRef": {"kind": "GitRepository", "name": "flux-system"},
+                 "postBuild": {"substitute": {"a": "b"}}}});
+    reg.defaults(&ks, &mut obj);
+    assert_eq!(errors(&reg, &ks, &obj), Vec::<String>::new());
+    obj["spec"]["prune"] = json!("yes");
+    obj["spec"]["sourceRef"]["kind"] = json!("Nope");
+    let errs = errors(&reg, &ks, &obj);
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("spec.prune: Invalid value: \"string\"")),
+        "{errs:#?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("spec.sourceRef.kind: Unsupported value: \"Nope\"")),
+        "{errs:#?}"
+    );
+    let hr = Gvk::new("helm.toolkit.fluxcd.io", "v2", "HelmRelease");
+    assert!(reg.preserves_unknown(
+        &hr,
+        &[
+            PathElem::Field("spec".into()),
+            PathElem::Field("values".into()),
+            PathElem::Field("x".into())
+        ]
+    ));
+    let index = reg.openapi_v3_index();
+    assert!(index["paths"]["apis/kustomize.toolkit.fluxcd.io/v1"].is_object());
 }
