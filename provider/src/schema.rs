@@ -307,6 +307,33 @@ impl Block {
         Value::Object(m)
     }
 
+    /// Replaces null collection/group blocks (List, Set, Map → empty; Group → an empty object) with
+    /// their empty form, recursively: JSON state written by an older schema leaves new blocks out
+    /// (they decode as null), and Terraform wants "no blocks" as empty, not null.
+    pub fn fill_empty_blocks(&self, v: &mut Value) {
+        let Value::Object(m) = v else {
+            return;
+        };
+        for nb in &self.blocks {
+            let slot = m.entry(nb.name.clone()).or_insert(Value::Null);
+            if slot.is_null() {
+                *slot = nb.empty_value();
+                continue;
+            }
+            match slot {
+                Value::List(items) | Value::Set(items) => {
+                    items.iter_mut().for_each(|e| nb.block.fill_empty_blocks(e));
+                }
+                Value::Map(items) => {
+                    items
+                        .values_mut()
+                        .for_each(|e| nb.block.fill_empty_blocks(e));
+                }
+                other => nb.block.fill_empty_blocks(other),
+            }
+        }
+    }
+
     /// The attribute a value path leads to: `Attr` steps name attributes or block types; after a
     /// block type, an `Index`/`Key`/`SetElement` step picks one block (Single/Group need none).
     /// Steps after the attribute (inside its value) are ignored.
@@ -508,6 +535,30 @@ mod tests {
         assert_eq!(v.get("meta"), Some(&Value::Null));
         assert_eq!(v.get("grp"), Some(&Value::object([("g", Value::Null)])));
         assert!(v.check_type(&b.value_type()).is_ok());
+    }
+
+    #[test]
+    fn fill_empty_blocks_replaces_nulls() {
+        let b = sample();
+        let mut v = b.empty_value();
+        v.set("rule", Value::Null);
+        v.set("grp", Value::Null);
+        v.set(
+            "tags",
+            Value::map([("t", Value::object([("v", Value::int(1))]))]),
+        );
+        v.set("meta", Value::Null);
+        b.fill_empty_blocks(&mut v);
+        assert_eq!(v.get("rule"), Some(&Value::List(vec![])));
+        assert_eq!(v.get("grp"), Some(&Value::object([("g", Value::Null)])));
+        assert_eq!(v.get("meta"), Some(&Value::Null));
+        assert_eq!(
+            v.get("tags")
+                .and_then(|t| t.get("t"))
+                .and_then(|t| t.get("v")),
+            Some(&Value::int(1))
+        );
+        assert!(crate::consistency::check_read(&b, &v).is_empty());
     }
 
     #[test]

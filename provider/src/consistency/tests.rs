@@ -643,3 +643,212 @@ fn upgraded_rules() {
     let d = check_upgraded(&schema(), &with(applied(), "size", Value::string("x")));
     one(&d, INVALID_UPGRADE, "size", "expected a number");
 }
+
+// --- properties over random schemas -----------------------------------------------------------
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    fn arb_attr_type() -> impl Strategy<Value = Type> {
+        prop_oneof![
+            Just(Type::String),
+            Just(Type::Number),
+            Just(Type::Bool),
+            Just(Type::list(Type::String)),
+            Just(Type::set(Type::String)),
+            Just(Type::map(Type::Number)),
+            Just(Type::set(Type::object([
+                ("a", Type::String),
+                ("b", Type::Number)
+            ]))),
+        ]
+    }
+
+    fn arb_nesting() -> impl Strategy<Value = Nesting> {
+        prop_oneof![
+            Just(Nesting::Single),
+            Just(Nesting::Group),
+            Just(Nesting::List),
+            Just(Nesting::Set),
+            Just(Nesting::Map),
+        ]
+    }
+
+    fn arb_block(depth: u32) -> BoxedStrategy<Block> {
+        let attrs = || prop::collection::vec((arb_attr_type(), 0u8..4, any::<bool>()), 1..4);
+        if depth == 0 {
+            return attrs().prop_map(|a| make_block(a, vec![])).boxed();
+        }
+        (
+            attrs(),
+            prop::collection::vec((arb_nesting(), arb_block(depth - 1)), 0..3),
+        )
+            .prop_map(|(a, b)| make_block(a, b))
+            .boxed()
+    }
+
+    fn make_block(attrs: Vec<(Type, u8, bool)>, blocks: Vec<(Nesting, Block)>) -> Block {
+        let mut b = Block::new("B.");
+        for (i, (ty, mode, sensitive)) in attrs.into_iter().enumerate() {
+            let name = format!("a{i}");
+            let mut a = match mode {
+                0 => Attribute::required(&name, ty, "A."),
+                1 => Attribute::required(&name, ty, "A.").optional(),
+                2 => Attribute::required(&name, ty, "A.").optional().computed(),
+                _ => Attribute::computed_only(&name, ty, "A."),
+            };
+            if sensitive {
+                a = a.sensitive();
+            }
+            b = b.attr(a);
+        }
+        for (i, (nesting, inner)) in blocks.into_iter().enumerate() {
+            b = b.block(NestedBlock::new(&format!("b{i}"), nesting, inner));
+        }
+        b
+    }
+
+    /// A value of `ty`: null, unknown or known (unknowns possibly nested).
+    fn arb_attr_value(ty: &Type) -> BoxedStrategy<Value> {
+        let known: BoxedStrategy<Value> = match ty {
+            Type::String => "[a-c]{0,2}".prop_map(Value::String).boxed(),
+            Type::Number => (0i64..3).prop_map(Value::int).boxed(),
+            Type::Bool => any::<bool>().prop_map(Value::Bool).boxed(),
+            Type::List(et) => prop::collection::vec(arb_attr_value(et), 0..3)
+                .prop_map(Value::List)
+                .boxed(),
+            Type::Set(et) => prop::collection::vec(arb_attr_value(et), 0..3)
+                .prop_map(|v| Value::Set(crate::value::dedup_set(v)))
+                .boxed(),
+            Type::Map(et) => prop::collection::btree_map("[a-c]", arb_attr_value(et), 0..3)
+                .prop_map(Value::Map)
+                .boxed(),
+            Type::Object(at) => at
+                .iter()
+                .map(|(k, t)| {
+                    let k = k.clone();
+                    arb_attr_value(t).prop_map(move |v| (k.clone(), v))
+                })
+                .collect::<Vec<_>>()
+                .prop_map(|kv| Value::Object(kv.into_iter().collect()))
+                .boxed(),
+            _ => Just(Value::Null).boxed(),
+        };
+        prop_oneof![1 => Just(Value::Null), 1 => Just(Value::unknown()), 3 => known].boxed()
+    }
+
+    /// An object for `block` as a configuration/plan would carry it (collection blocks never null).
+    fn arb_block_value(block: &Block) -> BoxedStrategy<Value> {
+        let mut parts: Vec<BoxedStrategy<(String, Value)>> = Vec::new();
+        for a in &block.attributes {
+            let n = a.name.clone();
+            parts.push(
+                arb_attr_value(&a.ty)
+                    .prop_map(move |v| (n.clone(), v))
+                    .boxed(),
+            );
+        }
+        for nb in &block.blocks {
+            let n = nb.name.clone();
+            let inner = arb_block_value(&nb.block);
+            let s: BoxedStrategy<Value> = match nb.nesting {
+                Nesting::Single => prop_oneof![Just(Value::Null), inner].boxed(),
+                Nesting::Group => inner,
+                Nesting::List => prop::collection::vec(inner, 0..3)
+                    .prop_map(Value::List)
+                    .boxed(),
+                Nesting::Set => prop::collection::vec(inner, 0..3)
+                    .prop_map(|v| Value::Set(crate::value::dedup_set(v)))
+                    .boxed(),
+                Nesting::Map => prop::collection::btree_map("[a-c]", inner, 0..3)
+                    .prop_map(Value::Map)
+                    .boxed(),
+            };
+            parts.push(s.prop_map(move |v| (n.clone(), v)).boxed());
+        }
+        parts
+            .prop_map(|kv| Value::Object(kv.into_iter().collect::<BTreeMap<_, _>>()))
+            .boxed()
+    }
+
+    /// Replaces every unknown with a fixed known value of its type (so unknown set elements may
+    /// merge, as they can in real applies).
+    fn fill(v: &Value, ty: &Type) -> Value {
+        match (v, ty) {
+            (Value::Unknown(_), Type::String) => Value::string("filled"),
+            (Value::Unknown(_), Type::Number) => Value::int(7),
+            (Value::Unknown(_), Type::Bool) => Value::Bool(true),
+            (Value::Unknown(_), Type::List(_)) => Value::List(vec![]),
+            (Value::Unknown(_), Type::Set(_)) => Value::Set(vec![]),
+            (Value::Unknown(_), Type::Map(_)) => Value::Map(BTreeMap::new()),
+            (Value::Unknown(_), Type::Object(at)) => Value::Object(
+                at.iter()
+                    .map(|(k, t)| (k.clone(), fill(&Value::unknown(), t)))
+                    .collect(),
+            ),
+            (Value::List(items), Type::List(et)) => {
+                Value::List(items.iter().map(|e| fill(e, et)).collect())
+            }
+            (Value::Set(items), Type::Set(et)) => Value::Set(crate::value::dedup_set(
+                items.iter().map(|e| fill(e, et)).collect(),
+            )),
+            (Value::Map(m), Type::Map(et)) => {
+                Value::Map(m.iter().map(|(k, e)| (k.clone(), fill(e, et))).collect())
+            }
+            (Value::Object(m), Type::Object(at)) => Value::Object(
+                m.iter()
+                    .map(|(k, e)| (k.clone(), at.get(k).map_or(e.clone(), |t| fill(e, t))))
+                    .collect(),
+            ),
+            _ => v.clone(),
+        }
+    }
+
+    fn arb_case() -> impl Strategy<Value = (Block, Value)> {
+        arb_block(2).prop_flat_map(|b| {
+            let b2 = b.clone();
+            arb_block_value(&b).prop_map(move |v| (b2.clone(), v))
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn plan_equal_to_config_is_valid((block, cfg) in arb_case()) {
+            prop_assert!(cfg.check_type(&block.value_type()).is_ok());
+            prop_assert_eq!(check_planned(&block, &Value::Null, &cfg, &cfg), vec![]);
+            prop_assert_eq!(check_final_plan(&block, &cfg, &cfg), vec![]);
+        }
+
+        #[test]
+        fn filling_unknowns_is_a_compatible_result((block, planned) in arb_case()) {
+            let ty = block.value_type();
+            let result = fill(&planned, &ty);
+            prop_assert!(result.is_wholly_known());
+            prop_assert_eq!(check_applied(&block, &planned, &result), vec![]);
+            prop_assert_eq!(check_final_plan(&block, &planned, &result), vec![]);
+            prop_assert_eq!(check_read(&block, &result), vec![]);
+            prop_assert_eq!(check_upgraded(&block, &result), vec![]);
+        }
+
+        #[test]
+        fn changing_a_known_string_is_caught((block, planned) in arb_case()) {
+            let ty = block.value_type();
+            let result = fill(&planned, &ty);
+            // The first top-level string attribute with a known planned value.
+            let target = block.attributes.iter().find(|a| {
+                a.ty == Type::String && planned.get(&a.name).is_some_and(|v| v.is_known())
+            });
+            prop_assume!(target.is_some());
+            let Some(a) = target else { return Ok(()) };
+            let mut bad = result.clone();
+            bad.set(&a.name, Value::string("zz-changed"));
+            let d = check_applied(&block, &planned, &bad);
+            prop_assert_eq!(d.len(), 1, "{:?}", d);
+            prop_assert_eq!(d[0].path.as_ref().map(ToString::to_string), Some(a.name.clone()));
+        }
+    }
+}
