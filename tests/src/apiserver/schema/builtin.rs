@@ -628,6 +628,122 @@ fn extension_table() -> Vec<Row> {
             atomic(),
         ),
     ];
+    // Enumerations kube-apiserver's Go validation enforces (its OpenAPI lists them as `enum` too).
+    let enums: &[(&'static str, &'static str, &[&str])] = &[
+        (
+            "io.k8s.api.core.v1.PodSpec",
+            "restartPolicy",
+            &["Always", "Never", "OnFailure"],
+        ),
+        (
+            "io.k8s.api.core.v1.PodSpec",
+            "dnsPolicy",
+            &["ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"],
+        ),
+        (
+            "io.k8s.api.core.v1.ContainerPort",
+            "protocol",
+            &["SCTP", "TCP", "UDP"],
+        ),
+        (
+            "io.k8s.api.core.v1.ServicePort",
+            "protocol",
+            &["SCTP", "TCP", "UDP"],
+        ),
+        (
+            "io.k8s.api.core.v1.ServiceSpec",
+            "type",
+            &["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"],
+        ),
+        (
+            "io.k8s.api.core.v1.ServiceSpec",
+            "sessionAffinity",
+            &["ClientIP", "None"],
+        ),
+        (
+            "io.k8s.api.core.v1.ServiceSpec",
+            "externalTrafficPolicy",
+            &["Cluster", "Local"],
+        ),
+        (
+            "io.k8s.api.core.v1.ServiceSpec",
+            "internalTrafficPolicy",
+            &["Cluster", "Local"],
+        ),
+        (
+            "io.k8s.api.core.v1.Toleration",
+            "operator",
+            &["Equal", "Exists"],
+        ),
+        (
+            "io.k8s.api.core.v1.Toleration",
+            "effect",
+            &["NoExecute", "NoSchedule", "PreferNoSchedule"],
+        ),
+        (
+            "io.k8s.api.core.v1.PersistentVolumeClaimSpec",
+            "volumeMode",
+            &["Block", "Filesystem"],
+        ),
+        (
+            "io.k8s.api.apps.v1.DeploymentStrategy",
+            "type",
+            &["Recreate", "RollingUpdate"],
+        ),
+        (
+            "io.k8s.api.apps.v1.StatefulSetSpec",
+            "podManagementPolicy",
+            &["OrderedReady", "Parallel"],
+        ),
+        (
+            "io.k8s.api.apps.v1.StatefulSetUpdateStrategy",
+            "type",
+            &["OnDelete", "RollingUpdate"],
+        ),
+        (
+            "io.k8s.api.apps.v1.DaemonSetUpdateStrategy",
+            "type",
+            &["OnDelete", "RollingUpdate"],
+        ),
+        (
+            "io.k8s.api.batch.v1.CronJobSpec",
+            "concurrencyPolicy",
+            &["Allow", "Forbid", "Replace"],
+        ),
+        (
+            "io.k8s.api.batch.v1.JobSpec",
+            "completionMode",
+            &["Indexed", "NonIndexed"],
+        ),
+        (
+            "io.k8s.api.networking.v1.HTTPIngressPath",
+            "pathType",
+            &["Exact", "ImplementationSpecific", "Prefix"],
+        ),
+        (
+            "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionSpec",
+            "scope",
+            &["Cluster", "Namespaced"],
+        ),
+    ];
+    for (def, prop, values) in enums {
+        rows.push((def, prop, vec![("enum".into(), json!(values))]));
+    }
+    for def in [
+        "io.k8s.api.core.v1.Container",
+        "io.k8s.api.core.v1.EphemeralContainer",
+    ] {
+        rows.push((
+            def,
+            "imagePullPolicy",
+            vec![("enum".into(), json!(["Always", "IfNotPresent", "Never"]))],
+        ));
+        rows.push((
+            def,
+            "terminationMessagePolicy",
+            vec![("enum".into(), json!(["FallbackToLogsOnError", "File"]))],
+        ));
+    }
     // Container and EphemeralContainer share their list fields.
     for def in [
         "io.k8s.api.core.v1.Container",

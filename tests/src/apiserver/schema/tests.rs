@@ -242,6 +242,15 @@ fn builtin_errors_name_the_field() {
         "FieldValueTypeInvalid"
     );
     assert_eq!(errs.len(), 6, "{errs:?}");
+    let mut d = deployment();
+    d["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] = json!("Sometimes");
+    assert_eq!(
+        errors(&reg, &deploy_gvk(), &d),
+        vec![
+            "spec.template.spec.containers[0].imagePullPolicy: Unsupported value: \"Sometimes\": supported values: \"Always\", \"IfNotPresent\", \"Never\""
+                .to_string()
+        ]
+    );
 }
 
 #[test]
