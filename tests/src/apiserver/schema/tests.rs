@@ -254,6 +254,23 @@ fn builtin_errors_name_the_field() {
 }
 
 #[test]
+fn secret_data_must_be_base64() {
+    let reg = SchemaRegistry::builtin();
+    let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+        "data": {"ok": "aGVsbG8=", "bad": "not base64!"}});
+    let errs = reg
+        .validate(&Gvk::new("", "v1", "Secret"), &secret)
+        .unwrap_err();
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0].field, "data[bad]");
+    assert_eq!(errs[0].kind, FieldErrorKind::TypeMismatch);
+    assert_eq!(
+        errs[0].message,
+        "Invalid value: \"not base64!\": illegal base64 data at input byte 3"
+    );
+}
+
+#[test]
 fn int_or_string_and_quantity_accept_both_forms_only() {
     let reg = SchemaRegistry::builtin();
     let mut d = deployment();

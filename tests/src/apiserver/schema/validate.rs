@@ -11,6 +11,7 @@
 
 use std::fmt::Write as _;
 
+use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use super::compile::{Additional, Arena, Node, NodeId, Ty};
@@ -239,6 +240,20 @@ impl<'a> Validator<'a> {
     }
 
     fn string(&mut self, n: &Node, s: &str, value: &Value, path: &str) {
+        if n.format.as_deref() == Some("byte")
+            && let Err(e) = base64::engine::general_purpose::STANDARD.decode(s)
+        {
+            // kube-apiserver fails decoding such a body (400); reported as a type problem.
+            self.errors.push(FieldError {
+                field: path.to_string(),
+                kind: FieldErrorKind::TypeMismatch,
+                message: format!(
+                    "Invalid value: {}: {}",
+                    display_value(value),
+                    base64_error(&e)
+                ),
+            });
+        }
         if let Some(max) = n.max_length
             && s.chars().count() as u64 > max
         {
@@ -558,6 +573,16 @@ pub fn display_value(v: &Value) -> String {
         Value::String(s) => format!("{s:?}"),
         Value::Null => "\"null\"".to_string(),
         other => other.to_string(),
+    }
+}
+
+/// Go's wording for bad base64 (`illegal base64 data at input byte 4`).
+fn base64_error(e: &base64::DecodeError) -> String {
+    match e {
+        base64::DecodeError::InvalidByte(at, _) | base64::DecodeError::InvalidLastSymbol(at, _) => {
+            format!("illegal base64 data at input byte {at}")
+        }
+        _ => format!("illegal base64 data: {e}"),
     }
 }
 
