@@ -179,7 +179,7 @@ pub fn provider_spec() -> BlockSpec {
                 .attr(AttrSpec::optional("args", Type::List(Box::new(s())), "Arguments to the command."))
                 .attr(AttrSpec::optional("env", Type::Map(Box::new(s())), "Environment variables for the command.")),
         )
-        .items(0, 1),
+        ,
     )
 }
 

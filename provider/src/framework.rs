@@ -319,7 +319,7 @@ impl NestedSpec {
         }
     }
 
-    /// Sets count bounds.
+    /// Sets count bounds (List/Set/Map only: Terraform requires 0/0 for Single and Group).
     pub fn items(mut self, min: u64, max: u64) -> Self {
         self.min_items = min;
         self.max_items = max;
@@ -370,8 +370,17 @@ impl BlockSpec {
                     name: b.name.clone(),
                     nesting: b.nesting,
                     block: b.block.to_block(),
-                    min_items: b.min_items,
-                    max_items: b.max_items,
+                    // Terraform rejects Single/Group blocks whose bounds differ.
+                    min_items: if matches!(b.nesting, Nesting::List | Nesting::Set | Nesting::Map) {
+                        b.min_items
+                    } else {
+                        0
+                    },
+                    max_items: if matches!(b.nesting, Nesting::List | Nesting::Set | Nesting::Map) {
+                        b.max_items
+                    } else {
+                        0
+                    },
                 })
                 .collect(),
             description: self.description.clone(),

@@ -613,6 +613,47 @@ mod tests {
             );
         }
         assert_eq!(config::provider_schema().block.check_descriptions(), Ok(()));
+        // What Terraform itself rejects when it loads a schema.
+        fn terraform_rules(block: &pb::schema::Block, at: &str) {
+            const RESERVED: &[&str] = &[
+                "count",
+                "for_each",
+                "depends_on",
+                "lifecycle",
+                "provider",
+                "provisioner",
+                "connection",
+            ];
+            for a in &block.attributes {
+                assert!(
+                    !RESERVED.contains(&a.name.as_str()),
+                    "{at}.{}: reserved by Terraform",
+                    a.name
+                );
+            }
+            for b in &block.block_types {
+                assert!(
+                    !RESERVED.contains(&b.type_name.as_str()),
+                    "{at}.{}: reserved",
+                    b.type_name
+                );
+                let single = [
+                    pb::schema::nested_block::NestingMode::Single as i32,
+                    pb::schema::nested_block::NestingMode::Group as i32,
+                ];
+                if single.contains(&b.nesting) {
+                    assert_eq!(
+                        b.min_items, b.max_items,
+                        "{at}.{}: Single blocks need min == max",
+                        b.type_name
+                    );
+                }
+                terraform_rules(b.block.as_ref().unwrap(), &format!("{at}.{}", b.type_name));
+            }
+        }
+        for (name, schema) in &resp.resource_schemas {
+            terraform_rules(schema.block.as_ref().unwrap(), name);
+        }
         let caps = resp.server_capabilities.unwrap();
         assert!(caps.plan_destroy && caps.get_provider_schema_optional);
         let provider_block = resp.provider.unwrap().block.unwrap();

@@ -103,8 +103,8 @@ pub fn spec() -> ResourceSpec {
         .attr(AttrSpec::optional("suspend", Type::Bool, "Stop sending. Default `false`.").default(Value::Bool(false)))
         .attr(AttrSpec::computed("provider_name", s(), "Name of the Provider the Alert sends to (its own or `provider_ref`)."))
         .block(NestedSpec::new("event_source", Nesting::List, source).items(1, 0))
-        .block(NestedSpec::new("slack", Nesting::Single, slack).items(0, 1))
-        .block(NestedSpec::new("generic", Nesting::Single, generic).items(0, 1));
+        .block(NestedSpec::new("slack", Nesting::Single, slack))
+        .block(NestedSpec::new("generic", Nesting::Single, generic));
     ResourceSpec { version: 0, block }
 }
 

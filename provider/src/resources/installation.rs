@@ -53,7 +53,6 @@ fn credentials_block() -> NestedSpec {
             "known_hosts lines for SSH URLs.",
         )),
     )
-    .items(0, 1)
 }
 
 /// Schema and behaviours.
@@ -263,14 +262,14 @@ pub fn spec() -> ResourceSpec {
         .attr(AttrSpec::optional("timeout", s(), "How long to wait for CRDs, the runner and finalizers. Default `5m`.").default(Value::String("5m".into())).validate(Validator::Duration))
         .attr(AttrSpec::computed("runner_version", s(), "Version of the flux-runner that is running."))
         .attr(AttrSpec::computed("webhook_base_url", s(), "Base URL of webhook receivers (from the ingress host), or null."))
-        .block(NestedSpec::new("runner", Nesting::Single, runner).items(0, 1))
+        .block(NestedSpec::new("runner", Nesting::Single, runner))
         .block(NestedSpec::new("source", Nesting::List, source))
         .block(NestedSpec::new("image", Nesting::List, image))
         .block(NestedSpec::new("policy", Nesting::List, policy))
-        .block(NestedSpec::new("registry_credentials", Nesting::Single, registry).items(0, 1))
-        .block(NestedSpec::new("image_update_automation", Nesting::Single, automation).items(0, 1))
-        .block(NestedSpec::new("pod_monitor", Nesting::Single, pod_monitor).items(0, 1))
-        .block(NestedSpec::new("ingress", Nesting::Single, ingress).items(0, 1));
+        .block(NestedSpec::new("registry_credentials", Nesting::Single, registry))
+        .block(NestedSpec::new("image_update_automation", Nesting::Single, automation))
+        .block(NestedSpec::new("pod_monitor", Nesting::Single, pod_monitor))
+        .block(NestedSpec::new("ingress", Nesting::Single, ingress));
     ResourceSpec { version: 0, block }
 }
 

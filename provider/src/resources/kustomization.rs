@@ -113,7 +113,7 @@ pub fn spec() -> ResourceSpec {
             .validate(Validator::regex(DNS_LABEL, "a namespace name: lowercase letters, digits and '-'")),
     )
     .attr(
-        AttrSpec::optional("depends_on", Type::List(Box::new(s())), "Kustomizations that must be Ready first, as `name` (same namespace) or `namespace/name`.")
+        AttrSpec::optional("dependencies", Type::List(Box::new(s())), "Kustomizations that must be Ready first (`spec.dependsOn`), as `name` (same namespace) or `namespace/name`. Named `dependencies` because Terraform reserves `depends_on`.")
             .validate(Validator::Each(Box::new(Validator::regex(
                 r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
                 "`name` or `namespace/name`",
@@ -157,7 +157,7 @@ pub fn spec() -> ResourceSpec {
                         ),
                 )),
         )
-        .items(0, 1),
+        ,
     );
     ResourceSpec { version: 0, block }
 }
@@ -194,7 +194,7 @@ pub fn manifest(state: &Value) -> J {
             spec.insert(field.into(), json!(v));
         }
     }
-    if let Value::List(items) = get(state, "depends_on")
+    if let Value::List(items) = get(state, "dependencies")
         && !items.is_empty()
     {
         let deps: Vec<J> = items
@@ -343,9 +343,9 @@ pub fn state_from_object(obj: &J, prior: &Value) -> Value {
                 .collect()
         })
         .unwrap_or_default();
-    let prior_deps_empty = matches!(get(prior, "depends_on"), Value::List(xs) if xs.is_empty());
+    let prior_deps_empty = matches!(get(prior, "dependencies"), Value::List(xs) if xs.is_empty());
     f.insert(
-        "depends_on".into(),
+        "dependencies".into(),
         if deps.is_empty() && !prior_deps_empty {
             Value::Null
         } else {
@@ -429,9 +429,14 @@ fn wait_timeout(state: &Value) -> Duration {
 }
 
 fn kube_error(host: &str, what: &str, e: kube::Error) -> Diags {
+    let cause = match &e {
+        // The API's own words, without the Debug dump of the whole Status.
+        kube::Error::Api(s) => format!("{} (HTTP {} {})", s.message, s.code, s.reason),
+        other => other.to_string(),
+    };
     vec![error(
         format!("Kubernetes API error while {what}"),
-        format!("Kubernetes API at {host}: {e}"),
+        format!("Kubernetes API at {host}: {cause}"),
     )]
 }
 
@@ -779,7 +784,7 @@ mod tests {
             ("timeout", Value::String("2m".into())),
             ("target_namespace", Value::String("acme".into())),
             (
-                "depends_on",
+                "dependencies",
                 Value::List(vec![
                     Value::String("infra".into()),
                     Value::String("other/base".into()),
@@ -830,15 +835,15 @@ mod tests {
     #[test]
     fn state_keeps_empty_lists_the_user_wrote() {
         let mut st = minimal();
-        framework::set(&mut st, "depends_on", Value::List(vec![]));
+        framework::set(&mut st, "dependencies", Value::List(vec![]));
         let m = manifest(&st);
         assert!(m["spec"].get("dependsOn").is_none());
         assert_eq!(
-            get(&state_from_object(&m, &st), "depends_on"),
+            get(&state_from_object(&m, &st), "dependencies"),
             &Value::List(vec![])
         );
         assert_eq!(
-            get(&state_from_object(&m, &Value::Null), "depends_on"),
+            get(&state_from_object(&m, &Value::Null), "dependencies"),
             &Value::Null
         );
     }
