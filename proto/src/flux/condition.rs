@@ -212,3 +212,205 @@ pub mod reason {
     /// The Receiver's Secret has no `token`.
     pub const TOKEN_NOT_FOUND: &str = "TokenNotFound";
 }
+
+/// Longest condition message Flux stores; longer ones are cut and end in `...`.
+pub const MAX_MESSAGE_LENGTH: usize = 32768;
+
+impl Condition {
+    /// A condition of `type_` with the given status, reason and message, transitioned at `now`.
+    pub fn new(
+        type_: &str,
+        status: ConditionStatus,
+        reason: &str,
+        message: impl Into<String>,
+        now: Time,
+    ) -> Self {
+        Condition {
+            type_: type_.to_owned(),
+            status,
+            observed_generation: None,
+            last_transition_time: now,
+            reason: reason.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Sets `condition` in `conditions` the way Flux's `runtime/conditions.Set` does:
+/// - `observedGeneration` becomes `generation` (the object's `.metadata.generation`);
+/// - the message is cut to [`MAX_MESSAGE_LENGTH`] bytes, ending in `...`;
+/// - an existing condition of the same type keeps its `lastTransitionTime` unless its status,
+///   reason or message changed, in which case it becomes `now`; a new condition gets `now`;
+/// - the list is sorted: Stalled, Reconciling, Ready first, then the others by highest
+///   `observedGeneration` and type.
+pub fn set_condition(
+    conditions: &mut Vec<Condition>,
+    mut condition: Condition,
+    generation: Option<i64>,
+    now: Time,
+) {
+    condition.observed_generation = generation;
+    condition.message = trim_message(condition.message);
+    condition.last_transition_time = now;
+    match conditions.iter_mut().find(|c| c.type_ == condition.type_) {
+        Some(existing) => {
+            let same_state = existing.status == condition.status
+                && existing.reason == condition.reason
+                && existing.message == condition.message;
+            if same_state {
+                existing.observed_generation = condition.observed_generation;
+            } else {
+                *existing = condition;
+            }
+        }
+        None => conditions.push(condition),
+    }
+    conditions.sort_by(compare_for_display);
+}
+
+/// Removes the condition of `type_`, if any.
+pub fn remove_condition(conditions: &mut Vec<Condition>, type_: &str) {
+    conditions.retain(|c| c.type_ != type_);
+}
+
+fn trim_message(message: String) -> String {
+    const SUFFIX: &str = "...";
+    if message.len() <= MAX_MESSAGE_LENGTH {
+        return message;
+    }
+    // Go cuts bytes; cut at a char boundary so the result stays valid UTF-8.
+    let mut end = MAX_MESSAGE_LENGTH - SUFFIX.len();
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{SUFFIX}", &message[..end])
+}
+
+fn weight(type_: &str) -> Option<u8> {
+    match type_ {
+        condition_type::STALLED => Some(0),
+        condition_type::RECONCILING => Some(1),
+        condition_type::READY => Some(2),
+        _ => None,
+    }
+}
+
+fn compare_for_display(a: &Condition, b: &Condition) -> std::cmp::Ordering {
+    match (weight(&a.type_), weight(&b.type_)) {
+        (Some(x), Some(y)) => x.cmp(&y),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => b
+            .observed_generation
+            .cmp(&a.observed_generation)
+            .then_with(|| a.type_.cmp(&b.type_)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::expect_used, clippy::unwrap_used)]
+
+    use super::*;
+
+    fn at(s: &str) -> Time {
+        serde_json::from_value(serde_json::json!(s)).expect("RFC 3339")
+    }
+
+    fn ready(status: ConditionStatus, reason: &str, message: &str) -> Condition {
+        Condition::new(
+            condition_type::READY,
+            status,
+            reason,
+            message,
+            at("2000-01-01T00:00:00Z"),
+        )
+    }
+
+    #[test]
+    fn set_condition_same_state_keeps_transition_time_and_bumps_generation() {
+        let mut conditions = Vec::new();
+        let t1 = at("2026-11-25T10:00:00Z");
+        let t2 = at("2026-11-25T11:00:00Z");
+        set_condition(
+            &mut conditions,
+            ready(ConditionStatus::True, "Succeeded", "ok"),
+            Some(1),
+            t1.clone(),
+        );
+        set_condition(
+            &mut conditions,
+            ready(ConditionStatus::True, "Succeeded", "ok"),
+            Some(2),
+            t2,
+        );
+        assert_eq!(conditions.len(), 1);
+        assert_eq!(conditions[0].last_transition_time, t1);
+        assert_eq!(conditions[0].observed_generation, Some(2));
+    }
+
+    #[test]
+    fn set_condition_new_message_is_a_transition() {
+        let mut conditions = Vec::new();
+        let t2 = at("2026-11-25T11:00:00Z");
+        set_condition(
+            &mut conditions,
+            ready(ConditionStatus::True, "Succeeded", "a"),
+            Some(1),
+            at("2026-11-25T10:00:00Z"),
+        );
+        set_condition(
+            &mut conditions,
+            ready(ConditionStatus::True, "Succeeded", "b"),
+            Some(1),
+            t2.clone(),
+        );
+        assert_eq!(conditions[0].last_transition_time, t2);
+        assert_eq!(conditions[0].message, "b");
+    }
+
+    #[test]
+    fn set_condition_sorts_stalled_reconciling_ready_then_others() {
+        let now = at("2026-11-25T10:00:00Z");
+        let mut conditions = Vec::new();
+        for t in [
+            "Healthy",
+            "Ready",
+            "ArtifactInStorage",
+            "Reconciling",
+            "Stalled",
+        ] {
+            let c = Condition::new(t, ConditionStatus::True, "Succeeded", "", now.clone());
+            set_condition(&mut conditions, c, Some(1), now.clone());
+        }
+        let order: Vec<&str> = conditions.iter().map(|c| c.type_.as_str()).collect();
+        assert_eq!(
+            order,
+            [
+                "Stalled",
+                "Reconciling",
+                "Ready",
+                "ArtifactInStorage",
+                "Healthy"
+            ]
+        );
+        remove_condition(&mut conditions, "Stalled");
+        assert!(find_condition(&conditions, "Stalled").is_none());
+    }
+
+    #[test]
+    fn set_condition_trims_long_messages_on_a_char_boundary() {
+        let mut conditions = Vec::new();
+        let long = "é".repeat(MAX_MESSAGE_LENGTH);
+        let now = at("2026-11-25T10:00:00Z");
+        set_condition(
+            &mut conditions,
+            ready(ConditionStatus::False, "Failed", &long),
+            None,
+            now,
+        );
+        let message = &conditions[0].message;
+        assert!(message.len() <= MAX_MESSAGE_LENGTH, "{}", message.len());
+        assert!(message.ends_with("..."));
+    }
+}

@@ -306,3 +306,114 @@ pub struct CustomHealthCheck {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed: Option<String>,
 }
+
+/// A Flux duration string that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid duration {value:?}: {reason}; expected a Go duration such as 1m30s (units ms, s, m, h)"
+)]
+pub struct DurationError {
+    /// The rejected value.
+    pub value: String,
+    /// What is wrong with it.
+    pub reason: &'static str,
+}
+
+/// Parses a `metav1.Duration` as Flux's CRD pattern admits it (`1h`, `1m30s`, `1.5h`, `500ms`),
+/// with Go's `time.ParseDuration` arithmetic (fractions are exact to the nanosecond).
+pub fn parse_duration(value: &str) -> Result<std::time::Duration, DurationError> {
+    let err = |reason| DurationError {
+        value: value.to_owned(),
+        reason,
+    };
+    if value.is_empty() {
+        return Err(err("empty"));
+    }
+    let mut rest = value;
+    let mut total_nanos: u128 = 0;
+    while !rest.is_empty() {
+        let int_len = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if int_len == 0 {
+            return Err(err("a number must precede each unit"));
+        }
+        let (int_part, after) = rest.split_at(int_len);
+        let (frac_part, after) = match after.strip_prefix('.') {
+            Some(after) => {
+                let len = after
+                    .find(|c: char| !c.is_ascii_digit())
+                    .unwrap_or(after.len());
+                if len == 0 {
+                    return Err(err("a fraction needs digits after the dot"));
+                }
+                after.split_at(len)
+            }
+            None => ("", after),
+        };
+        let (unit_nanos, after): (u128, &str) = if let Some(a) = after.strip_prefix("ms") {
+            (1_000_000, a)
+        } else if let Some(a) = after.strip_prefix('s') {
+            (1_000_000_000, a)
+        } else if let Some(a) = after.strip_prefix('m') {
+            (60_000_000_000, a)
+        } else if let Some(a) = after.strip_prefix('h') {
+            (3_600_000_000_000, a)
+        } else {
+            return Err(err("missing or unknown unit"));
+        };
+        let int: u128 = int_part.parse().map_err(|_| err("number too large"))?;
+        let mut nanos = int.checked_mul(unit_nanos).ok_or_else(|| err("too long"))?;
+        // Digits beyond nanosecond precision cannot matter for the largest unit (1h = 3.6e12 ns).
+        let frac_digits = &frac_part[..frac_part.len().min(18)];
+        if !frac_digits.is_empty() {
+            let frac: u128 = frac_digits.parse().map_err(|_| err("fraction too long"))?;
+            let scale = 10u128.pow(frac_digits.len() as u32);
+            nanos += frac * unit_nanos / scale;
+        }
+        total_nanos = total_nanos
+            .checked_add(nanos)
+            .ok_or_else(|| err("too long"))?;
+        rest = after;
+    }
+    // Go durations are int64 nanoseconds (about 292 years).
+    if total_nanos > i64::MAX as u128 {
+        return Err(err("longer than Go's maximum duration"));
+    }
+    let secs = (total_nanos / 1_000_000_000) as u64;
+    let sub = (total_nanos % 1_000_000_000) as u32;
+    Ok(std::time::Duration::new(secs, sub))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::expect_used, clippy::unwrap_used)]
+
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn parse_duration_accepts_what_flux_pattern_accepts() {
+        for (s, want) in [
+            ("1m", Duration::from_secs(60)),
+            ("1h30m", Duration::from_secs(5400)),
+            ("1.5h", Duration::from_secs(5400)),
+            ("500ms", Duration::from_millis(500)),
+            ("0.001s", Duration::from_millis(1)),
+            ("10m0s", Duration::from_secs(600)),
+            ("2h45m30.5s", Duration::from_millis(9_930_500)),
+        ] {
+            assert_eq!(parse_duration(s), Ok(want), "{s}");
+        }
+    }
+
+    #[test]
+    fn parse_duration_rejects_bad_values_naming_them() {
+        for s in ["", "10", "m", "1d", "1.m", "-1m", "1m 30s", "3000000h"] {
+            let err = parse_duration(s).expect_err(s);
+            assert_eq!(err.value, s);
+            assert!(err.to_string().contains("expected a Go duration"), "{err}");
+        }
+    }
+}

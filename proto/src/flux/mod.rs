@@ -3,7 +3,8 @@
 //! One module per API group ([`source`], [`image`], [`kustomize`], [`helm`], [`notification`]),
 //! plus [`condition`] (the status condition and Flux's reason strings) and [`meta`] (shared
 //! references and kustomize shapes). [`crds`] returns every CRD with all served versions merged;
-//! [`crds_yaml`] renders them for `kubectl apply -f -`.
+//! [`crds_yaml`] renders them for `kubectl apply -f -`. [`FluxObject`] gives controllers one view
+//! of every reconciled kind (conditions, readiness, pending reconcile requests).
 
 pub mod condition;
 pub mod helm;
@@ -130,6 +131,70 @@ fn merged(
         source,
     })
 }
+
+/// What every reconciled Flux kind offers its controller: its conditions and reconcile-request
+/// bookkeeping, with Flux's readiness rule. Implemented for the storage versions of the kinds
+/// that have a status (not for Alert and Provider `v1beta3`).
+pub trait FluxObject: kube::Resource {
+    /// The status conditions (empty when there is no status yet).
+    fn conditions(&self) -> &[condition::Condition];
+    /// `status.observedGeneration`.
+    fn observed_generation(&self) -> Option<i64>;
+    /// `status.lastHandledReconcileAt`.
+    fn last_handled_reconcile_at(&self) -> Option<&str>;
+    /// `spec.suspend`.
+    fn suspended(&self) -> bool;
+
+    /// Ready the way a `dependsOn` check sees it: `Ready=True` for the current generation
+    /// (`status.observedGeneration == metadata.generation`).
+    fn is_ready(&self) -> bool {
+        let ready = condition::find_condition(self.conditions(), condition::condition_type::READY)
+            .is_some_and(|c| c.status == condition::ConditionStatus::True);
+        ready && self.observed_generation() == self.meta().generation
+    }
+
+    /// The `reconcile.fluxcd.io/requestedAt` token when it differs from
+    /// `status.lastHandledReconcileAt`, i.e. when a manual reconcile is pending.
+    fn pending_reconcile_request(&self) -> Option<&str> {
+        let requested = self
+            .meta()
+            .annotations
+            .as_ref()?
+            .get(meta::RECONCILE_REQUEST_ANNOTATION)?;
+        (Some(requested.as_str()) != self.last_handled_reconcile_at()).then_some(requested.as_str())
+    }
+}
+
+/// Implements [`FluxObject`] for kinds whose status has `conditions`, `observedGeneration` and
+/// `lastHandledReconcileAt`, and whose spec has `suspend`.
+macro_rules! impl_flux_object {
+    ($($kind:ty),* $(,)?) => {$(
+        impl FluxObject for $kind {
+            fn conditions(&self) -> &[condition::Condition] {
+                self.status.as_ref().map_or(&[], |s| s.conditions.as_slice())
+            }
+            fn observed_generation(&self) -> Option<i64> {
+                self.status.as_ref().and_then(|s| s.observed_generation)
+            }
+            fn last_handled_reconcile_at(&self) -> Option<&str> {
+                self.status.as_ref().and_then(|s| s.last_handled_reconcile_at.as_deref())
+            }
+            fn suspended(&self) -> bool {
+                self.spec.suspend
+            }
+        }
+    )*};
+}
+
+impl_flux_object!(
+    source::GitRepository,
+    image::v1::ImageRepository,
+    image::v1::ImagePolicy,
+    image::v1::ImageUpdateAutomation,
+    kustomize::Kustomization,
+    helm::HelmRelease,
+    notification::Receiver,
+);
 
 /// A CRD could not be assembled or rendered.
 #[derive(Debug, thiserror::Error)]

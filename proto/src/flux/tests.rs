@@ -996,6 +996,42 @@ fn image_update_automation_v1beta2_schema_has_no_signing_key_type() {
 }
 
 #[test]
+fn flux_object_readiness_needs_ready_true_at_the_current_generation() {
+    let yaml = |generation: i64, observed: i64, status: &str| {
+        format!(
+            r#"
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: infra
+  generation: {generation}
+  annotations:
+    reconcile.fluxcd.io/requestedAt: "2026-11-25T10:00:00Z"
+spec: {{interval: 10m, prune: true, sourceRef: {{kind: GitRepository, name: repo}}}}
+status:
+  observedGeneration: {observed}
+  lastHandledReconcileAt: "2026-11-25T09:00:00Z"
+  conditions:
+  - {{type: Ready, status: "{status}", reason: ReconciliationSucceeded, message: "", lastTransitionTime: "2026-11-25T10:00:00Z"}}
+"#
+        )
+    };
+    let ks: kustomize::Kustomization = serde_saphyr::from_str(&yaml(3, 3, "True")).unwrap();
+    assert!(ks.is_ready());
+    assert_eq!(ks.pending_reconcile_request(), Some("2026-11-25T10:00:00Z"));
+    assert!(!ks.suspended());
+    let stale: kustomize::Kustomization = serde_saphyr::from_str(&yaml(4, 3, "True")).unwrap();
+    assert!(!stale.is_ready(), "observedGeneration behind generation");
+    let failed: kustomize::Kustomization = serde_saphyr::from_str(&yaml(3, 3, "False")).unwrap();
+    assert!(!failed.is_ready());
+    let mut handled = ks.clone();
+    if let Some(status) = handled.status.as_mut() {
+        status.last_handled_reconcile_at = Some("2026-11-25T10:00:00Z".to_owned());
+    }
+    assert_eq!(handled.pending_reconcile_request(), None);
+}
+
+#[test]
 fn condition_reasons_are_fluxs_strings() {
     assert_eq!(condition::condition_type::READY, "Ready");
     assert_eq!(
