@@ -247,6 +247,72 @@ pub fn merge(shape: &dyn Shape, live: &Value, cfg: &Value, path: &mut Path) -> V
     }
 }
 
+/// Fills key fields a list-map item of the applied configuration leaves out, so it names the same
+/// item as the live object: from the one live item matching the keys that are present, else from the
+/// API's key defaults (`protocol: TCP`). The real server gets there by defaulting key fields.
+pub fn complete_keys(shape: &dyn Shape, live: Option<&Value>, cfg: &mut Value, path: &mut Path) {
+    match cfg {
+        Value::Object(m) => {
+            for (k, v) in m.iter_mut() {
+                path.push(format!("f:{k}"));
+                complete_keys(shape, live.and_then(|l| l.get(k)), v, path);
+                path.pop();
+            }
+        }
+        Value::Array(items) => {
+            let ListKind::Map(keys) = shape.list_kind(path) else {
+                return;
+            };
+            let live_items: Vec<&Value> = live
+                .and_then(Value::as_array)
+                .map(|a| a.iter().collect())
+                .unwrap_or_default();
+            for item in items.iter_mut() {
+                let Some(obj) = item.as_object_mut() else {
+                    continue;
+                };
+                let missing: Vec<&String> = keys.iter().filter(|k| !obj.contains_key(*k)).collect();
+                let matching: Vec<&&Value> = live_items
+                    .iter()
+                    .filter(|l| {
+                        keys.iter()
+                            .filter(|k| obj.contains_key(*k))
+                            .all(|k| l.get(k) == obj.get(k))
+                    })
+                    .collect();
+                if !missing.is_empty() {
+                    for k in missing {
+                        let from_live = match matching.as_slice() {
+                            [one] => one.get(k.as_str()).cloned(),
+                            _ => None,
+                        };
+                        match (from_live, k.as_str()) {
+                            (Some(v), _) => {
+                                obj.insert(k.clone(), v);
+                            }
+                            (None, "protocol") => {
+                                obj.insert(k.clone(), json!("TCP"));
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                let live_item = live_items
+                    .iter()
+                    .find(|l| {
+                        item_key(l, &keys).is_some() && item_key(l, &keys) == item_key(item, &keys)
+                    })
+                    .copied();
+                let key = item_key(item, &keys).unwrap_or_default();
+                path.push(key);
+                complete_keys(shape, live_item, item, path);
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
 /// The result of an apply: the merged object (managedFields set) or a 409.
 pub fn apply(
     shape: &dyn Shape,
@@ -256,7 +322,8 @@ pub fn apply(
     force: bool,
     w: &Writer,
 ) -> Result<Value, ApiError> {
-    let cfg_scoped = scope(cfg, has_status, w.subresource.as_deref());
+    let mut cfg_scoped = scope(cfg, has_status, w.subresource.as_deref());
+    complete_keys(shape, live, &mut cfg_scoped, &mut Vec::new());
     let applied = FieldSet::of_object(shape, &cfg_scoped);
     let mut managers = live.map(read_managers).unwrap_or_default();
     let base = match live {
