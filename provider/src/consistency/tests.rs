@@ -835,20 +835,23 @@ mod props {
         }
 
         #[test]
-        fn changing_a_known_string_is_caught((block, planned) in arb_case()) {
-            let ty = block.value_type();
-            let result = fill(&planned, &ty);
-            // The first top-level string attribute with a known planned value.
-            let target = block.attributes.iter().find(|a| {
-                a.ty == Type::String && planned.get(&a.name).is_some_and(|v| v.is_known())
-            });
-            prop_assume!(target.is_some());
-            let Some(a) = target else { return Ok(()) };
+        fn changing_a_known_string_is_caught((block, planned) in arb_case(), sensitive in any::<bool>()) {
+            // Add a known string attribute to every case, then change it in the result.
+            let mut probe = Attribute::required("probe", Type::String, "P.").optional();
+            if sensitive {
+                probe = probe.sensitive();
+            }
+            let block = block.attr(probe);
+            let mut planned = planned;
+            planned.set("probe", Value::string("p"));
+            let result = fill(&planned, &block.value_type());
+            prop_assert_eq!(check_applied(&block, &planned, &result), vec![]);
             let mut bad = result.clone();
-            bad.set(&a.name, Value::string("zz-changed"));
+            bad.set("probe", Value::string("zz-changed"));
             let d = check_applied(&block, &planned, &bad);
             prop_assert_eq!(d.len(), 1, "{:?}", d);
-            prop_assert_eq!(d[0].path.as_ref().map(ToString::to_string), Some(a.name.clone()));
+            prop_assert_eq!(d[0].path.as_ref().map(ToString::to_string), Some("probe".to_string()));
+            prop_assert_eq!(d[0].detail.contains("zz-changed"), !sensitive);
         }
     }
 }

@@ -564,7 +564,9 @@ proptest! {
 
     #[test]
     fn json_round_trip_for_known_values((ty, v) in arb_pair()) {
-        prop_assume!(v.is_wholly_known());
+        if !v.is_wholly_known() {
+            return Ok(());
+        }
         if let Ok(j) = v.to_cty_json() {
             let back = Value::from_json(&j, &ty).map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(back, v);
@@ -620,7 +622,10 @@ fn large_values_decode_in_linear_time() {
     let took = t.elapsed();
     assert!(same);
     assert_eq!(back.as_list().unwrap().len(), n);
-    println!("decode+compare of a {n}-string set ({} bytes): {took:?}", bytes.len());
+    println!(
+        "decode+compare of a {n}-string set ({} bytes): {took:?}",
+        bytes.len()
+    );
     assert!(took < std::time::Duration::from_secs(2), "{took:?}");
 
     // A 16 MiB string attribute (a large manifest kept in state).
