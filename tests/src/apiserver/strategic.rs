@@ -7,9 +7,8 @@
 //! Differences from Kubernetes: kube-apiserver refuses strategic merge patches for custom resources
 //! (415 Unsupported Media Type) — the caller must do that check; here such objects merge like a JSON
 //! merge patch with lists replaced. Merge keys come from the registry's schemas (a hand-written
-//! table for built-ins), not from Go struct tags. `$setElementOrder` places server-only elements by
-//! their original position relative to the ordered ones, a simplification of Kubernetes'
-//! sorted-merge of the two orders.
+//! table for built-ins), not from Go struct tags. The consistency check between a patch list and
+//! its `$setElementOrder` list is not made.
 
 use serde_json::{Map, Value};
 
@@ -76,29 +75,25 @@ fn join(path: &str, key: &str) -> String {
     }
 }
 
-/// A patch map with its directives removed, as stored when there is nothing to merge into.
+/// A patch map with its directives removed, as stored when there is nothing to merge into
+/// (kube-apiserver stores the patch value and decoding drops the directives).
 fn strip(
     patch: &Map<String, Value>,
     cursor: Option<SchemaCursor<'_>>,
 ) -> Result<Map<String, Value>, String> {
     let mut out = Map::new();
     for (k, v) in patch {
-        if k == PATCH
-            || k == RETAIN_KEYS
-            || k.starts_with(DELETE_FROM_PRIMITIVE_LIST)
-            || k.starts_with(SET_ELEMENT_ORDER)
-        {
+        if is_directive_key(k) {
             continue;
         }
         let c = child(cursor, k);
         let value = match v {
             Value::Null => continue,
-            Value::Object(m) => {
-                if matches!(directive(m)?, Some(Directive::Delete)) {
-                    continue;
-                }
-                Value::Object(strip(m, c)?)
-            }
+            Value::Object(m) => match directive(m)? {
+                // `{"$patch": "delete"}` decodes to an empty struct or map.
+                Some(Directive::Delete) => Value::Object(Map::new()),
+                _ => Value::Object(strip(m, c)?),
+            },
             Value::Array(a) => Value::Array(strip_list(a, c)?),
             other => other.clone(),
         };
@@ -124,12 +119,31 @@ fn strip_list(list: &[Value], cursor: Option<SchemaCursor<'_>>) -> Result<Vec<Va
     Ok(out)
 }
 
+fn is_directive_key(k: &str) -> bool {
+    k == PATCH
+        || k == RETAIN_KEYS
+        || k.starts_with(DELETE_FROM_PRIMITIVE_LIST)
+        || k.starts_with(SET_ELEMENT_ORDER)
+}
+
+/// Merges a patch map into an original map (Kubernetes' `mergeMap`).
 fn merge_map(
     mut original: Map<String, Value>,
     patch: &Map<String, Value>,
     cursor: Option<SchemaCursor<'_>>,
     path: &str,
 ) -> Result<Map<String, Value>, String> {
+    match directive(patch)? {
+        Some(Directive::Replace) => return strip(patch, cursor),
+        Some(Directive::Delete) => return Ok(Map::new()),
+        Some(Directive::Merge) => {
+            return Err(format!(
+                "{}: unknown patch type: merge in map",
+                display(path)
+            ));
+        }
+        None => {}
+    }
     if let Some(retain) = patch.get(RETAIN_KEYS) {
         let Value::Array(keys) = retain else {
             return Err(format!(
@@ -138,9 +152,48 @@ fn merge_map(
             ));
         };
         let keys: Vec<&str> = keys.iter().filter_map(Value::as_str).collect();
+        for k in patch.keys().filter(|k| !is_directive_key(k)) {
+            if !keys.contains(&k.as_str()) {
+                return Err(format!(
+                    "{}: $retainKeys does not contain the patched field {k:?}",
+                    display(path)
+                ));
+            }
+        }
         original.retain(|k, _| keys.contains(&k.as_str()));
     }
-    // Deletions from primitive lists first, so that a merge of the same list sees the result.
+    // `$setElementOrder/<field>`: merge that field's list now and put it in the given order.
+    let mut ordered: Vec<&str> = Vec::new();
+    for (k, order) in patch {
+        let Some(field) = k.strip_prefix(SET_ELEMENT_ORDER) else {
+            continue;
+        };
+        let Value::Array(order) = order else {
+            return Err(format!(
+                "{}: {k} must be a list, got {order}",
+                display(path)
+            ));
+        };
+        let c = child(cursor, field);
+        let fpath = join(path, field);
+        let server: Vec<Value> = match original.get(field) {
+            Some(Value::Array(a)) => a.clone(),
+            _ => Vec::new(),
+        };
+        let merged = match (original.get(field), patch.get(field)) {
+            (Some(Value::Array(o)), Some(Value::Array(p))) => merge_list(o.clone(), p, c, &fpath)?,
+            (Some(Value::Array(o)), None) => o.clone(),
+            (_, Some(Value::Array(p))) => strip_list(p, c)?,
+            _ => continue,
+        };
+        let key = c.and_then(|c| c.patch_merge_key());
+        let (in_order, server_only) = partition(merged, order, key);
+        original.insert(
+            field.to_string(),
+            Value::Array(normalize_order(in_order, server_only, order, &server, key)),
+        );
+        ordered.push(field);
+    }
     for (k, v) in patch {
         if let Some(field) = k.strip_prefix(DELETE_FROM_PRIMITIVE_LIST) {
             let Value::Array(del) = v else {
@@ -152,63 +205,33 @@ fn merge_map(
         }
     }
     for (k, pv) in patch {
-        if k == PATCH
-            || k == RETAIN_KEYS
-            || k.starts_with(DELETE_FROM_PRIMITIVE_LIST)
-            || k.starts_with(SET_ELEMENT_ORDER)
-        {
+        if is_directive_key(k) || ordered.contains(&k.as_str()) {
             continue;
         }
         let c = child(cursor, k);
         let fpath = join(path, k);
-        match pv {
-            Value::Null => {
-                original.remove(k);
+        if pv.is_null() {
+            original.remove(k);
+            continue;
+        }
+        let merged = match (original.remove(k), pv) {
+            (Some(Value::Object(o)), Value::Object(pm)) => Value::Object(if replaces(c) {
+                strip(pm, c)?
+            } else {
+                merge_map(o, pm, c, &fpath)?
+            }),
+            (Some(Value::Array(o)), Value::Array(pl)) => {
+                Value::Array(merge_list(o, pl, c, &fpath)?)
             }
-            Value::Object(pm) => match directive(pm)? {
-                Some(Directive::Delete) => {
-                    original.remove(k);
-                }
-                Some(Directive::Replace) => {
-                    original.insert(k.clone(), Value::Object(strip(pm, c)?));
-                }
-                _ => {
-                    let base = match original.remove(k) {
-                        Some(Value::Object(o)) => o,
-                        _ => Map::new(),
-                    };
-                    original.insert(k.clone(), Value::Object(merge_map(base, pm, c, &fpath)?));
-                }
+            // Absent in the original or of another type: the patch value is taken.
+            (_, Value::Object(pm)) => match directive(pm)? {
+                Some(Directive::Delete) => Value::Object(Map::new()),
+                _ => Value::Object(strip(pm, c)?),
             },
-            Value::Array(pl) => {
-                let base = original.remove(k);
-                let merged = match base {
-                    Some(Value::Array(ol)) => merge_list(ol, pl, c, &fpath)?,
-                    _ => strip_list(pl, c)?,
-                };
-                original.insert(k.clone(), Value::Array(merged));
-            }
-            other => {
-                original.insert(k.clone(), other.clone());
-            }
-        }
-    }
-    for (k, order) in patch {
-        if let Some(field) = k.strip_prefix(SET_ELEMENT_ORDER) {
-            let Value::Array(order) = order else {
-                return Err(format!(
-                    "{}: {k} must be a list, got {order}",
-                    display(path)
-                ));
-            };
-            let key = child(cursor, field)
-                .and_then(|c| c.patch_merge_key())
-                .map(str::to_string);
-            if let Some(Value::Array(list)) = original.get_mut(field) {
-                let ordered = set_element_order(std::mem::take(list), order, key.as_deref());
-                *list = ordered;
-            }
-        }
+            (_, Value::Array(pl)) => Value::Array(strip_list(pl, c)?),
+            (_, other) => other.clone(),
+        };
+        original.insert(k.clone(), merged);
     }
     Ok(original)
 }
@@ -217,116 +240,171 @@ fn display(path: &str) -> &str {
     if path.is_empty() { "<root>" } else { path }
 }
 
-fn merges(cursor: Option<SchemaCursor<'_>>) -> bool {
+fn strategies(cursor: Option<SchemaCursor<'_>>) -> impl Iterator<Item = &str> {
     cursor
         .and_then(|c| c.patch_strategy())
-        .is_some_and(|s| s.split(',').any(|p| p == "merge"))
+        .into_iter()
+        .flat_map(|s| s.split(','))
 }
 
+fn merges(cursor: Option<SchemaCursor<'_>>) -> bool {
+    strategies(cursor).any(|p| p == "merge")
+}
+
+fn replaces(cursor: Option<SchemaCursor<'_>>) -> bool {
+    strategies(cursor).any(|p| p == "replace")
+}
+
+/// Merges a patch list into an original list (Kubernetes' `mergeSlice`): lists without the merge
+/// strategy are replaced; merged lists keep the patch's order for its elements and the original
+/// order for the others.
 fn merge_list(
     original: Vec<Value>,
     patch: &[Value],
     cursor: Option<SchemaCursor<'_>>,
     path: &str,
 ) -> Result<Vec<Value>, String> {
-    // `{"$patch": "replace"}` in a list replaces the whole list with the other elements.
-    let replace = patch.iter().any(|v| {
-        v.as_object()
-            .is_some_and(|m| m.get(PATCH) == Some(&Value::from("replace")))
-    });
-    if replace || !merges(cursor) {
+    if !merges(cursor) {
         return strip_list(patch, cursor);
+    }
+    if original.is_empty() && patch.is_empty() {
+        return Ok(original);
     }
     let items = cursor.and_then(|c| c.items());
-    let merge_key = cursor.and_then(|c| c.patch_merge_key());
-    let objects = patch.iter().any(Value::is_object) || original.iter().any(Value::is_object);
-    if !objects {
-        // Primitive list with merge strategy: union keeping the original order.
-        let mut out = original;
-        for v in patch {
-            if !out.contains(v) {
-                out.push(v.clone());
+    let maps = patch.iter().chain(original.iter()).any(Value::is_object);
+    if !maps {
+        // Primitives: union without duplicates, then ordered.
+        let mut merged: Vec<Value> = Vec::with_capacity(original.len() + patch.len());
+        for v in original.iter().chain(patch.iter()) {
+            if !merged.contains(v) {
+                merged.push(v.clone());
             }
         }
-        return Ok(out);
+        let (in_patch, server_only) = partition(merged, patch, None);
+        return Ok(normalize_order(
+            in_patch,
+            server_only,
+            patch,
+            &original,
+            None,
+        ));
     }
-    let Some(key) = merge_key else {
-        return strip_list(patch, cursor);
+    let Some(key) = cursor.and_then(|c| c.patch_merge_key()) else {
+        return Err(format!(
+            "{path}: cannot merge lists without merge key for type map"
+        ));
     };
-    let mut out = original;
+    let mut original = original;
+    let mut plain: Vec<&Map<String, Value>> = Vec::with_capacity(patch.len());
+    let mut replace = false;
     for (i, pv) in patch.iter().enumerate() {
         let Value::Object(pm) = pv else {
             return Err(format!(
                 "{path}[{i}]: expected an object in a list merged by {key:?}, got {pv}"
             ));
         };
+        match directive(pm)? {
+            None => plain.push(pm),
+            Some(Directive::Delete) => {
+                let Some(kv) = pm.get(key) else {
+                    return Err(format!(
+                        "{path}[{i}]: map {pv} does not contain declared merge key: {key}"
+                    ));
+                };
+                original.retain(|o| o.get(key) != Some(kv));
+            }
+            Some(Directive::Replace) => replace = true,
+            Some(Directive::Merge) => {
+                return Err(format!(
+                    "{path}: merging lists cannot yet be specified in the patch"
+                ));
+            }
+        }
+    }
+    if replace {
+        return plain
+            .into_iter()
+            .map(|m| strip(m, items).map(Value::Object))
+            .collect();
+    }
+    let server = original.clone();
+    let mut merged = original;
+    for (i, pm) in plain.iter().enumerate() {
         let Some(kv) = pm.get(key) else {
             return Err(format!(
-                "{path}[{i}]: map {pv} does not contain declared merge key: {key}"
+                "{path}[{i}]: map {} does not contain declared merge key: {key}",
+                Value::Object((*pm).clone())
             ));
         };
-        let pos = out.iter().position(|o| o.get(key) == Some(kv));
-        match directive(pm)? {
-            Some(Directive::Delete) => {
-                out.retain(|o| o.get(key) != Some(kv));
+        match merged.iter().position(|o| o.get(key) == Some(kv)) {
+            Some(p) => {
+                let base = match std::mem::take(&mut merged[p]) {
+                    Value::Object(o) => o,
+                    _ => Map::new(),
+                };
+                merged[p] = Value::Object(merge_map(base, pm, items, &format!("{path}[{p}]"))?);
             }
-            Some(Directive::Replace) => {
-                let v = Value::Object(strip(pm, items)?);
-                match pos {
-                    Some(p) => out[p] = v,
-                    None => out.push(v),
-                }
-            }
-            _ => match pos {
-                Some(p) => {
-                    let base = match std::mem::take(&mut out[p]) {
-                        Value::Object(o) => o,
-                        _ => Map::new(),
-                    };
-                    out[p] = Value::Object(merge_map(base, pm, items, &format!("{path}[{p}]"))?);
-                }
-                None => out.push(Value::Object(strip(pm, items)?)),
-            },
+            None => merged.push(Value::Object(strip(pm, items)?)),
         }
     }
-    Ok(out)
+    let order: Vec<Value> = plain.iter().map(|m| Value::Object((*m).clone())).collect();
+    let (in_patch, server_only) = partition(merged, &order, Some(key));
+    Ok(normalize_order(
+        in_patch,
+        server_only,
+        &order,
+        &server,
+        Some(key),
+    ))
 }
 
-/// Orders `list` as `order` says (`order` holds merge-key maps or primitive values); elements not
-/// named in `order` keep their place relative to the named ones.
-fn set_element_order(list: Vec<Value>, order: &[Value], key: Option<&str>) -> Vec<Value> {
-    let id = |v: &Value| -> Option<Value> {
-        match key {
-            Some(k) => v.get(k).cloned(),
-            None => Some(v.clone()),
-        }
-    };
-    let order_ids: Vec<Value> = order.iter().filter_map(&id).collect();
-    let rank = |v: &Value| id(v).and_then(|i| order_ids.iter().position(|o| *o == i));
-    let mut named: Vec<(usize, usize, Value)> = Vec::new(); // (rank, original index, value)
-    let mut others: Vec<(usize, Value)> = Vec::new();
-    for (i, v) in list.into_iter().enumerate() {
-        match rank(&v) {
-            Some(r) => named.push((r, i, v)),
-            None => others.push((i, v)),
-        }
+/// The identity of a list element: its merge key value, or the value itself for primitives.
+fn identity<'a>(v: &'a Value, key: Option<&str>) -> Option<&'a Value> {
+    match key {
+        Some(k) => v.get(k),
+        None => Some(v),
     }
-    named.sort_by_key(|(r, _, _)| *r);
-    let mut out = Vec::with_capacity(named.len() + others.len());
-    let mut others = others.into_iter().peekable();
-    for (_, idx, v) in named {
-        while let Some((oi, _)) = others.peek() {
-            if *oi < idx {
-                if let Some((_, o)) = others.next() {
-                    out.push(o);
-                }
-            } else {
-                break;
-            }
-        }
-        out.push(v);
+}
+
+fn position(list: &[Value], v: &Value, key: Option<&str>) -> Option<usize> {
+    let id = identity(v, key)?;
+    list.iter().position(|x| identity(x, key) == Some(id))
+}
+
+/// Splits `list` into the elements named in `by` and the others, keeping their order.
+fn partition(list: Vec<Value>, by: &[Value], key: Option<&str>) -> (Vec<Value>, Vec<Value>) {
+    list.into_iter()
+        .partition(|v| position(by, v, key).is_some())
+}
+
+/// Kubernetes' `normalizeElementOrder`: patch elements sorted by `patch_order`, server-only
+/// elements by `server_order`, then merged so that a server-only element goes before a patch element
+/// when it came before it in the original list.
+fn normalize_order(
+    mut patch_items: Vec<Value>,
+    mut server_only: Vec<Value>,
+    patch_order: &[Value],
+    server_order: &[Value],
+    key: Option<&str>,
+) -> Vec<Value> {
+    patch_items.sort_by_key(|v| position(patch_order, v, key).unwrap_or(usize::MAX));
+    server_only.sort_by_key(|v| position(server_order, v, key).unwrap_or(usize::MAX));
+    let mut out = Vec::with_capacity(patch_items.len() + server_only.len());
+    let mut left = server_only.into_iter().peekable();
+    let mut right = patch_items.into_iter().peekable();
+    loop {
+        let take_left = match (left.peek(), right.peek()) {
+            (None, None) => break,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(l), Some(r)) => matches!(
+                (position(server_order, l, key), position(server_order, r, key)),
+                (Some(li), Some(ri)) if li < ri
+            ),
+        };
+        let next = if take_left { left.next() } else { right.next() };
+        out.extend(next);
     }
-    out.extend(others.map(|(_, v)| v));
     out
 }
 
@@ -445,16 +523,17 @@ mod tests {
     }
 
     #[test]
-    fn new_container_is_appended_and_directives_are_stripped() {
+    fn new_container_goes_first_and_directives_are_stripped() {
         let out = apply(json!({
             "spec": {"template": {"spec": {"containers": [
                 {"name": "extra", "image": "redis:7", "env": [{"name": "X", "value": "1"}, {"$patch": "delete", "name": "Y"}]}
             ]}}}
         }));
         let cs = containers(&out);
+        // Kubernetes puts patch elements missing from the original before server-only ones.
         assert_eq!(cs.len(), 3);
         assert_eq!(
-            cs[2],
+            cs[0],
             json!({"name": "extra", "image": "redis:7", "env": [{"name": "X", "value": "1"}]})
         );
     }
@@ -566,14 +645,17 @@ mod tests {
     }
 
     #[test]
-    fn set_element_order_keeps_server_only_items_in_place() {
-        let list = vec![
+    fn normalize_order_interleaves_server_only_items_by_original_position() {
+        let server = vec![
             json!({"n": "s1"}),
             json!({"n": "a"}),
             json!({"n": "s2"}),
             json!({"n": "b"}),
         ];
-        let out = set_element_order(list, &[json!({"n": "b"}), json!({"n": "a"})], Some("n"));
+        let order = [json!({"n": "b"}), json!({"n": "a"})];
+        let (patch_items, server_only) = partition(server.clone(), &order, Some("n"));
+        let out = normalize_order(patch_items, server_only, &order, &server, Some("n"));
+        // s1 (0) precedes b (3); s2 (2) precedes b; then the patch order b, a.
         assert_eq!(
             out,
             vec![
@@ -583,5 +665,48 @@ mod tests {
                 json!({"n": "a"})
             ]
         );
+        // A new element (not in the original) goes before server-only elements it meets.
+        let order = [json!({"n": "new"}), json!({"n": "a"})];
+        let merged = vec![json!({"n": "s1"}), json!({"n": "a"}), json!({"n": "new"})];
+        let server = vec![json!({"n": "s1"}), json!({"n": "a"})];
+        let (patch_items, server_only) = partition(merged, &order, Some("n"));
+        let out = normalize_order(patch_items, server_only, &order, &server, Some("n"));
+        assert_eq!(
+            out,
+            vec![json!({"n": "new"}), json!({"n": "s1"}), json!({"n": "a"})]
+        );
+    }
+
+    #[test]
+    fn merge_list_orders_patch_items_like_kubernetes() {
+        // Primitive merge list: a value not in the original goes first.
+        let out = apply(json!({"metadata": {"finalizers": ["b"]}}));
+        assert_eq!(
+            out.pointer("/metadata/finalizers"),
+            Some(&json!(["b", "a"]))
+        );
+        // Without $setElementOrder the patched elements follow the patch's order.
+        let out = apply(json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "sidecar", "image": "busybox:2"}, {"name": "app", "image": "nginx:2"}
+        ]}}}}));
+        let names: Vec<&str> = containers(&out)
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["sidecar", "app"]);
+    }
+
+    #[test]
+    fn nested_map_delete_directive_leaves_an_empty_map() {
+        let out = apply(json!({"metadata": {"labels": {"$patch": "delete"}}}));
+        assert_eq!(out.pointer("/metadata/labels"), Some(&json!({})));
+        let err = strategic_merge(
+            &SchemaRegistry::builtin(),
+            &Gvk::new("apps", "v1", "Deployment"),
+            &deployment(),
+            &json!({"metadata": {"labels": {"$patch": "merge"}}}),
+        )
+        .unwrap_err();
+        assert!(err.contains("unknown patch type"), "{err}");
     }
 }
