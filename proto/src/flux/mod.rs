@@ -5,6 +5,16 @@
 //! references and kustomize shapes). [`crds`] returns every CRD with all served versions merged;
 //! [`crds_yaml`] renders them for `kubectl apply -f -`. [`FluxObject`] gives controllers one view
 //! of every reconciled kind (conditions, readiness, pending reconcile requests).
+//!
+//! Differences from Flux's own CRDs (measured by comparing every served version's schema, minus
+//! descriptions, with Flux's `config/crd/bases`: they are otherwise equal):
+//! - descriptions are ours and shorter;
+//! - `spec` is required: our types cannot hold a spec-less object, and one such object would
+//!   break list/watch decoding in the runner (Flux's schema admits it, e.g. its
+//!   `config/testdata/status-defaults`);
+//! - the deprecated versions Flux 2.8 stopped serving are still served (image `v1beta2`, helm
+//!   `v2beta2`, notification `v1beta2`), with the schemas of the last Flux releases serving them;
+//! - of source-controller's kinds only GitRepository exists.
 
 pub mod condition;
 pub mod helm;
