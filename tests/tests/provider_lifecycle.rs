@@ -34,8 +34,12 @@ fn kustomizations() -> ApiResource {
 
 impl Cluster {
     fn start() -> Cluster {
+        Self::start_with(Options::default())
+    }
+
+    fn start_with(opts: Options) -> Cluster {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-        let server = BlockingApiServer::start(Options::default()).unwrap();
+        let server = BlockingApiServer::start(opts).unwrap();
         // Multi-threaded: the kube client's background tasks must run while the test blocks on terraform.
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -396,5 +400,71 @@ fn kustomization_interrupted_wait_stops_promptly() {
     assert!(
         text.contains("Terraform asked the provider to stop"),
         "{text}"
+    );
+}
+
+/// HTTPS + bearer token + CA from provider attributes, the host unknown at plan time (it comes from
+/// another resource), then an unreachable host at apply: the error names it and the state is intact.
+#[test]
+fn kustomization_provider_config_https_unknown_at_plan_and_unreachable() {
+    let token = "s3cr3t-admin-token";
+    let cluster = Cluster::start_with(Options {
+        tls: true,
+        token: Some(token.into()),
+        ..Options::default()
+    });
+    let ws = Workspace::new().unwrap();
+    ws.write_file("ca.pem", cluster.server.ca_pem().unwrap())
+        .unwrap();
+    let tf = |host: &str, interval: &str| {
+        format!(
+            r#"{REQUIRED_PROVIDERS}
+resource "terraform_data" "endpoint" {{
+  input = "{host}"
+}}
+
+provider "flux" {{
+  host                   = terraform_data.endpoint.output
+  token                  = "{token}"
+  cluster_ca_certificate = file("${{path.module}}/ca.pem")
+}}
+
+{}"#,
+            kustomization("k", "over-https", &format!("  interval = \"{interval}\""))
+        )
+    };
+    let url = cluster.server.url().to_string();
+    assert!(url.starts_with("https://"), "{url}");
+    ws.write_main_tf(&tf(&url, "10m")).unwrap();
+    let plan = assert_plan(&ws, PlanOutcome::Changes, "plan with the host unknown");
+    assert!(plan.contains("2 to add"), "{plan}");
+    ws.apply(&[]).unwrap();
+    assert!(cluster.get("flux-system", "over-https").is_some());
+    assert_plan(&ws, PlanOutcome::NoChanges, "plan after apply over https");
+
+    // The API server moves away; a change has to be applied: the error names the host.
+    ws.write_main_tf(&tf("https://127.0.0.1:1", "5m")).unwrap();
+    let out = ws.try_apply(&[]).unwrap();
+    let text = out.combined();
+    assert_eq!(out.code, Some(1), "{text}");
+    assert!(text.contains("Connection refused"), "{text}");
+    assert!(text.contains("127.0.0.1:1"), "{text}");
+    assert!(
+        !text.contains(token),
+        "the token leaked into the output:\n{text}"
+    );
+    let state = ws.show_json().unwrap();
+    let resources = state["values"]["root_module"]["resources"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let k = resources
+        .iter()
+        .find(|r| r["address"] == "flux_kustomization.k")
+        .expect("still in state");
+    assert_eq!(k["values"]["interval"], "10m", "state intact");
+    assert_eq!(
+        cluster.get("flux-system", "over-https").unwrap()["spec"]["interval"],
+        "10m"
     );
 }

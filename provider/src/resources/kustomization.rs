@@ -432,7 +432,19 @@ fn kube_error(host: &str, what: &str, e: kube::Error) -> Diags {
     let cause = match &e {
         // The API's own words, without the Debug dump of the whole Status.
         kube::Error::Api(s) => format!("{} (HTTP {} {})", s.message, s.code, s.reason),
-        other => other.to_string(),
+        // Transport errors hide the useful part (e.g. "Connection refused") in their sources.
+        other => {
+            let mut text = other.to_string();
+            let mut source = std::error::Error::source(other);
+            while let Some(s) = source {
+                let part = s.to_string();
+                if !text.contains(&part) {
+                    text = format!("{text}: {part}");
+                }
+                source = s.source();
+            }
+            text
+        }
     };
     vec![error(
         format!("Kubernetes API error while {what}"),
