@@ -123,15 +123,17 @@ fn provider_tcp_env() -> &'static str {
 #[test]
 fn terraform_reattaches_to_a_debug_mode_provider() {
     let bin = must(terraform::provider_binary());
-    let mut child = Command::new(&bin)
-        .arg("--debug")
-        .env_remove("TF_PLUGIN_MAGIC_COOKIE")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start provider --debug");
-    let stdout = child.stdout.take().expect("stdout");
+    let mut child = KillOnDrop(
+        Command::new(&bin)
+            .arg("--debug")
+            .env_remove("TF_PLUGIN_MAGIC_COOKIE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start provider --debug"),
+    );
+    let stdout = child.0.stdout.take().expect("stdout");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -149,15 +151,108 @@ fn terraform_reattaches_to_a_debug_mode_provider() {
     schema_loads(&ws);
     // Terraform must not stop a provider it did not start (Test: true).
     assert!(
-        child.try_wait().expect("try_wait").is_none(),
+        child.0.try_wait().expect("try_wait").is_none(),
         "provider stopped by terraform"
     );
 
     let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &child.0.id().to_string()])
         .status();
-    let status = child.wait().expect("wait");
+    let status = child.0.wait().expect("wait");
     assert!(status.success(), "{status}");
+}
+
+/// Kills the child if the test ends early (a failed assertion must not leave a provider behind).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+#[test]
+fn ctrl_c_stops_an_apply_and_every_provider_exits_cleanly() {
+    let mut ws = workspace();
+    ws.set_env("TF_LOG", "DEBUG");
+    // terraform_data is built into terraform (no init needed). The flux resource waits for it,
+    // so our provider process is started, configured and kept open while the local-exec sleeps:
+    // the Ctrl-C sent to terraform's process group reaches it too. The flux resource is never
+    // applied (no cluster needed).
+    must(ws.write_main_tf(&format!(
+        "{REQUIRED_PROVIDERS}
+provider \"flux\" {{}}
+
+resource \"terraform_data\" \"slow\" {{
+  provisioner \"local-exec\" {{
+    command = \"sleep 60\"
+  }}
+}}
+
+resource \"flux_installation\" \"after\" {{
+  depends_on = [terraform_data.slow]
+}}
+"
+    )));
+    let mut run = must(ws.spawn_apply(&[]));
+    must(run.wait_for_output(
+        "Executing: [\"/bin/sh\" \"-c\" \"sleep 60\"]",
+        Duration::from_secs(60),
+    ));
+    must(run.interrupt());
+    let out = must(run.wait(Duration::from_secs(30)));
+    eprintln!("interrupted apply: {:?}", out.elapsed);
+    assert_ne!(out.code, Some(0), "an interrupted apply fails");
+    assert!(
+        out.stdout.contains("Interrupt received"),
+        "{}",
+        out.combined()
+    );
+    assert!(
+        out.elapsed < Duration::from_secs(40),
+        "took {:?}",
+        out.elapsed
+    );
+    // Each provider process terraform started ended through Shutdown: none was killed by the
+    // SIGINT that reached the whole group, none needed killing afterwards.
+    let started = out.stderr.matches("provider: plugin started").count();
+    let exited = out
+        .stderr
+        .matches("provider: plugin process exited")
+        .count();
+    assert!(
+        started >= 1,
+        "terraform started no provider:\n{}",
+        out.stderr
+    );
+    assert_eq!(started, exited, "a provider did not exit:\n{}", out.stderr);
+    assert!(
+        !out.stderr.contains("plugin failed to exit gracefully"),
+        "{}",
+        out.stderr
+    );
+    // go-plugin adds the error (e.g. "signal: interrupt") to the exit line of a plugin that died.
+    let bad_exits: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("plugin process exited") && l.contains("error="))
+        .collect();
+    assert!(bad_exits.is_empty(), "providers died: {bad_exits:#?}");
+    // Direct evidence that ours was alive and got the signal: it logs ignoring it.
+    assert!(
+        out.stderr
+            .contains("SIGINT ignored: Terraform manages this process"),
+        "our provider was not running when Ctrl-C arrived:\n{}",
+        out.stderr
+    );
+    assert!(
+        !out.stdout
+            .contains("flux_installation.after: Creation complete"),
+        "the dependent resource must not be applied after Ctrl-C"
+    );
 }
 
 #[test]
