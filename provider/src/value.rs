@@ -11,8 +11,9 @@
 //! Where this differs from go-cty:
 //! - Numbers are not arbitrary-precision floats: integers stay exact, other numbers are kept as
 //!   `f64` or as their decimal text (`Number::Big`). Equality compares decimal values, so `1`,
-//!   `1.0` and `"1"` are equal. JSON input goes through serde_json, so a JSON number beyond `u64`/`f64`
-//!   precision loses digits (Terraform's state JSON never holds such numbers for our schemas).
+//!   `1.0` and `"1"` are equal. JSON input goes through serde_json: non-integers keep their shortest
+//!   decimal text (sent back to Terraform as a decimal string), but a JSON number with more than 17
+//!   significant digits loses digits (our schemas hold no such numbers).
 //! - `Value` equality is cty's `RawEquals`: sets compare as sets (order ignored), unknowns compare by
 //!   their refinements.
 //! - Set elements that are wholly known and equal are merged on decode, as cty does.
@@ -451,14 +452,20 @@ impl Number {
         }
     }
 
-    /// From a serde_json number.
+    /// From a serde_json number. A non-integer keeps its shortest decimal text (`Big("0.1")`), so
+    /// that Terraform, which reads decimal text exactly, gets back the number its state JSON held
+    /// rather than the nearest binary float.
     pub fn from_json(n: &serde_json::Number) -> Number {
         if let Some(i) = n.as_i64() {
             Number::Int(i)
         } else if let Some(u) = n.as_u64() {
             Number::UInt(u)
         } else {
-            Number::Float(n.as_f64().unwrap_or(f64::NAN))
+            let text = n.to_string();
+            match parse_decimal(&text) {
+                Some(_) => Number::Big(text),
+                None => Number::Float(n.as_f64().unwrap_or(f64::NAN)),
+            }
         }
     }
 }

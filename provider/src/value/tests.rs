@@ -640,3 +640,13 @@ fn large_values_decode_in_linear_time() {
     println!("encode+decode of a 16 MiB string: {took:?}");
     assert!(took < std::time::Duration::from_secs(2), "{took:?}");
 }
+
+#[test]
+fn json_decimals_reach_terraform_as_decimal_text() {
+    // State JSON holds 0.1; msgpack must carry "0.1", not the float 0.1000000000000000055...
+    let v = decode_json(b"0.1", &Type::Number).unwrap();
+    let bytes = encode_msgpack(&v, &Type::Number).unwrap();
+    assert_eq!(bytes, vec![0xa3, b'0', b'.', b'1']);
+    assert_eq!(v, Value::Number(Number::Float(0.1)));
+    assert_eq!(v.to_json().unwrap(), serde_json::json!(0.1));
+}
