@@ -271,6 +271,8 @@ pub struct SchemaRegistry {
     builtin: Arc<Builtin>,
     /// CRDs by name (`widgets.example.com`).
     crds: BTreeMap<String, Arc<CrdSchemas>>,
+    /// OpenAPI documents of the CRDs, built on first request after a CRD change.
+    docs: Arc<openapi::DocCache>,
 }
 
 /// Where a kind's schema lives.
@@ -285,6 +287,7 @@ impl SchemaRegistry {
         SchemaRegistry {
             builtin: builtin_data(),
             crds: BTreeMap::new(),
+            docs: Arc::default(),
         }
     }
 
@@ -309,11 +312,14 @@ impl SchemaRegistry {
     pub fn register_crd(&mut self, crd: &Value) -> Result<(), Vec<FieldError>> {
         let schemas = CrdSchemas::from_crd(crd)?;
         self.crds.insert(schemas.name.clone(), Arc::new(schemas));
+        self.docs = Arc::default();
         Ok(())
     }
 
     pub fn unregister_crd(&mut self, crd_name: &str) {
-        self.crds.remove(crd_name);
+        if self.crds.remove(crd_name).is_some() {
+            self.docs = Arc::default();
+        }
     }
 
     pub(crate) fn crds(&self) -> impl Iterator<Item = &Arc<CrdSchemas>> {

@@ -13,10 +13,19 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
+use std::sync::OnceLock;
 
 use serde_json::{Map, Value, json};
 
 use super::{Builtin, Gvk, SchemaRegistry};
+
+/// Documents derived from the registered CRDs; replaced (not mutated) when a CRD changes.
+#[derive(Default)]
+pub struct DocCache {
+    /// CRD group-version documents with their hashes.
+    v3: OnceLock<BTreeMap<String, (Value, String)>>,
+    v2: OnceLock<Value>,
+}
 
 /// Kubernetes version the documents claim.
 pub const KUBE_VERSION: &str = "v1.33.0";
@@ -868,6 +877,10 @@ fn builtin_v3(b: &Builtin) -> &BTreeMap<String, (Value, String)> {
 impl SchemaRegistry {
     /// `GET /openapi/v2` (JSON).
     pub fn openapi_v2(&self) -> Value {
+        self.docs.v2.get_or_init(|| self.build_v2()).clone()
+    }
+
+    fn build_v2(&self) -> Value {
         let b = self.builtin_data();
         let mut doc = builtin_v2(b).clone();
         let (resources, mut defs) = crd_parts(self);
@@ -890,8 +903,20 @@ impl SchemaRegistry {
         doc
     }
 
+    fn crd_v3(&self) -> &BTreeMap<String, (Value, String)> {
+        self.docs.v3.get_or_init(|| {
+            self.crd_v3_docs()
+                .into_iter()
+                .map(|(k, doc)| {
+                    let hash = hash_of(&doc);
+                    (k, (doc, hash))
+                })
+                .collect()
+        })
+    }
+
     /// v3 documents of the group-versions CRDs serve (only `only` when given).
-    fn crd_v3_docs(&self, only: Option<&str>) -> BTreeMap<String, Value> {
+    fn crd_v3_docs(&self) -> BTreeMap<String, Value> {
         let (resources, crd_defs) = crd_parts(self);
         let b = self.builtin_data();
         let defs = Defs {
@@ -901,10 +926,10 @@ impl SchemaRegistry {
         let builtin = builtin_resources(b);
         let mut by_gv: BTreeMap<String, Vec<&Resource>> = BTreeMap::new();
         for r in &resources {
-            let key = gv_key(&r.gvk.group, &r.gvk.version);
-            if only.is_none_or(|o| o == key) {
-                by_gv.entry(key).or_default().push(r);
-            }
+            by_gv
+                .entry(gv_key(&r.gvk.group, &r.gvk.version))
+                .or_default()
+                .push(r);
         }
         by_gv
             .into_iter()
@@ -925,23 +950,17 @@ impl SchemaRegistry {
     /// The hash changes whenever the document changes (clients cache by it).
     pub fn openapi_v3_index(&self) -> Value {
         let mut paths = Map::new();
-        let crd_docs = self.crd_v3_docs(None);
-        for (k, (_, hash)) in builtin_v3(self.builtin_data()) {
-            if !crd_docs.contains_key(k) {
-                paths.insert(
-                    k.clone(),
-                    json!({"serverRelativeURL": format!("/openapi/v3/{k}?hash={hash}")}),
-                );
-            }
-        }
-        for (k, doc) in &crd_docs {
-            let hash = hash_of(doc);
+        let crd_docs = self.crd_v3();
+        for (k, (_, hash)) in builtin_v3(self.builtin_data())
+            .iter()
+            .chain(crd_docs.iter())
+        {
             paths.insert(
                 k.clone(),
                 json!({"serverRelativeURL": format!("/openapi/v3/{k}?hash={hash}")}),
             );
         }
-        json!({"paths": paths})
+        json!({ "paths": paths })
     }
 
     /// `GET /openapi/v3/<path>` for `path` = `apis/apps/v1`, `api/v1` (a leading `/openapi/v3/` or
@@ -953,8 +972,8 @@ impl SchemaRegistry {
             .strip_prefix("openapi/v3/")
             .unwrap_or(p)
             .trim_end_matches('/');
-        if let Some(doc) = self.crd_v3_docs(Some(p)).remove(p) {
-            return Some(doc);
+        if let Some((doc, _)) = self.crd_v3().get(p) {
+            return Some(doc.clone());
         }
         builtin_v3(self.builtin_data())
             .get(p)
