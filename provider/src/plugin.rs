@@ -34,6 +34,7 @@
 use std::fmt;
 use std::io::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::process::ExitCode;
@@ -761,7 +762,15 @@ fn bind_unix(
             }
         }
         match UnixListener::bind(&path) {
-            Ok(l) => return Ok((l, SocketFile(path))),
+            Ok(l) => {
+                let file = SocketFile(path);
+                // Only our user (Terraform's) may connect: without AutoMTLS nothing else guards
+                // the socket. go-plugin leaves the umask default; this is stricter.
+                std::fs::set_permissions(&file.0, std::fs::Permissions::from_mode(0o600)).map_err(
+                    io_err(format!("restricting {} to mode 0600", file.0.display())),
+                )?;
+                return Ok((l, file));
+            }
             Err(e) => last_err = Some(e),
         }
     }

@@ -147,6 +147,34 @@ async fn mtls_over_unix_socket_serves_health_and_exits_on_shutdown() {
 }
 
 #[tokio::test]
+async fn unix_socket_lives_in_plugin_unix_socket_dir_with_mode_0600() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile_dir("sockdir");
+    let (mut child, line) = launch(
+        &[],
+        None,
+        &[("PLUGIN_UNIX_SOCKET_DIR", dir.to_str().expect("utf-8 path"))],
+    )
+    .await;
+    assert_eq!(Path::new(&line.address).parent(), Some(dir.as_path()));
+    let mode = std::fs::metadata(&line.address)
+        .expect("socket")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
+    let channel = plugin::connect(&line, None).await.expect("connect");
+    shutdown_and_expect_exit(&channel, &mut child).await;
+    assert!(!Path::new(&line.address).exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn tempfile_dir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("plugin-process-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+#[tokio::test]
 async fn mtls_over_tcp_uses_the_port_range() {
     let client = plugin::generate_client_identity().expect("client cert");
     let (mut child, line) = launch(
