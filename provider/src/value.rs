@@ -1489,7 +1489,7 @@ fn encode_unknown(r: &Refinements, ty: &Type) -> rmpv::Value {
     match ty {
         Type::String => {
             if let Some(p) = r.string_prefix.as_ref().filter(|p| !p.is_empty()) {
-                m.push((R::from(2), R::from(p.as_str())));
+                m.push((R::from(2), R::from(wire_prefix(p))));
             }
         }
         Type::Number => {
@@ -1519,7 +1519,32 @@ fn encode_unknown(r: &Refinements, ty: &Type) -> rmpv::Value {
     if rmpv::encode::write_value(&mut body, &R::Map(m)).is_err() {
         return R::Ext(0, vec![0]);
     }
+    // go-cty rejects refinement bodies over 1 KiB ("oversize unknown value refinement"); only huge
+    // number bounds can get there: keep just the nullness then.
+    if body.len() > MAX_REFINEMENT_BYTES {
+        return if r.not_null {
+            R::Ext(12, vec![0x81, 0x01, 0xc2])
+        } else {
+            R::Ext(0, vec![0])
+        };
+    }
     R::Ext(12, body)
+}
+
+/// go-cty's limit on an unknown value's refinement body.
+const MAX_REFINEMENT_BYTES: usize = 1024;
+
+/// A string-prefix refinement as go-cty sends it: longer than 256 bytes is cut to at most 255 bytes
+/// at a character boundary (it stays a true prefix, so the promise still holds).
+fn wire_prefix(p: &str) -> &str {
+    if p.len() <= 256 {
+        return p;
+    }
+    let mut end = 255;
+    while !p.is_char_boundary(end) {
+        end -= 1;
+    }
+    &p[..end]
 }
 
 impl Refinements {
@@ -1532,7 +1557,11 @@ impl Refinements {
         };
         match ty {
             Type::String => {
-                r.string_prefix = self.string_prefix.clone().filter(|p| !p.is_empty());
+                r.string_prefix = self
+                    .string_prefix
+                    .as_deref()
+                    .filter(|p| !p.is_empty())
+                    .map(|p| wire_prefix(p).to_string());
             }
             Type::Number => {
                 r.number_min = self.number_min.clone();

@@ -650,3 +650,43 @@ fn json_decimals_reach_terraform_as_decimal_text() {
     assert_eq!(v, Value::Number(Number::Float(0.1)));
     assert_eq!(v.to_json().unwrap(), serde_json::json!(0.1));
 }
+
+#[test]
+fn refinements_stay_within_go_cty_limits() {
+    // Prefixes over 256 bytes are cut to 255 bytes at a character boundary, as go-cty does.
+    let cases = [
+        ("a".repeat(1024), "a".repeat(255)),
+        (
+            format!("{}-", "c".repeat(255)),
+            format!("{}-", "c".repeat(255)),
+        ),
+        (format!("{}🤷🤷", "d".repeat(255)), "d".repeat(255)),
+    ];
+    for (prefix, want) in cases {
+        let v = Value::Unknown(Refinements {
+            string_prefix: Some(prefix),
+            ..Default::default()
+        });
+        let back =
+            decode_msgpack(&encode_msgpack(&v, &Type::String).unwrap(), &Type::String).unwrap();
+        let Value::Unknown(r) = back else { panic!() };
+        assert_eq!(r.string_prefix.as_deref(), Some(want.as_str()));
+    }
+    // Huge number bounds would exceed go-cty's 1 KiB refinement limit: only nullness is kept.
+    let huge = Number::Big(format!("1{}", "0".repeat(2000)));
+    let v = Value::Unknown(Refinements {
+        not_null: true,
+        number_max: Some((huge, true)),
+        ..Default::default()
+    });
+    let bytes = encode_msgpack(&v, &Type::Number).unwrap();
+    assert!(bytes.len() < 16, "{}", bytes.len());
+    let back = decode_msgpack(&bytes, &Type::Number).unwrap();
+    assert_eq!(
+        back,
+        Value::Unknown(Refinements {
+            not_null: true,
+            ..Default::default()
+        })
+    );
+}
