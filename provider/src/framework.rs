@@ -1185,6 +1185,53 @@ pub fn upgrade(resource: &dyn Resource, version: i64, raw_json: &[u8]) -> Result
     Ok(value)
 }
 
+// ---------------------------------------------------------------------------------------------
+// Terraform's side, for offline tests
+// ---------------------------------------------------------------------------------------------
+
+/// What Terraform sends as `proposed_new_state` (its `objchange.ProposedNew`): configured values,
+/// and the prior value for computed attributes the configuration leaves null. Nested blocks pair
+/// with prior blocks by position (List) or key (Map); Set blocks are taken from the configuration.
+/// Resource tests use it to run plan → apply → re-plan without Terraform.
+pub fn proposed_new(spec: &BlockSpec, prior: &Value, config: &Value) -> Value {
+    let Value::Object(_) = config else {
+        return config.clone();
+    };
+    let mut out = BTreeMap::new();
+    for a in &spec.attrs {
+        let c = get(config, &a.attr.name);
+        let v = if a.attr.computed && matches!(c, Value::Null) {
+            get(prior, &a.attr.name)
+        } else {
+            c
+        };
+        out.insert(a.attr.name.clone(), v.clone());
+    }
+    for b in &spec.blocks {
+        let c = get(config, &b.name);
+        let p = get(prior, &b.name);
+        let v = match (b.nesting, c) {
+            (Nesting::Single | Nesting::Group, Value::Object(_)) => proposed_new(&b.block, p, c),
+            (Nesting::List, Value::List(items)) => Value::List(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| proposed_new(&b.block, &list_elem(p, i), item))
+                    .collect(),
+            ),
+            (Nesting::Map, Value::Map(items)) => Value::Map(
+                items
+                    .iter()
+                    .map(|(k, item)| (k.clone(), proposed_new(&b.block, &map_elem(p, k), item)))
+                    .collect(),
+            ),
+            (_, other) => other.clone(),
+        };
+        out.insert(b.name.clone(), v);
+    }
+    Value::Object(out)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests;

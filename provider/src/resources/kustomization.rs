@@ -885,4 +885,127 @@ mod tests {
             assert!(err[0].detail.contains("namespace/name"), "{bad}: {err:?}");
         }
     }
+
+    mod properties {
+        use super::*;
+        use crate::consistency;
+        use proptest::collection::{btree_map, vec};
+        use proptest::option::of;
+        use proptest::prelude::*;
+
+        fn from(kind: &str, name: String, optional: Option<bool>) -> Value {
+            Value::Object(BTreeMap::from([
+                ("kind".to_string(), Value::String(kind.into())),
+                ("name".to_string(), Value::String(name)),
+                (
+                    "optional".to_string(),
+                    optional.map(Value::Bool).unwrap_or(Value::Null),
+                ),
+            ]))
+        }
+
+        prop_compose! {
+            fn arb_post_build()(
+                substitute in of(btree_map("[a-z_]{1,6}", "[a-zA-Z0-9 ./-]{0,10}", 0..3)),
+                from_items in vec((prop_oneof![Just("ConfigMap"), Just("Secret")], "[a-z]{1,8}", of(any::<bool>())), 0..3),
+            ) -> Value {
+                Value::Object(BTreeMap::from([
+                    (
+                        "substitute".to_string(),
+                        substitute
+                            .map(|m| Value::Map(m.into_iter().map(|(k, v)| (k, Value::String(v))).collect()))
+                            .unwrap_or(Value::Null),
+                    ),
+                    (
+                        "substitute_from".to_string(),
+                        Value::List(from_items.into_iter().map(|(k, n, o)| from(k, n, o)).collect()),
+                    ),
+                ]))
+            }
+        }
+
+        prop_compose! {
+            fn arb_config()(
+                name in "[a-z][a-z0-9-]{0,10}[a-z0-9]",
+                namespace in of("[a-z]{1,8}"),
+                kind in of(prop_oneof![Just("GitRepository"), Just("OCIRepository"), Just("Bucket")]),
+                interval in of(prop_oneof![Just("10m"), Just("1h30m"), Just("30s"), Just("500ms")]),
+                prune in of(any::<bool>()),
+                target in of("[a-z]{1,8}"),
+                deps in of(vec("[a-z]{1,6}(/[a-z]{1,6})?", 0..3)),
+                timeout in of(prop_oneof![Just("5m"), Just("90s")]),
+                suspend in of(any::<bool>()),
+                sa in of("[a-z]{1,8}"),
+                post in of(arb_post_build()),
+            ) -> Value {
+                let s = |v: Option<&str>| v.map(|v| Value::String(v.into())).unwrap_or(Value::Null);
+                let b = |v: Option<bool>| v.map(Value::Bool).unwrap_or(Value::Null);
+                config(&[
+                    ("name", Value::String(name)),
+                    ("source", Value::String("deepdesk-config".into())),
+                    ("path", Value::String("./k8s/flux/production/acme".into())),
+                    ("namespace", s(namespace.as_deref())),
+                    ("source_kind", s(kind)),
+                    ("interval", s(interval)),
+                    ("prune", b(prune)),
+                    ("target_namespace", s(target.as_deref())),
+                    ("dependencies", deps.map(|d| Value::List(d.into_iter().map(Value::String).collect())).unwrap_or(Value::Null)),
+                    ("timeout", s(timeout)),
+                    ("suspend", b(suspend)),
+                    ("service_account_name", s(sa.as_deref())),
+                    ("post_build", post.unwrap_or(Value::Null)),
+                ])
+            }
+        }
+
+        /// What the API server answers for an applied manifest: ours plus server-set metadata.
+        fn served(planned: &Value) -> J {
+            let mut obj = manifest(planned);
+            obj["metadata"]["uid"] = json!("0b5c1f4e-uid");
+            obj["metadata"]["generation"] = json!(1);
+            obj["metadata"]["resourceVersion"] = json!("42");
+            obj
+        }
+
+        fn has_empty_collection(config: &Value) -> bool {
+            matches!(get(config, "dependencies"), Value::List(x) if x.is_empty())
+                || matches!(get(get(config, "post_build"), "substitute"), Value::Map(m) if m.is_empty())
+        }
+
+        proptest! {
+            /// No perpetual diff: plan a create, apply it as the API server would answer, and the
+            /// re-plan is exactly the state (Terraform's "second plan is empty"); the apply result
+            /// passes Terraform's apply rules; an import of the object plans empty too.
+            #[test]
+            fn plan_apply_replan_is_empty(config in arb_config()) {
+                let k = Kustomization::new();
+                let block = &k.spec().block;
+                prop_assert_eq!(framework::validate(&k, &config), Vec::new());
+                let proposed = framework::proposed_new(block, &Value::Null, &config);
+                let (planned, diags) = framework::plan(&k, &Value::Null, &proposed, &config, b"");
+                prop_assert_eq!(diags, Vec::new());
+                let obj = served(&planned.state);
+                let state = state_from_object(&obj, &planned.state);
+                prop_assert_eq!(consistency::check_applied(&k.spec().schema().block, &planned.state, &state), Vec::new());
+
+                let proposed = framework::proposed_new(block, &state, &config);
+                let (replan, diags) = framework::plan(&k, &state, &proposed, &config, b"");
+                prop_assert_eq!(diags, Vec::new());
+                prop_assert_eq!(&replan.state, &state);
+                prop_assert!(replan.requires_replace.is_empty());
+
+                // Import by id, read back, plan: empty too (an explicitly empty list or map is
+                // indistinguishable from an absent one in the object, so it plans an update).
+                if !has_empty_collection(&config) {
+                    let id = get_str(&state, "id").unwrap_or_default().to_string();
+                    let imported = framework::import(&k, &id).unwrap();
+                    let read = state_from_object(&obj, &imported);
+                    let proposed = framework::proposed_new(block, &read, &config);
+                    let (replan, diags) = framework::plan(&k, &read, &proposed, &config, b"");
+                    prop_assert_eq!(diags, Vec::new());
+                    prop_assert_eq!(&replan.state, &read);
+                }
+            }
+        }
+    }
 }
