@@ -279,3 +279,112 @@ pub fn has_errors(diags: &[Diagnostic]) -> bool {
 pub fn to_proto_all(diags: &[Diagnostic]) -> Vec<proto::tfplugin6::Diagnostic> {
     diags.iter().map(Diagnostic::to_proto).collect()
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use proto::tfplugin6::attribute_path::step::Selector;
+
+    #[test]
+    fn display_like_terraform() {
+        let p = AttrPath::root()
+            .attr("spec")
+            .attr("rules")
+            .index(0)
+            .key("x\"y");
+        assert_eq!(p.to_string(), r#"spec.rules[0]["x\"y"]"#);
+        assert_eq!(AttrPath::root().to_string(), "");
+        assert_eq!(
+            AttrPath::root().attr("tags").set_element(2).to_string(),
+            "tags[set element #2]"
+        );
+    }
+
+    #[test]
+    fn parse_reads_display_back() {
+        let p = AttrPath::parse(r#"spec.rules[0]["x\"y"].name"#).unwrap();
+        assert_eq!(
+            p,
+            AttrPath::root()
+                .attr("spec")
+                .attr("rules")
+                .index(0)
+                .key("x\"y")
+                .attr("name")
+        );
+        assert!(AttrPath::parse("a[").is_none());
+        assert!(AttrPath::parse("a[x]").is_none());
+        assert!(AttrPath::parse(r#"a["x"#).is_none());
+    }
+
+    #[test]
+    fn proto_path_stops_at_set_elements() {
+        let p = AttrPath::root()
+            .attr("a")
+            .key("k")
+            .index(3)
+            .set_element(0)
+            .attr("b");
+        let pp = p.to_proto();
+        let sel: Vec<_> = pp
+            .steps
+            .iter()
+            .map(|s| s.selector.clone().unwrap())
+            .collect();
+        assert_eq!(
+            sel,
+            vec![
+                Selector::AttributeName("a".into()),
+                Selector::ElementKeyString("k".into()),
+                Selector::ElementKeyInt(3),
+            ]
+        );
+        assert_eq!(
+            AttrPath::from_proto(&pp),
+            AttrPath::root().attr("a").key("k").index(3)
+        );
+    }
+
+    #[test]
+    fn diagnostic_proto_form() {
+        let d = Diagnostic::error("Bad", "Fix it.").at(AttrPath::root().attr("x"));
+        let p = d.to_proto();
+        assert_eq!(
+            p.severity,
+            proto::tfplugin6::diagnostic::Severity::Error as i32
+        );
+        assert_eq!((p.summary.as_str(), p.detail.as_str()), ("Bad", "Fix it."));
+        assert_eq!(p.attribute.unwrap().steps.len(), 1);
+        let w = Diagnostic::warning("W", "").at(AttrPath::root());
+        assert!(w.path.is_none() && !w.is_error());
+        assert_eq!(
+            w.to_proto().severity,
+            proto::tfplugin6::diagnostic::Severity::Warning as i32
+        );
+        assert!(has_errors(&[w.clone(), d.clone()]) && !has_errors(&[w]));
+        assert_eq!(d.to_string(), "error: Bad (at x): Fix it.");
+    }
+
+    fn arb_step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            "[a-z_][a-z0-9_]{0,8}".prop_map(Step::Attr),
+            ".{0,6}".prop_map(Step::Key),
+            any::<i64>().prop_map(Step::Index),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn display_parse_round_trip(
+            first in "[a-z_][a-z0-9_]{0,8}",
+            rest in prop::collection::vec(arb_step(), 0..6),
+        ) {
+            let mut steps = vec![Step::Attr(first)];
+            steps.extend(rest);
+            let p = AttrPath(steps);
+            prop_assert_eq!(AttrPath::parse(&p.to_string()), Some(p));
+        }
+    }
+}
