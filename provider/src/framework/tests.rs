@@ -596,3 +596,58 @@ fn redacted_hides_sensitive_values() {
 fn schema_of_fake_has_every_description() {
     assert!(Fake::new().spec.schema().block.check_descriptions().is_ok());
 }
+
+/// Terraform re-plans at apply with values that were unknown now known; the final plan must keep
+/// every value the first plan knew. Our planning is a pure function of its inputs, so it does.
+#[test]
+fn plan_with_unknown_config_then_known_passes_the_final_plan_rule() {
+    let r = Fake::new();
+    let mut config = config_of(&r);
+    set(&mut config, "path", unknown());
+    let proposed = proposed_new(&r.spec.block, &Value::Null, &config);
+    let (first, diags) = plan(&r, &Value::Null, &proposed, &config, b"");
+    assert!(diags.is_empty(), "{diags:?}");
+    assert!(get(&first.state, "path").is_unknown());
+    set(&mut config, "path", s("./now/known"));
+    let proposed = proposed_new(&r.spec.block, &Value::Null, &config);
+    let (fin, diags) = plan(&r, &Value::Null, &proposed, &config, b"");
+    assert!(diags.is_empty(), "{diags:?}");
+    let schema = r.spec.schema();
+    assert_eq!(
+        consistency::check_final_plan(&schema.block, &first.state, &fin.state),
+        Vec::new()
+    );
+    // And the rule bites when a known value moves.
+    let mut moved = fin.state.clone();
+    set(&mut moved, "interval", s("1m"));
+    assert_eq!(
+        paths(&consistency::check_final_plan(
+            &schema.block,
+            &first.state,
+            &moved
+        )),
+        vec!["interval"]
+    );
+}
+
+#[test]
+fn proposed_new_takes_prior_for_computed_and_config_for_the_rest() {
+    let r = Fake::new();
+    let prior = applied_state(&r);
+    let mut config = config_of(&r);
+    set(&mut config, "interval", s("2m"));
+    let p = proposed_new(&r.spec.block, &prior, &config);
+    assert_eq!(get(&p, "id"), &s("x-1"), "computed, null in config: prior");
+    assert_eq!(get(&p, "interval"), &s("2m"), "configured: config");
+    assert_eq!(
+        get(&p, "path"),
+        &Value::Null,
+        "optional, not computed: config (null)"
+    );
+    let rules = get(&p, "rule").as_list().unwrap();
+    assert_eq!(
+        get(&rules[0], "uid"),
+        &s("u1"),
+        "computed inside a list block: prior by position"
+    );
+}
