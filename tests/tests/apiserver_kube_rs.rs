@@ -772,3 +772,86 @@ async fn crd_serving_validation_and_removal() {
         && e.subresource == "status"
         && e.code == 200));
 }
+
+#[tokio::test]
+async fn strategic_merge_metadata_views_and_multi_version_crds() {
+    let (_server, client) = start(tls()).await;
+    let deps: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    deps.create(&PostParams::default(), &deployment("sm", json!({})))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Strategic merge: containers merge by name (a JSON merge patch would replace the list).
+    let patched = deps
+        .patch(
+            "sm",
+            &PatchParams::default(),
+            &Patch::Strategic(json!({"spec": {"template": {"spec": {"containers": [{"name": "side", "image": "busybox"}]}}}})),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<String> = patched
+        .spec
+        .and_then(|s| s.template.spec)
+        .map(|p| p.containers.into_iter().map(|c| c.name).collect())
+        .unwrap_or_default();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.contains(&"c".to_string()) && names.contains(&"side".to_string()));
+
+    // Metadata-only views (PartialObjectMetadata).
+    let meta = deps
+        .get_metadata("sm")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(meta.metadata.name.as_deref(), Some("sm"));
+    let metas = deps
+        .list_metadata(&ListParams::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(metas.items.len(), 1);
+
+    // A CRD serving two versions: one object, visible through both.
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+        Api::all(client.clone());
+    let schema = json!({"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}});
+    let crd = serde_json::from_value(json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "gadgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Cluster", "names": {"plural": "gadgets", "kind": "Gadget"},
+                 "versions": [{"name": "v1beta1", "served": true, "storage": false, "schema": schema},
+                              {"name": "v1", "served": true, "storage": true, "schema": schema}]}
+    }))
+    .unwrap_or_else(|e| panic!("{e}"));
+    crds.create(&PostParams::default(), &crd)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let api = |version: &str| -> Api<kube::api::DynamicObject> {
+        let gvk = kube::api::GroupVersionKind::gvk("example.com", version, "Gadget");
+        Api::all_with(
+            client.clone(),
+            &kube::api::ApiResource::from_gvk_with_plural(&gvk, "gadgets"),
+        )
+    };
+    let g: kube::api::DynamicObject = serde_json::from_value(json!({"apiVersion": "example.com/v1beta1", "kind": "Gadget", "metadata": {"name": "g"}, "spec": {"x": 1}}))
+        .unwrap_or_else(|e| panic!("{e}"));
+    api("v1beta1")
+        .create(&PostParams::default(), &g)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let v1 = api("v1").get("g").await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        v1.types.map(|t| t.api_version).as_deref(),
+        Some("example.com/v1")
+    );
+    assert_eq!(v1.data["spec"], json!({"x": 1}));
+    // Strategic merge patches are refused for custom resources, as in Kubernetes.
+    let err = api("v1")
+        .patch(
+            "g",
+            &PatchParams::default(),
+            &Patch::Strategic(json!({"spec": {"x": 2}})),
+        )
+        .await
+        .map(|_| ())
+        .map_err(api_error);
+    assert!(matches!(err, Err((415, _, _))), "{err:?}");
+}

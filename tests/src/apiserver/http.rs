@@ -244,7 +244,7 @@ pub async fn handle(
     };
     match route {
         Route::NonResource => {
-            let resp = non_resource(&state, &parts.method, &path, &parts.headers, &query);
+            let resp = non_resource(&state, &parts.method, &path, &parts.headers);
             audit_plain(&state, &user, &parts.method, &path, resp.status().as_u16());
             resp
         }
@@ -369,13 +369,7 @@ fn route(state: &State, path: &str) -> Result<Route, ApiError> {
     }))
 }
 
-fn non_resource(
-    state: &State,
-    method: &Method,
-    path: &str,
-    headers: &HeaderMap,
-    q: &Query,
-) -> Response<Body> {
+fn non_resource(state: &State, method: &Method, path: &str, headers: &HeaderMap) -> Response<Body> {
     if *method != Method::GET {
         return error_response(&ApiError::method_not_allowed(format!(
             "{method} is not allowed on {path}"
@@ -430,7 +424,6 @@ fn non_resource(
         }
         _ => None,
     };
-    let _ = q;
     match found {
         Some(v) => json_response(200, &v, "application/json", &[]),
         None => error_response(&ApiError::new(

@@ -12,7 +12,8 @@
 //!   become ready, Jobs complete, Pods run, PVCs bind shortly after being written; the annotation
 //!   `kube-test-apiserver.deepdesk.com/simulate: fail|pending|none` changes that. CRDs get
 //!   `NamesAccepted` and `Established` at once. No ReplicaSets or Pods are created for workloads, no
-//!   Endpoints for Services, no garbage collector beyond cascading deletes of dependents.
+//!   Endpoints for Services, no `default` ServiceAccount or `kube-root-ca.crt` in new namespaces, no
+//!   garbage collector beyond cascading deletes of dependents, no admission webhooks, no quotas.
 //! - **No authorization**: any authenticated user may do anything; the audit log ([`audit`]) records
 //!   user, verb, resource, namespace, name and code so tests check RBAC coverage themselves. Users
 //!   are named by token ([`Options::users`]), by client certificates this server issued, or by the
@@ -30,7 +31,11 @@
 //! - **Wire**: responses are JSON only; request bodies are JSON, YAML (apply) or, for the kinds
 //!   client-go's typed clients write (Namespace, Secret, ConfigMap, ServiceAccount), protobuf
 //!   ([`protobuf`]); no CBOR.
-//! - **Validation**: as deep as the schemas ([`schema_api`]); metadata checks cover the name only.
+//! - **Validation**: as deep as the schemas ([`schema`], reached through [`schema_api`]); metadata
+//!   checks cover the name only; the differences of the schema layer are listed in [`schema`] and
+//!   [`strategic`].
+//! - **Kinds**: only those of [`resources`] (one version each) and CRDs; aggregated discovery and
+//!   `/openapi/v2`, `/openapi/v3` are served, `storageVersionHash` is not.
 
 pub mod audit;
 pub mod discovery;

@@ -164,7 +164,7 @@ fn text(b: &[u8]) -> Result<String, String> {
 
 fn map_entry(b: &[u8], bytes_value: bool) -> Result<(String, Value), String> {
     let mut k = String::new();
-    let mut v = if bytes_value { json!("") } else { json!("") };
+    let mut v = json!("");
     for (num, f) in Reader::fields(b)? {
         match (num, f) {
             (1, Field::Bytes(x)) => k = text(x)?,

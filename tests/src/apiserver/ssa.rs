@@ -543,4 +543,31 @@ mod tests {
         assert_eq!(ms[0].manager, "editor");
         assert_eq!(ms[0].operation, "Update");
     }
+
+    struct Ports;
+    impl Shape for Ports {
+        fn list_kind(&self, path: &[String]) -> ListKind {
+            match path.last().map(String::as_str) {
+                Some("f:ports") => ListKind::Map(vec!["port".into(), "protocol".into()]),
+                _ => ListKind::Atomic,
+            }
+        }
+        fn map_atomic(&self, _path: &[String]) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn omitted_key_fields_name_the_live_item() {
+        let live = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+                          "spec": {"ports": [{"port": 80, "protocol": "TCP", "targetPort": 80}]}});
+        let cfg = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+                         "spec": {"ports": [{"port": 80, "targetPort": 8080}]}});
+        let merged = apply(&Ports, false, Some(&live), &cfg, true, &w("helm"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            merged["spec"]["ports"],
+            json!([{"port": 80, "protocol": "TCP", "targetPort": 8080}])
+        );
+    }
 }

@@ -6,7 +6,10 @@
 //! Differs from Kubernetes: every object gets `metadata.generation`; Foreground deletion does not wait
 //! for dependents (they are deleted at once, as in Background); core and events.k8s.io Events are
 //! stored apart; a multi-version CRD's objects are stored once and only relabelled between versions
-//! (no conversion); deleting a Namespace honours its objects' finalizers but not `spec.finalizers`.
+//! (no conversion); deleting a Namespace honours its objects' finalizers but not `spec.finalizers`;
+//! a dry-run CRD create is not checked against the CRD schema rules; Services get a fake clusterIP,
+//! Secrets' `stringData` is folded into `data`; a PUT to a missing object is 404 (never a create);
+//! only the name is checked in metadata (no label/annotation syntax checks).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -304,7 +307,7 @@ impl Store {
                 .filter(|(_, o)| labels.matches_object(o) && fields.matches(o))
                 .collect();
             let take = limit.unwrap_or(usize::MAX);
-            for (i, (key, obj)) in matching.iter().enumerate() {
+            for (i, (_, obj)) in matching.iter().enumerate() {
                 if i >= take {
                     remaining = Some(matching.len() - take);
                     if let Some((last_key, _)) = matching.get(take - 1) {
@@ -312,7 +315,6 @@ impl Store {
                     }
                     break;
                 }
-                let _ = key;
                 items.push(Self::present(rt, obj));
             }
         }
@@ -467,14 +469,18 @@ impl Store {
         {
             return Err(ApiError::already_exists(&rt.qualified_plural(), &name));
         }
-        if rt.has_status && rt.kind != "Namespace" {
-            if let Some(m) = obj.as_object_mut() {
-                m.remove("status");
-            }
+        if rt.has_status
+            && rt.kind != "Namespace"
+            && let Some(m) = obj.as_object_mut()
+        {
+            m.remove("status");
         }
         self.type_specific_create(rt, &mut obj);
         self.validate(rt, &mut obj, opts.validation, warnings)?;
-        if rt.kind == "CustomResourceDefinition" && rt.group == "apiextensions.k8s.io" {
+        if rt.kind == "CustomResourceDefinition"
+            && rt.group == "apiextensions.k8s.io"
+            && !opts.dry_run
+        {
             self.check_crd(&obj)?;
         }
         if record {
@@ -640,6 +646,12 @@ impl Store {
         obj["apiVersion"] = json!(rt.api_version());
         obj["kind"] = json!(rt.kind);
         let subresource = opts.subresource.as_deref();
+        // managedFields a client sends on purpose (kubectl's client-side-apply upgrade) replace the
+        // recorded ones before this write is tracked; `[{}]` clears them.
+        let incoming_managers = obj
+            .pointer("/metadata/managedFields")
+            .cloned()
+            .filter(|m| Some(m) != old.pointer("/metadata/managedFields"));
         if subresource == Some("status") {
             // Only status changes through the status subresource.
             let mut merged = old.clone();
@@ -733,6 +745,20 @@ impl Store {
             let shape = self.shape(rt);
             let mut old_present = old.clone();
             old_present["apiVersion"] = obj["apiVersion"].clone();
+            if let Some(mf) = incoming_managers {
+                let cleared = mf
+                    .as_array()
+                    .is_some_and(|a| a.iter().all(|e| e.as_object().is_none_or(|m| m.is_empty())));
+                match meta_mut(&mut old_present) {
+                    Some(m) if cleared => {
+                        m.remove("managedFields");
+                    }
+                    Some(m) => {
+                        m.insert("managedFields".into(), mf);
+                    }
+                    None => {}
+                }
+            }
             ssa::record_update(
                 &shape,
                 rt.has_status,
@@ -771,6 +797,7 @@ impl Store {
     }
 
     /// Server-side apply: create or merge, with conflicts and managedFields.
+    #[allow(clippy::too_many_arguments)]
     pub fn apply(
         &mut self,
         rt: &ResourceType,
