@@ -1,6 +1,8 @@
 //! GetProviderSchema latency, calling `FluxProvider` directly (no transport): the cost of the answer
 //! itself (a clone of the schema built once in `FluxProvider::new`). Also the cost of building the
-//! provider (all four schemas). Printed, not asserted.
+//! provider (all four schemas), and of ValidateResourceConfig and PlanResourceChange for a create
+//! of a `flux_kustomization` (decode, framework, consistency check, encode): what a plan of N
+//! instances costs the provider. Printed, not asserted.
 //!
 //! Run: `cargo bench -p provider --bench schema` (`SCHEMA_RUNS` sets the call count, default 2000).
 
@@ -45,6 +47,56 @@ fn main() {
         }
     });
     samples.sort();
+
+    let spec = provider::resources::kustomization::spec();
+    let ty = spec.block.value_type();
+    let config = spec.block.object_with(
+        [
+            ("name", "acme"),
+            ("source", "deepdesk-config"),
+            ("path", "./k8s/flux/production/acme"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), provider::value::Value::String(v.into())))
+        .collect(),
+    );
+    let dv = provider::value::to_dynamic_value(&config, &ty).unwrap();
+    let null = provider::value::to_dynamic_value(&provider::value::Value::Null, &ty).unwrap();
+    let mut validate = Vec::with_capacity(runs);
+    let mut plan = Vec::with_capacity(runs);
+    rt.block_on(async {
+        use proto::tfplugin6::{plan_resource_change, validate_resource_config};
+        for _ in 0..runs {
+            let t = Instant::now();
+            let v = provider
+                .validate_resource_config(tonic::Request::new(validate_resource_config::Request {
+                    type_name: "flux_kustomization".into(),
+                    config: Some(dv.clone()),
+                    ..Default::default()
+                }))
+                .await
+                .unwrap()
+                .into_inner();
+            validate.push(t.elapsed());
+            assert!(v.diagnostics.is_empty());
+            let t = Instant::now();
+            let p = provider
+                .plan_resource_change(tonic::Request::new(plan_resource_change::Request {
+                    type_name: "flux_kustomization".into(),
+                    prior_state: Some(null.clone()),
+                    proposed_new_state: Some(dv.clone()),
+                    config: Some(dv.clone()),
+                    ..Default::default()
+                }))
+                .await
+                .unwrap()
+                .into_inner();
+            plan.push(t.elapsed());
+            assert!(p.diagnostics.is_empty());
+        }
+    });
+    validate.sort();
+    plan.sort();
     println!("FluxProvider::new (4 resource schemas + provider schema): {build:?}");
     println!(
         "GetProviderSchema ({runs} calls, {bytes} bytes encoded): p50 {:?}  p90 {:?}  p99 {:?}  max {:?}",
@@ -53,4 +105,15 @@ fn main() {
         percentile(&samples, 0.99),
         samples[samples.len() - 1]
     );
+    for (name, s) in [
+        ("ValidateResourceConfig", &validate),
+        ("PlanResourceChange (create)", &plan),
+    ] {
+        println!(
+            "{name} flux_kustomization ({runs} calls): p50 {:?}  p90 {:?}  p99 {:?}",
+            percentile(s, 0.5),
+            percentile(s, 0.9),
+            percentile(s, 0.99)
+        );
+    }
 }

@@ -75,6 +75,20 @@ pub const DNS_SUBDOMAIN: &str =
 /// A Kubernetes namespace name (RFC 1123 label).
 pub const DNS_LABEL: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 
+/// Compiled validator patterns, built once per process (a plan validates every instance).
+fn compiled(pattern: &'static str) -> Result<Regex, String> {
+    static CACHE: LazyLock<std::sync::Mutex<BTreeMap<&'static str, Result<Regex, String>>>> =
+        LazyLock::new(Default::default);
+    let Ok(mut cache) = CACHE.lock() else {
+        return Regex::new(pattern).map_err(|e| e.to_string());
+    };
+    // Regex clones share the compiled program: cheap.
+    cache
+        .entry(pattern)
+        .or_insert_with(|| Regex::new(pattern).map_err(|e| e.to_string()))
+        .clone()
+}
+
 /// Checks a known, non-null configuration value.
 #[derive(Debug, Clone)]
 pub enum Validator {
@@ -149,7 +163,7 @@ impl Validator {
             _ => {
                 let Value::String(s) = value else { return };
                 match self {
-                    Validator::Regex { pattern, expected } => match Regex::new(pattern) {
+                    Validator::Regex { pattern, expected } => match compiled(pattern) {
                         Ok(re) if re.is_match(s) => {}
                         Ok(_) => diags.push(invalid(s, format!("{expected} (pattern {pattern})"))),
                         Err(e) => diags.push(error_at(
