@@ -225,7 +225,7 @@ fn walk_value(shape: &dyn Shape, v: &Value, path: &mut Path, out: &mut BTreeSet<
                 walk_value(shape, child, path, out);
                 path.pop();
             }
-            if !any && !path.is_empty() && !(path.len() == 1 && path[0] == "f:metadata") {
+            if !(any || path.is_empty() || (path.len() == 1 && path[0] == "f:metadata")) {
                 out.insert(path.clone());
             }
         }

@@ -28,7 +28,7 @@ pub struct State {
     /// Bearer token → user. Empty with `require_auth` false: anyone is `admin`.
     pub tokens: HashMap<String, String>,
     pub require_auth: bool,
-    pub client_users: Option<Arc<Mutex<HashMap<Vec<u8>, String>>>>,
+    pub client_users: Option<super::tls::ClientUsers>,
     pub audit: AuditLog,
     pub url: String,
     pub bookmark_interval: Duration,
@@ -150,7 +150,7 @@ struct Target {
 
 enum Route {
     NonResource,
-    Resource(Target),
+    Resource(Box<Target>),
 }
 
 fn content_type(headers: &HeaderMap) -> String {
@@ -361,12 +361,12 @@ fn route(state: &State, path: &str) -> Result<Route, ApiError> {
             format!("the server could not find the requested resource ({sub} subresource)"),
         ));
     }
-    Ok(Route::Resource(Target {
+    Ok(Route::Resource(Box::new(Target {
         rt,
         namespace,
         name,
         subresource,
-    }))
+    })))
 }
 
 fn non_resource(state: &State, method: &Method, path: &str, headers: &HeaderMap) -> Response<Body> {

@@ -16,7 +16,6 @@ const MAGIC: &[u8] = b"k8s\0";
 #[derive(Clone, Copy)]
 enum F {
     Str,
-    Bytes,
     Int64,
     Bool,
     Time,
@@ -187,16 +186,10 @@ fn message(buf: &[u8], schema: &[(u64, &str, F)]) -> Result<Value, String> {
         let name = name.to_string();
         match (ty, f) {
             // gogo-protobuf writes empty strings and zeros; JSON omits them.
-            (F::Str, Field::Bytes(b)) if b.is_empty() => {}
+            (F::Str, Field::Bytes([])) => {}
             (F::Int64 | F::Bool, Field::Varint(0)) => {}
             (F::Str, Field::Bytes(b)) => {
                 out.insert(name, json!(text(b)?));
-            }
-            (F::Bytes, Field::Bytes(b)) => {
-                out.insert(
-                    name,
-                    json!(base64::engine::general_purpose::STANDARD.encode(b)),
-                );
             }
             (F::Int64, Field::Varint(v)) => {
                 out.insert(name, json!(v as i64));

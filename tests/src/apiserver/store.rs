@@ -89,6 +89,9 @@ pub struct ListPage {
 
 type Bucket = BTreeMap<(String, String), Value>;
 
+/// Retained events after a resourceVersion, and the live feed after them.
+pub type Subscription = (Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>);
+
 pub struct Store {
     pub types: TypeTable,
     pub schemas: Box<dyn SchemaApi>,
@@ -217,10 +220,7 @@ impl Store {
 
     /// Subscribes to events after `rv`: the retained history after it, then live events. `None` when
     /// `rv` is older than the history (410 Gone).
-    pub fn subscribe_from(
-        &self,
-        rv: u64,
-    ) -> Option<(Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>)> {
+    pub fn subscribe_from(&self, rv: u64) -> Option<Subscription> {
         let oldest = self.history.front().map(|e| e.rv).unwrap_or(self.rv + 1);
         // Events after rv are all retained when rv+1 >= oldest retained, or nothing happened since.
         if rv < self.rv && rv + 1 < oldest {
@@ -634,14 +634,14 @@ impl Store {
                 "the name of the object ({body_name}) does not match the name on the URL ({name})"
             )));
         }
-        if let Some(rv) = meta_str(&obj, "resourceVersion").filter(|s| !s.is_empty()) {
-            if Some(rv) != meta_str(&old, "resourceVersion") {
-                return Err(ApiError::conflict(
-                    &rt.qualified_plural(),
-                    name,
-                    "the object has been modified; please apply your changes to the latest version and try again",
-                ));
-            }
+        if let Some(rv) = meta_str(&obj, "resourceVersion").filter(|s| !s.is_empty())
+            && Some(rv) != meta_str(&old, "resourceVersion")
+        {
+            return Err(ApiError::conflict(
+                &rt.qualified_plural(),
+                name,
+                "the object has been modified; please apply your changes to the latest version and try again",
+            ));
         }
         obj["apiVersion"] = json!(rt.api_version());
         obj["kind"] = json!(rt.kind);
@@ -836,9 +836,7 @@ impl Store {
         // Unknown fields in the configuration follow fieldValidation like any write.
         let mut probe = cfg.clone();
         set_meta(&mut probe, "name", json!(name));
-        if let Err(e) = self.validate_unknown_only(rt, &mut probe, opts.validation, warnings) {
-            return Err(e);
-        }
+        self.validate_unknown_only(rt, &mut probe, opts.validation, warnings)?;
         if let Some(m) = probe.as_object_mut() {
             cfg = Value::Object(m.clone());
         }

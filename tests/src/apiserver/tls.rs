@@ -23,13 +23,16 @@ pub enum TlsError {
     Verifier(String),
 }
 
+/// DER of every client certificate issued → user name.
+pub type ClientUsers = Arc<Mutex<HashMap<Vec<u8>, String>>>;
+
 /// The CA and what it signed.
 pub struct Authority {
     pub ca_pem: String,
     ca_der: CertificateDer<'static>,
     issuer: Issuer<'static, KeyPair>,
     /// DER of every client certificate issued → user name.
-    pub client_users: Arc<Mutex<HashMap<Vec<u8>, String>>>,
+    pub client_users: ClientUsers,
 }
 
 /// A client certificate and its key, PEM.
