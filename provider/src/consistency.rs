@@ -106,24 +106,25 @@ fn plan_block(
     path: &AttrPath,
     out: &mut Vec<Diagnostic>,
 ) {
+    let (gone, kept) = if path.is_root() {
+        (
+            "the plan removes the resource (planned null) although the configuration declares it; \
+             a null plan means destroy",
+            "the plan keeps the resource (planned non-null) although the configuration removes it; \
+             a destroy must be planned as null",
+        )
+    } else {
+        (
+            "the configuration has this block but the plan leaves it out (null)",
+            "the configuration has no such block but the plan adds one",
+        )
+    };
     if planned.is_null() && !config.is_null() {
-        out.push(diag(
-            INVALID_PLAN,
-            path,
-            "the plan removes this object (planned null) although the configuration declares it; \
-             a null plan means destroy"
-                .into(),
-        ));
+        out.push(diag(INVALID_PLAN, path, gone.into()));
         return;
     }
     if config.is_null() && !planned.is_null() {
-        out.push(diag(
-            INVALID_PLAN,
-            path,
-            "the plan keeps this object (planned non-null) although the configuration removes it; \
-             a destroy must be planned as null"
-                .into(),
-        ));
+        out.push(diag(INVALID_PLAN, path, kept.into()));
         return;
     }
     if planned.is_null() {

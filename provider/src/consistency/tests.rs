@@ -855,3 +855,27 @@ mod props {
         }
     }
 }
+
+#[test]
+fn plan_single_block_presence_follows_config() {
+    let s = Block::new("R.").block(NestedBlock::new(
+        "opt",
+        Nesting::Single,
+        Block::new("O.").attr(Attribute::required("x", Type::String, "X.")),
+    ));
+    let with_block = Value::object([("opt", Value::object([("x", Value::string("1"))]))]);
+    let without = Value::object([("opt", Value::Null)]);
+    one(
+        &check_planned(&s, &Value::Null, &without, &with_block),
+        INVALID_PLAN,
+        "opt",
+        "the configuration has no such block but the plan adds one",
+    );
+    one(
+        &check_planned(&s, &Value::Null, &with_block, &without),
+        INVALID_PLAN,
+        "opt",
+        "leaves it out",
+    );
+    assert_eq!(check_planned(&s, &Value::Null, &without, &without), vec![]);
+}
