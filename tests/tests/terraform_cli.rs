@@ -286,3 +286,57 @@ fn schema_has_the_four_resources_and_every_attribute_described() {
         "attributes/blocks without a description: {missing:#?}"
     );
 }
+
+/// The harness's lifecycle helpers against terraform's builtin `terraform_data` (no cluster
+/// needed), with our provider configured alongside so every phase loads it.
+#[test]
+fn harness_lifecycle_helpers_work_end_to_end() {
+    use terraform::PlanOutcome;
+    let ws = workspace();
+    must(ws.write_main_tf(&format!(
+        "{REQUIRED_PROVIDERS}
+provider \"flux\" {{}}
+
+resource \"terraform_data\" \"a\" {{
+  input = \"hello\"
+}}
+
+resource \"terraform_data\" \"imported\" {{}}
+"
+    )));
+    must(ws.validate());
+    let (outcome, _) = must(ws.plan(&[]));
+    assert_eq!(outcome, PlanOutcome::Changes);
+
+    must(ws.import("terraform_data.imported", "some-id"));
+    assert_eq!(must(ws.state_list()), vec!["terraform_data.imported"]);
+
+    let applied = must(ws.apply(&[]));
+    assert!(
+        applied.stdout.contains("Apply complete!"),
+        "{}",
+        applied.stdout
+    );
+    let (outcome, out) = must(ws.plan(&[]));
+    assert_eq!(outcome, PlanOutcome::NoChanges, "{}", out.stdout);
+
+    let state = must(ws.show_json());
+    let resources = state["values"]["root_module"]["resources"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let a = resources
+        .iter()
+        .find(|r| r["address"] == "terraform_data.a")
+        .unwrap_or_else(|| panic!("terraform_data.a not in {state}"));
+    assert_eq!(a["values"]["output"], "hello");
+
+    must(ws.destroy(&[]));
+    assert!(must(ws.state_list()).is_empty());
+
+    // A failing command comes back as an error carrying terraform's diagnostics.
+    must(ws.write_main_tf("resource \"terraform_data\" \"x\" { nonsense = 1 }\n"));
+    let err = ws.plan(&[]).expect_err("invalid configuration");
+    let text = err.to_string();
+    assert!(text.contains("Unsupported argument"), "{text}");
+}
