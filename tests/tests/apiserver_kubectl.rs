@@ -386,6 +386,47 @@ fn client_side_apply_then_diff_shows_no_change() {
         "rollout status",
     );
     assert!(out.contains("successfully rolled out"), "{out}");
+    // Moving to server-side apply migrates ownership without changing the object.
+    let out = ok(
+        kubectl(kc, &["apply", "--server-side", "-f", "-"], Some(DEPLOYMENT)),
+        "apply --server-side",
+    );
+    assert!(out.contains("serverside-applied"), "{out}");
+    let generation = ok(
+        kubectl(
+            kc,
+            &[
+                "get",
+                "deploy",
+                "web",
+                "-o",
+                "jsonpath={.metadata.generation}",
+            ],
+            None,
+        ),
+        "get",
+    );
+    assert_eq!(generation, "1");
+    // kubectl scale goes through the scale subresource.
+    ok(
+        kubectl(kc, &["scale", "deployment/web", "--replicas=4"], None),
+        "scale",
+    );
+    let replicas = ok(
+        kubectl(
+            kc,
+            &[
+                "get",
+                "deploy",
+                "web",
+                "-o",
+                "jsonpath={.spec.replicas}/{.metadata.generation}",
+            ],
+            None,
+        ),
+        "get",
+    );
+    assert_eq!(replicas, "4/2");
 }
 
 #[test]

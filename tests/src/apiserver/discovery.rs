@@ -90,6 +90,17 @@ fn resource_entries(t: &ResourceType) -> Vec<Value> {
             "verbs": ["get", "patch", "update"],
         }));
     }
+    if t.has_scale() {
+        out.push(json!({
+            "name": format!("{}/scale", t.plural),
+            "singularName": "",
+            "namespaced": t.namespaced,
+            "group": "autoscaling",
+            "version": "v1",
+            "kind": "Scale",
+            "verbs": ["get", "patch", "update"],
+        }));
+    }
     out
 }
 
@@ -136,12 +147,23 @@ pub fn aggregated(types: &TypeTable, core: bool) -> Value {
                             if !t.categories.is_empty() {
                                 r["categories"] = json!(t.categories);
                             }
+                            let mut subs = Vec::new();
                             if t.has_status {
-                                r["subresources"] = json!([{
+                                subs.push(json!({
                                     "subresource": "status",
                                     "responseKind": {"group": t.group, "version": t.version, "kind": t.kind},
                                     "verbs": ["get", "patch", "update"],
-                                }]);
+                                }));
+                            }
+                            if t.has_scale() {
+                                subs.push(json!({
+                                    "subresource": "scale",
+                                    "responseKind": {"group": "autoscaling", "version": "v1", "kind": "Scale"},
+                                    "verbs": ["get", "patch", "update"],
+                                }));
+                            }
+                            if !subs.is_empty() {
+                                r["subresources"] = json!(subs);
                             }
                             r
                         })

@@ -353,6 +353,7 @@ fn route(state: &State, path: &str) -> Result<Route, ApiError> {
     }
     if let Some(sub) = &subresource
         && !(sub == "status" && rt.has_status)
+        && !(sub == "scale" && rt.has_scale())
         && !(sub == "finalize" && rt.plural == "namespaces")
     {
         return Err(ApiError::new(
@@ -507,6 +508,9 @@ async fn resource(
     let acc = accept(headers);
     let view = View::from_accept(&acc, q);
     let ct = content_type(headers);
+    if t.subresource.as_deref() == Some("scale") {
+        return scale(state, verb, t, headers, q, &ct, body);
+    }
     match verb {
         "get" => {
             let ns = check_namespace(t)?;
@@ -747,6 +751,103 @@ async fn resource(
             "the server does not allow this method on the requested resource",
         )),
     }
+}
+
+/// The `autoscaling/v1` Scale view of a workload.
+fn to_scale(obj: &Value) -> Value {
+    let selector: Vec<String> = obj
+        .pointer("/spec/selector/matchLabels")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let meta = obj.get("metadata").cloned().unwrap_or(json!({}));
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": meta.get("name"), "namespace": meta.get("namespace"), "uid": meta.get("uid"),
+            "resourceVersion": meta.get("resourceVersion"), "creationTimestamp": meta.get("creationTimestamp"),
+        },
+        "spec": {"replicas": obj.pointer("/spec/replicas").cloned().unwrap_or(json!(1))},
+        "status": {
+            "replicas": obj.pointer("/status/replicas").cloned().unwrap_or(json!(0)),
+            "selector": selector.join(","),
+        },
+    })
+}
+
+/// `/scale`: get, update and patch of `spec.replicas` through a Scale object.
+fn scale(
+    state: &Arc<State>,
+    verb: &str,
+    t: &Target,
+    headers: &HeaderMap,
+    q: &Query,
+    ct: &str,
+    body: &[u8],
+) -> Result<Response<Body>, ApiError> {
+    let ns = check_namespace(t)?;
+    let name = t.name.clone().unwrap_or_default();
+    let mut store = lock(state)?;
+    let current = store.get(&t.rt, &ns, &name)?;
+    let view = to_scale(&current);
+    let wanted = match verb {
+        "get" => return Ok(json_response(200, &view, "application/json", &[])),
+        "update" => parse_body(ct, body)?,
+        "patch" => {
+            let patch = parse_body(ct, body)?;
+            let mut doc = view.clone();
+            if ct == "application/json-patch+json" {
+                let ops: json_patch::Patch = serde_json::from_value(patch).map_err(|e| {
+                    ApiError::bad_request(format!("the JSON patch is not valid: {e}"))
+                })?;
+                json_patch::patch(&mut doc, &ops).map_err(|e| {
+                    ApiError::new(
+                        422,
+                        "Invalid",
+                        format!("the JSON patch could not be applied: {e}"),
+                    )
+                })?;
+            } else {
+                json_patch::merge(&mut doc, &patch);
+            }
+            doc
+        }
+        _ => {
+            return Err(ApiError::method_not_allowed(
+                "scale supports get, update and patch",
+            ));
+        }
+    };
+    let replicas = wanted
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "Scale.autoscaling",
+                &name,
+                vec![(
+                    "FieldValueRequired".into(),
+                    "spec.replicas".into(),
+                    "Required value: an integer is expected".into(),
+                )],
+            )
+        })?;
+    let mut obj = current;
+    obj["spec"]["replicas"] = json!(replicas);
+    let opts = write_opts(q, headers, t.subresource.as_ref())?;
+    let mut warnings = Vec::new();
+    let updated = store.update(&t.rt, &ns, &name, obj, &opts, true, &mut warnings)?;
+    Ok(json_response(
+        200,
+        &to_scale(&updated),
+        "application/json",
+        &warnings,
+    ))
 }
 
 /// How to render objects: as they are, as a Table, or as metadata only.

@@ -51,6 +51,15 @@ impl ResourceType {
         }
     }
 
+    /// Whether `/scale` is served (built-in workloads with `spec.replicas`).
+    pub fn has_scale(&self) -> bool {
+        self.group == "apps"
+            && matches!(
+                self.plural.as_str(),
+                "deployments" | "statefulsets" | "replicasets"
+            )
+    }
+
     pub fn verbs(&self) -> Vec<&'static str> {
         vec![
             "create",

@@ -373,6 +373,21 @@ pub fn apply(
     dropped.sort_by_key(|p| std::cmp::Reverse(p.len()));
     for p in &dropped {
         remove_path(shape, &mut merged, p);
+        // Objects emptied by the removal go too (nobody asked for them), so defaulting can refill
+        // them as a whole, as it does on the real server.
+        let mut parent = p.clone();
+        while parent.len() > 1 {
+            parent.pop();
+            if !parent.last().is_some_and(|e| e.starts_with("f:")) || applied.contains(&parent) {
+                break;
+            }
+            let empty = super::fieldset::get_path(shape, &merged, &parent)
+                .is_some_and(|v| v.as_object().is_some_and(|m| m.is_empty()));
+            if !empty {
+                break;
+            }
+            remove_path(shape, &mut merged, &parent);
+        }
     }
     match managers
         .iter_mut()
