@@ -835,6 +835,34 @@ mod props {
         }
 
         #[test]
+        fn unrelated_values_never_panic(
+            (block, a, b, c) in arb_block(2).prop_flat_map(|blk| {
+                let (x, y, z) = (arb_block_value(&blk), arb_block_value(&blk), arb_block_value(&blk));
+                (Just(blk), x, y, z)
+            })
+        ) {
+            // Any mix of prior/config/plan/result values of the right type: diagnostics, no panic;
+            // every diagnostic is an error with a summary and an actionable detail.
+            let all = [
+                check_planned(&block, &a, &b, &c),
+                check_planned(&block, &Value::Null, &b, &Value::Null),
+                check_final_plan(&block, &a, &b),
+                check_applied(&block, &b, &c),
+                check_read(&block, &c),
+                check_upgraded(&block, &a),
+            ];
+            for d in all.iter().flatten() {
+                prop_assert!(d.is_error());
+                prop_assert!(!d.summary.is_empty());
+                prop_assert!(d.detail.contains("please report it"));
+            }
+            // Values of the wrong shape are reported, not trusted.
+            let wrong = Value::string("not an object");
+            prop_assert!(!check_applied(&block, &b, &wrong).is_empty());
+            prop_assert!(!check_read(&block, &wrong).is_empty());
+        }
+
+        #[test]
         fn changing_a_known_string_is_caught((block, planned) in arb_case(), sensitive in any::<bool>()) {
             // Add a known string attribute to every case, then change it in the result.
             let mut probe = Attribute::required("probe", Type::String, "P.").optional();
