@@ -596,6 +596,25 @@ impl Ctx {
     }
 }
 
+/// The provider was asked to stop before an operation finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped;
+
+impl Ctx {
+    /// Runs `fut` unless StopProvider comes first (then the call is dropped: in-flight API
+    /// requests are cancelled, not waited for).
+    pub async fn unless_stopped<T>(
+        &self,
+        fut: impl std::future::Future<Output = T>,
+    ) -> Result<T, Stopped> {
+        tokio::select! {
+            biased;
+            _ = self.stopped() => Err(Stopped),
+            v = fut => Ok(v),
+        }
+    }
+}
+
 /// The inputs of a plan, for the resource's own plan hook.
 #[derive(Debug)]
 pub struct PlanInput<'a> {
@@ -612,6 +631,25 @@ pub struct Applied {
     pub state: Value,
     /// Private state bytes kept by Terraform alongside the state.
     pub private: Vec<u8>,
+    /// Warnings to show with the successful answer.
+    pub warnings: Diags,
+}
+
+impl Applied {
+    /// A state and its private bytes, no warnings.
+    pub fn new(state: Value, private: Vec<u8>) -> Self {
+        Applied {
+            state,
+            private,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Adds a warning.
+    pub fn warn(mut self, summary: impl Into<String>, detail: impl Into<String>) -> Self {
+        self.warnings.push(Diagnostic::warning(summary, detail));
+        self
+    }
 }
 
 /// Inputs of create and update.
@@ -1101,14 +1139,16 @@ pub async fn apply(
     let schema = resource.spec().schema();
     let problems = consistency::check_applied(&schema.block, &planned, &applied.state);
     if !problems.is_empty() {
-        return keep(ours(resource, problems), prior, planned_private);
+        let mut diags = applied.warnings;
+        diags.extend(ours(resource, problems));
+        return keep(diags, prior, planned_private);
     }
     (
         ApplyOutcome {
             state: applied.state,
             private: applied.private,
         },
-        Vec::new(),
+        applied.warnings,
     )
 }
 
@@ -1140,10 +1180,12 @@ pub async fn read(
                         state: a.state,
                         private: a.private,
                     },
-                    Vec::new(),
+                    a.warnings,
                 )
             } else {
-                (ApplyOutcome { state, private }, ours(resource, problems))
+                let mut diags = a.warnings;
+                diags.extend(ours(resource, problems));
+                (ApplyOutcome { state, private }, diags)
             }
         }
         Err(diags) => (ApplyOutcome { state, private }, diags),

@@ -129,7 +129,7 @@ pub(crate) fn unimplemented_read<'a>(
     state: Value,
     private: Vec<u8>,
 ) -> BoxFuture<'a, Result<Option<Applied>, Diags>> {
-    Box::pin(async move { Ok(Some(Applied { state, private })) })
+    Box::pin(async move { Ok(Some(Applied::new(state, private))) })
 }
 
 #[cfg(test)]

@@ -786,7 +786,10 @@ mod tests {
             .await
             .unwrap()
             .into_inner();
-        assert!(read.diagnostics.is_empty(), "{:?}", read.diagnostics);
+        // Not an error: a warning that the state was not refreshed.
+        assert_eq!(read.diagnostics.len(), 1, "{:?}", read.diagnostics);
+        assert_eq!(read.diagnostics[0].severity, pb::diagnostic::Severity::Warning as i32);
+        assert!(read.diagnostics[0].detail.contains("flux-system/acme"));
         assert_eq!(
             from_dynamic_value(read.new_state.as_ref().unwrap(), &ty).unwrap(),
             state

@@ -244,6 +244,31 @@ fn kustomization_create_update_replace_import_drift_destroy() {
     );
     assert_plan(&ws, PlanOutcome::NoChanges, "plan after import");
 
+    // Recreated behind Terraform's back with the same spec: nothing to change, but the plan warns
+    // (the uid kept in private state differs).
+    let live = cluster.get("flux-system", "acme2").unwrap();
+    cluster.delete("flux-system", "acme2");
+    let copy = json!({
+        "apiVersion": live["apiVersion"], "kind": live["kind"],
+        "metadata": {"name": "acme2", "namespace": "flux-system"},
+        "spec": live["spec"],
+    });
+    cluster
+        .rt
+        .block_on(cluster.api("flux-system").patch(
+            "acme2",
+            &PatchParams::apply("kubectl"),
+            &Patch::Apply(&copy),
+        ))
+        .unwrap();
+    let (outcome, out) = ws.plan(&[]).unwrap();
+    assert_eq!(outcome, PlanOutcome::NoChanges, "{}", out.combined());
+    assert!(
+        out.combined().contains("was recreated outside Terraform"),
+        "{}",
+        out.combined()
+    );
+
     // Drift: deleted behind Terraform's back, the plan creates it again.
     cluster.delete("flux-system", "acme2");
     let plan = assert_plan(&ws, PlanOutcome::Changes, "plan after out-of-band delete");

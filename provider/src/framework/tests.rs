@@ -102,10 +102,10 @@ impl Resource for Fake {
     ) -> BoxFuture<'a, Result<Applied, Diags>> {
         let result = self.apply_result.lock().unwrap().clone();
         Box::pin(async move {
-            Ok(Applied {
-                state: result.unwrap_or(input.planned),
-                private: b"p1".to_vec(),
-            })
+            Ok(Applied::new(
+                result.unwrap_or(input.planned),
+                b"p1".to_vec(),
+            ))
         })
     }
     fn read<'a>(
@@ -117,8 +117,8 @@ impl Resource for Fake {
         let result = self.read_result.lock().unwrap().clone();
         Box::pin(async move {
             Ok(match result {
-                None => Some(Applied { state, private }),
-                Some(r) => r.map(|s| Applied { state: s, private }),
+                None => Some(Applied::new(state, private)),
+                Some(r) => r.map(|s| Applied::new(s, private)),
             })
         })
     }
@@ -650,4 +650,19 @@ fn proposed_new_takes_prior_for_computed_and_config_for_the_rest() {
         &s("u1"),
         "computed inside a list block: prior by position"
     );
+}
+
+#[tokio::test]
+async fn unless_stopped_drops_the_call_when_stopped() {
+    let (tx, ctx) = ctx();
+    assert_eq!(ctx.unless_stopped(async { 7 }).await, Ok(7));
+    let slow = ctx.unless_stopped(tokio::time::sleep(std::time::Duration::from_secs(30)));
+    let stopper = async {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        tx.send_replace(true);
+    };
+    let started = std::time::Instant::now();
+    let (r, ()) = tokio::join!(slow, stopper);
+    assert_eq!(r, Err(Stopped));
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }

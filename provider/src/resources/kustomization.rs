@@ -422,6 +422,17 @@ fn private_for(obj: &J) -> Vec<u8> {
     serde_json::to_vec(&p).unwrap_or_default()
 }
 
+fn interrupted(what: &str) -> Diags {
+    vec![error(
+        format!("Interrupted while {what}"),
+        "Terraform asked the provider to stop; the request was abandoned and may or may not have reached the cluster. The next plan reads the object back.",
+    )]
+}
+
+fn uid_of(private: &[u8]) -> Option<String> {
+    serde_json::from_slice::<Private>(private).ok()?.uid
+}
+
 fn wait_timeout(state: &Value) -> Duration {
     get_str(state, "timeout")
         .and_then(parse_duration)
@@ -478,9 +489,10 @@ impl Kustomization {
         let api = api_for(&conn, &namespace);
         let body = manifest(planned);
         let params = PatchParams::apply(FIELD_MANAGER).force();
-        let applied = api
-            .patch(&name, &params, &Patch::Apply(&body))
+        let applied = ctx
+            .unless_stopped(api.patch(&name, &params, &Patch::Apply(&body)))
             .await
+            .map_err(|_| interrupted(&format!("applying Kustomization {namespace}/{name}")))?
             .map_err(|e| {
                 kube_error(
                     &conn.host,
@@ -542,10 +554,7 @@ impl Kustomization {
             };
         }
         let state = state_from_object(&obj, planned);
-        Ok(Applied {
-            state,
-            private: private_for(&obj),
-        })
+        Ok(Applied::new(state, private_for(&obj)))
     }
 }
 
@@ -588,7 +597,7 @@ impl Resource for Kustomization {
         &'a self,
         ctx: &'a Ctx,
         state: Value,
-        _private: Vec<u8>,
+        private: Vec<u8>,
     ) -> BoxFuture<'a, Result<Option<Applied>, Diags>> {
         Box::pin(async move {
             let name = get_str(&state, "name").unwrap_or_default().to_string();
@@ -598,15 +607,19 @@ impl Resource for Kustomization {
             if !ctx.kube.is_known().await {
                 // The provider is configured from values not known yet (a cluster made in the same
                 // run): keep the state as it is rather than fail the plan.
-                return Ok(Some(Applied {
-                    state,
-                    private: _private,
-                }));
+                return Ok(Some(Applied::new(state, private).warn(
+                    "Kustomization not refreshed",
+                    format!(
+                        "The provider configuration is not known yet, so {namespace}/{name} was not read from the cluster; its state is shown as last recorded."
+                    ),
+                )));
             }
             let conn = connect(ctx).await?;
-            let found = api_for(&conn, &namespace)
-                .get_opt(&name)
+            let api = api_for(&conn, &namespace);
+            let found = ctx
+                .unless_stopped(api.get_opt(&name))
                 .await
+                .map_err(|_| interrupted(&format!("reading Kustomization {namespace}/{name}")))?
                 .map_err(|e| {
                     kube_error(
                         &conn.host,
@@ -616,9 +629,14 @@ impl Resource for Kustomization {
                 })?;
             Ok(found.map(|o| {
                 let obj = to_json(&o);
-                Applied {
-                    state: state_from_object(&obj, &state),
-                    private: private_for(&obj),
+                let new_private = private_for(&obj);
+                let read = Applied::new(state_from_object(&obj, &state), new_private.clone());
+                match (uid_of(&private), uid_of(&new_private)) {
+                    (Some(old), Some(new)) if old != new => read.warn(
+                        format!("Kustomization {namespace}/{name} was recreated outside Terraform"),
+                        format!("Its uid changed from {old} to {new}; Terraform now tracks the new object."),
+                    ),
+                    _ => read,
                 }
             }))
         })
@@ -637,7 +655,11 @@ impl Resource for Kustomization {
                 .to_string();
             let conn = connect(ctx).await?;
             let api = api_for(&conn, &namespace);
-            match api.delete(&name, &DeleteParams::background()).await {
+            let deleted = ctx
+                .unless_stopped(api.delete(&name, &DeleteParams::background()))
+                .await
+                .map_err(|_| interrupted(&format!("deleting Kustomization {namespace}/{name}")))?;
+            match deleted {
                 Ok(_) => {}
                 Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
                 Err(e) => {
