@@ -1,7 +1,9 @@
 //! The provider's resource types, one file each, and what they share.
 //!
 //! Owns: the registry ([`all`]), the field manager name, Go duration parsing, the wait loop that
-//! honours StopProvider, and the "not implemented yet" answer of resources whose behaviour is issue 4
+//! honours StopProvider ([`wait_until`]), the shared Kubernetes helpers every resource uses
+//! ([`connect`], [`kube_error`] naming the host and cause, [`interrupted`]), and the "not
+//! implemented yet" answer of resources whose behaviour is issue 4
 //! (their schemas are complete; their create/update/import say so plainly instead of pretending).
 
 use std::sync::Arc;
@@ -102,6 +104,48 @@ where
             _ = ctx.stopped() => return Ok(Err(WaitEnd::Stopped)),
         }
     }
+}
+
+/// "Interrupted while …": the answer when StopProvider cut an operation short.
+pub fn interrupted(what: &str) -> Diags {
+    vec![error(
+        format!("Interrupted while {what}"),
+        "Terraform asked the provider to stop; the request was abandoned and may or may not have reached the cluster. The next plan reads the object back.",
+    )]
+}
+
+/// A Kubernetes API error as a diagnostic naming the host, what we were doing, and the cause (the
+/// API's own message, or the transport error with its sources, e.g. "Connection refused").
+pub fn kube_error(host: &str, what: &str, e: kube::Error) -> Diags {
+    let cause = match &e {
+        // The API's own words, without the Debug dump of the whole Status.
+        kube::Error::Api(s) => format!("{} (HTTP {} {})", s.message, s.code, s.reason),
+        // Transport errors hide the useful part (e.g. "Connection refused") in their sources.
+        other => {
+            let mut text = other.to_string();
+            let mut source = std::error::Error::source(other);
+            while let Some(s) = source {
+                let part = s.to_string();
+                if !text.contains(&part) {
+                    text = format!("{text}: {part}");
+                }
+                source = s.source();
+            }
+            text
+        }
+    };
+    vec![error(
+        format!("Kubernetes API error while {what}"),
+        format!("Kubernetes API at {host}: {cause}"),
+    )]
+}
+
+/// The provider's Kubernetes connection, or a diagnostic saying why there is none.
+pub async fn connect(ctx: &Ctx) -> Result<crate::config::Connection, Diags> {
+    ctx.kube
+        .connect()
+        .await
+        .map_err(|e| vec![error("Cannot reach the Kubernetes API", e.to_string())])
 }
 
 /// The answer of a resource whose behaviour is not written yet.

@@ -16,7 +16,7 @@ use futures::future::BoxFuture;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams};
 use serde_json::{Value as J, json};
 
-use super::{FIELD_MANAGER, WaitEnd, parse_duration, wait_until};
+use super::{FIELD_MANAGER, WaitEnd, connect, interrupted, kube_error, parse_duration, wait_until};
 use crate::framework::{
     Applied, ApplyInput, AttrSpec, BlockSpec, Ctx, DNS_LABEL, DNS_SUBDOMAIN, Diags, Modifier,
     NestedSpec, Resource, ResourceSpec, Step, Validator, error, error_at, get, get_bool, get_str,
@@ -422,13 +422,6 @@ fn private_for(obj: &J) -> Vec<u8> {
     serde_json::to_vec(&p).unwrap_or_default()
 }
 
-fn interrupted(what: &str) -> Diags {
-    vec![error(
-        format!("Interrupted while {what}"),
-        "Terraform asked the provider to stop; the request was abandoned and may or may not have reached the cluster. The next plan reads the object back.",
-    )]
-}
-
 fn uid_of(private: &[u8]) -> Option<String> {
     serde_json::from_slice::<Private>(private).ok()?.uid
 }
@@ -437,37 +430,6 @@ fn wait_timeout(state: &Value) -> Duration {
     get_str(state, "timeout")
         .and_then(parse_duration)
         .unwrap_or(DEFAULT_WAIT)
-}
-
-fn kube_error(host: &str, what: &str, e: kube::Error) -> Diags {
-    let cause = match &e {
-        // The API's own words, without the Debug dump of the whole Status.
-        kube::Error::Api(s) => format!("{} (HTTP {} {})", s.message, s.code, s.reason),
-        // Transport errors hide the useful part (e.g. "Connection refused") in their sources.
-        other => {
-            let mut text = other.to_string();
-            let mut source = std::error::Error::source(other);
-            while let Some(s) = source {
-                let part = s.to_string();
-                if !text.contains(&part) {
-                    text = format!("{text}: {part}");
-                }
-                source = s.source();
-            }
-            text
-        }
-    };
-    vec![error(
-        format!("Kubernetes API error while {what}"),
-        format!("Kubernetes API at {host}: {cause}"),
-    )]
-}
-
-async fn connect(ctx: &Ctx) -> Result<crate::config::Connection, Diags> {
-    ctx.kube
-        .connect()
-        .await
-        .map_err(|e| vec![error("Cannot reach the Kubernetes API", e.to_string())])
 }
 
 fn api_for(conn: &crate::config::Connection, namespace: &str) -> Api<DynamicObject> {
