@@ -855,3 +855,49 @@ async fn strategic_merge_metadata_views_and_multi_version_crds() {
         .map_err(api_error);
     assert!(matches!(err, Err((415, _, _))), "{err:?}");
 }
+
+#[tokio::test]
+async fn selector_watches_see_objects_enter_and_leave() {
+    let (_server, client) = start(tls()).await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let made = cms
+        .create(
+            &PostParams::default(),
+            &cm("m", json!({"team": "a"}), json!({})),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let rv = made.metadata.resource_version.clone().unwrap_or_default();
+    let mut stream = cms
+        .watch(
+            &WatchParams::default().labels("team=a").disable_bookmarks(),
+            &rv,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .boxed();
+    for team in ["b", "a"] {
+        cms.patch(
+            "m",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"team": team}}})),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let ev = tokio::time::timeout(Duration::from_secs(5), stream.try_next())
+            .await
+            .unwrap_or_else(|_| panic!("timeout; seen {seen:?}"))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("ended"));
+        seen.push(match ev {
+            WatchEvent::Added(_) => "ADDED",
+            WatchEvent::Modified(_) => "MODIFIED",
+            WatchEvent::Deleted(_) => "DELETED",
+            other => panic!("unexpected {other:?}"),
+        });
+    }
+    assert_eq!(seen, vec!["DELETED", "ADDED"]);
+}

@@ -22,8 +22,8 @@
 //!   deletes dependents at once; Namespace `spec.finalizers` are ignored; multi-version CRD objects
 //!   are relabelled, never converted; core and events.k8s.io Events are separate.
 //! - **Lists and watches**: continue tokens resume after the last key but do not pin a snapshot;
-//!   field selectors accept any path ([`selectors`]); watches filter on the new object only and the
-//!   history is bounded ([`Options::watch_history`], older resourceVersions get 410 Expired)
+//!   field selectors accept any path ([`selectors`]); only updates turn MODIFIED into ADDED/DELETED
+//!   for selector watches; the history is bounded ([`Options::watch_history`], older resourceVersions get 410 Expired)
 //!   ([`watch`]).
 //! - **Server-side apply** ([`ssa`], [`fieldset`]): field sets do not mark granular maps with `.`;
 //!   managedFields are not converted between versions.

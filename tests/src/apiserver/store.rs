@@ -33,6 +33,9 @@ pub struct Event {
     pub namespace: String,
     pub kind: &'static str,
     pub object: Value,
+    /// The object before a MODIFIED that may have changed labels (updates), so watches with
+    /// selectors can turn it into ADDED or DELETED.
+    pub previous: Option<Value>,
 }
 
 /// What the server asks the status simulator to do after a workload was written.
@@ -254,6 +257,16 @@ impl Store {
     }
 
     fn emit(&mut self, rt: &ResourceType, kind: &'static str, obj: &Value) {
+        self.emit_change(rt, kind, obj, None);
+    }
+
+    fn emit_change(
+        &mut self,
+        rt: &ResourceType,
+        kind: &'static str,
+        obj: &Value,
+        previous: Option<Value>,
+    ) {
         let ev = Arc::new(Event {
             rv: self.rv,
             group: rt.group.clone(),
@@ -261,6 +274,7 @@ impl Store {
             namespace: meta_str(obj, "namespace").unwrap_or_default().to_string(),
             kind,
             object: obj.clone(),
+            previous,
         });
         self.history.push_back(ev.clone());
         while self.history.len() > self.history_cap {
@@ -791,7 +805,8 @@ impl Store {
         if let Some(b) = self.objects.get_mut(&(rt.group.clone(), rt.plural.clone())) {
             b.insert(key, obj.clone());
         }
-        self.emit(rt, "MODIFIED", &obj);
+        let labels_changed = old.pointer("/metadata/labels") != obj.pointer("/metadata/labels");
+        self.emit_change(rt, "MODIFIED", &obj, labels_changed.then(|| old.clone()));
         self.after_write(rt, Some(&old), &obj);
         Ok(Self::present(rt, &obj))
     }

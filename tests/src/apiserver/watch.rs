@@ -2,8 +2,10 @@
 //! events for a watch without resourceVersion (or with `sendInitialEvents=true`, ended by a bookmark
 //! annotated `k8s.io/initial-events-end`); periodic BOOKMARK events when allowed; an ERROR event with
 //! 410 Expired ("too old resource version") when the history no longer reaches back that far.
-//! Differs from Kubernetes: a MODIFIED object that stops matching a label selector is not turned into
-//! DELETED (events are filtered on the new object); a watcher that falls more than 4096 events behind
+//! With selectors, a MODIFIED object that starts matching is sent as ADDED and one that stops
+//! matching as DELETED.
+//! Differs from Kubernetes: only updates (not status or deletion bookkeeping) carry the previous
+//! object for that; a watcher that falls more than 4096 events behind
 //! is disconnected (it re-watches, as after any disconnect).
 
 use std::sync::Arc;
@@ -35,15 +37,40 @@ pub struct WatchRequest {
 }
 
 impl WatchRequest {
-    fn matches(&self, ev: &Event) -> bool {
+    /// The event type this watcher sees, if any: with selectors, a MODIFIED object that starts
+    /// matching is ADDED and one that stops matching is DELETED, as in Kubernetes.
+    fn seen_as(&self, ev: &Event) -> Option<&'static str> {
+        if !self.in_scope(ev) {
+            return None;
+        }
+        let now = self.selected(&ev.object);
+        if ev.kind != "MODIFIED" {
+            return now.then_some(ev.kind);
+        }
+        let before = ev
+            .previous
+            .as_ref()
+            .map(|p| self.selected(p))
+            .unwrap_or(now);
+        match (before, now) {
+            (true, true) => Some("MODIFIED"),
+            (false, true) => Some("ADDED"),
+            (true, false) => Some("DELETED"),
+            (false, false) => None,
+        }
+    }
+
+    fn selected(&self, obj: &Value) -> bool {
+        self.labels.matches_object(obj) && self.fields.matches(obj)
+    }
+
+    fn in_scope(&self, ev: &Event) -> bool {
         ev.group == self.rt.group
             && ev.plural == self.rt.plural
             && self.namespace.as_ref().is_none_or(|n| *n == ev.namespace)
             && self.name.as_ref().is_none_or(|n| {
                 ev.object.pointer("/metadata/name").and_then(Value::as_str) == Some(n)
             })
-            && self.labels.matches_object(&ev.object)
-            && self.fields.matches(&ev.object)
     }
 
     fn render(&self, kind: &str, obj: &Value) -> Vec<u8> {
@@ -122,8 +149,10 @@ pub fn start(state: Arc<State>, req: WatchRequest) -> Result<Response<Body>, Api
             let rv = req.resource_version.unwrap_or(current);
             match store.subscribe_from(rv) {
                 Some((past, rx)) => {
-                    for ev in past.iter().filter(|e| req.matches(e)) {
-                        first.push(req.render(ev.kind, &ev.object));
+                    for ev in past.iter() {
+                        if let Some(kind) = req.seen_as(ev) {
+                            first.push(req.render(kind, &ev.object));
+                        }
                     }
                     let last = past.last().map(|e| e.rv).unwrap_or(rv);
                     (Some(rx), last.max(rv))
@@ -162,7 +191,9 @@ pub fn start(state: Arc<State>, req: WatchRequest) -> Result<Response<Body>, Api
                             continue;
                         }
                         last_rv = ev.rv;
-                        if req.matches(&ev) && out_tx.send(Ok(req.render(ev.kind, &ev.object))).await.is_err() {
+                        if let Some(kind) = req.seen_as(&ev)
+                            && out_tx.send(Ok(req.render(kind, &ev.object))).await.is_err()
+                        {
                             return;
                         }
                     }
