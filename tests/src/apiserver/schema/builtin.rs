@@ -285,6 +285,17 @@ fn map_only(keys: &[&str]) -> Vec<(String, Value)> {
     ]
 }
 
+fn set_only() -> Vec<(String, Value)> {
+    vec![("x-kubernetes-list-type".into(), json!("set"))]
+}
+
+fn set_merge() -> Vec<(String, Value)> {
+    vec![
+        ("x-kubernetes-patch-strategy".into(), json!("merge")),
+        ("x-kubernetes-list-type".into(), json!("set")),
+    ]
+}
+
 /// Conditions lists merged by `type` (core and apps status types).
 fn conditions() -> Vec<(String, Value)> {
     merge_map(&["type"], "type", false)
@@ -628,6 +639,49 @@ fn extension_table() -> Vec<Row> {
             atomic(),
         ),
     ];
+    // Status lists and sets (list types cross-checked against k8s-openapi's merge strategies).
+    rows.push((
+        "io.k8s.api.core.v1.PodStatus",
+        "resourceClaimStatuses",
+        merge_map(&["name"], "name", true),
+    ));
+    rows.push((
+        "io.k8s.api.core.v1.ContainerStatus",
+        "volumeMounts",
+        merge_map(&["mountPath"], "mountPath", false),
+    ));
+    rows.push((
+        "io.k8s.api.core.v1.ContainerStatus",
+        "allocatedResourcesStatus",
+        map_only(&["name"]),
+    ));
+    rows.push((
+        "io.k8s.api.core.v1.NodeStatus",
+        "addresses",
+        merge_map(&["type"], "type", false),
+    ));
+    rows.push(("io.k8s.api.core.v1.NodeStatus", "conditions", conditions()));
+    rows.push(("io.k8s.api.core.v1.NodeSpec", "podCIDRs", set_merge()));
+    rows.push((
+        "io.k8s.api.batch.v1.UncountedTerminatedPods",
+        "failed",
+        set_only(),
+    ));
+    rows.push((
+        "io.k8s.api.batch.v1.UncountedTerminatedPods",
+        "succeeded",
+        set_only(),
+    ));
+    rows.push((
+        "io.k8s.api.batch.v1.PodFailurePolicyOnExitCodesRequirement",
+        "values",
+        set_only(),
+    ));
+    rows.push((
+        "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps",
+        "x-kubernetes-validations",
+        merge_map(&["rule"], "rule", false),
+    ));
     // Enumerations kube-apiserver's Go validation enforces (its OpenAPI lists them as `enum` too).
     let enums: &[(&'static str, &'static str, &[&str])] = &[
         (
