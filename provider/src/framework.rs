@@ -9,6 +9,14 @@
 //! leaves: when a rule fails we answer our own error diagnostic instead of the bad value, so the user
 //! never meets Terraform's "Provider produced inconsistent …" errors.
 //!
+//! Adding a resource (see `resources/kustomization.rs`): declare a [`ResourceSpec`] with
+//! [`BlockSpec`]/[`AttrSpec`]/[`NestedSpec`] (every attribute described; validators, modifiers and
+//! defaults hang on the attribute), implement [`Resource`] (pure `manifest`/`state_from_object`
+//! functions plus async CRUD through `resources::connect`, waits through `resources::wait_until`
+//! so StopProvider ends them), register it in `resources::all`, and check "no perpetual diff"
+//! offline with [`proposed_new`] + [`plan`]: plan, build the state the API would give back, and
+//! the re-plan must equal it (the kustomization property test does exactly this).
+//!
 //! Where it differs from terraform-plugin-framework: behaviours hang on blocks and attributes only (no
 //! nested attribute types); set-nested blocks get no defaults/modifiers (none of our schemas use them);
 //! private state is opaque bytes that the resource owns.
