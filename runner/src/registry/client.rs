@@ -1,0 +1,667 @@
+//! The HTTP side of the registry client (reqwest, rustls on aws-lc-rs).
+//!
+//! One operation (tag listing, digest lookup) pings `/v2/`, answers its challenge (Bearer:
+//! a token from the realm with `scope=repository:<repo>:pull` and `service`, Basic
+//! credentials sent to the realm if we have any; Basic: credentials on every request), then
+//! makes its requests with that `Authorization`. `Link` headers are followed as
+//! go-containerregistry does: the text between the first `<` and `>`, resolved against the
+//! request URL, `rel` ignored.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use reqwest::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, LINK, RETRY_AFTER, WWW_AUTHENTICATE,
+};
+use reqwest::{Method, StatusCode, Url};
+use sha2::{Digest as _, Sha256};
+
+use super::auth::{Credentials, DockerConfig, Provider, is_gcp_registry, parse_challenge};
+use super::name::ImageName;
+use super::store::{TagStore, TagSummary};
+use super::{ExclusionList, RegistryError};
+
+/// Media types we accept for manifests (digest lookups).
+const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
+application/vnd.docker.distribution.manifest.list.v2+json, \
+application/vnd.oci.image.manifest.v1+json, \
+application/vnd.docker.distribution.manifest.v2+json";
+
+/// Bounds on waiting out HTTP 429 (and 503 with `Retry-After`).
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Retries after the first request.
+    pub max_retries: u32,
+    /// The longest single wait we accept; a longer `Retry-After` fails at once.
+    pub max_wait: Duration,
+    /// The wait for a 429 without `Retry-After`.
+    pub default_wait: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_retries: 3,
+            max_wait: Duration::from_secs(30),
+            default_wait: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Client settings.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// `n` for `tags/list` (Flux uses 10000).
+    pub page_size: usize,
+    /// Per-request timeout (the scan as a whole is bounded by [`ScanRequest::timeout`]).
+    pub request_timeout: Duration,
+    /// 429 handling.
+    pub retry: RetryPolicy,
+    /// `host[:port]` of the GCP metadata server; default `$GCE_METADATA_HOST` or
+    /// `metadata.google.internal`, as Go's metadata client.
+    pub gcp_metadata_host: String,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            page_size: 10_000,
+            request_timeout: Duration::from_secs(60),
+            retry: RetryPolicy::default(),
+            gcp_metadata_host: std::env::var("GCE_METADATA_HOST")
+                .ok()
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "metadata.google.internal".to_string()),
+        }
+    }
+}
+
+/// One ImageRepository scan.
+#[derive(Debug, Clone, Copy)]
+pub struct ScanRequest<'a> {
+    /// The image.
+    pub image: &'a ImageName,
+    /// Its credentials (see [`RegistryClient::credentials`]).
+    pub credentials: &'a Credentials,
+    /// Tags to drop before counting and storing.
+    pub exclusion: &'a ExclusionList,
+    /// `spec.timeout`: bounds the whole listing.
+    pub timeout: Duration,
+}
+
+/// A registry client; cheap to clone (shares the connection pool).
+#[derive(Debug, Clone)]
+pub struct RegistryClient {
+    http: reqwest::Client,
+    opts: ClientOptions,
+}
+
+#[derive(serde::Deserialize)]
+struct TagsPage {
+    #[serde(default)]
+    tags: Option<Vec<String>>,
+}
+
+#[derive(serde::Deserialize)]
+struct TokenResponse {
+    #[serde(default)]
+    token: Option<String>,
+    #[serde(default)]
+    access_token: Option<String>,
+}
+
+impl RegistryClient {
+    /// Builds a client.
+    pub fn new(opts: ClientOptions) -> Result<Self, RegistryError> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("flux-runner/", env!("CARGO_PKG_VERSION")))
+            .timeout(opts.request_timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| RegistryError::Config {
+                field: "registry client".into(),
+                value: error_chain(&e),
+                expected: "a buildable HTTP client (TLS backend available)".into(),
+            })?;
+        Ok(Self { http, opts })
+    }
+
+    /// The options in use.
+    pub fn options(&self) -> &ClientOptions {
+        &self.opts
+    }
+
+    /// Resolves `spec.provider` + the optional dockerconfigjson into credentials for `image`.
+    /// As in Flux, the Secret is only used with the `generic` provider.
+    pub async fn credentials(
+        &self,
+        image: &ImageName,
+        provider: Provider,
+        docker_config: Option<&DockerConfig>,
+    ) -> Result<Credentials, RegistryError> {
+        match provider {
+            Provider::Generic => Ok(docker_config
+                .map(|c| c.credentials_for(image))
+                .unwrap_or_default()),
+            Provider::Gcp => {
+                if !is_gcp_registry(image.registry()) {
+                    return Err(RegistryError::Credentials {
+                        image: image.canonical(),
+                        reason: format!(
+                            "provider gcp: registry '{}' is not a GCR or Artifact Registry host \
+                             (expected gcr.io, *.gcr.io or *-docker.pkg.dev)",
+                            image.registry()
+                        ),
+                    });
+                }
+                let token = self.gcp_access_token(image).await?;
+                Ok(Credentials::Basic {
+                    username: "oauth2accesstoken".into(),
+                    password: token,
+                })
+            }
+            Provider::Aws => Err(RegistryError::UnsupportedProvider {
+                provider: "aws".into(),
+            }),
+            Provider::Azure => Err(RegistryError::UnsupportedProvider {
+                provider: "azure".into(),
+            }),
+        }
+    }
+
+    /// An access token of the default service account from the GCP metadata server.
+    pub async fn gcp_access_token(&self, image: &ImageName) -> Result<String, RegistryError> {
+        let url = format!(
+            "http://{}/computeMetadata/v1/instance/service-accounts/default/token",
+            self.opts.gcp_metadata_host
+        );
+        let cred_err = |reason: String| RegistryError::Credentials {
+            image: image.canonical(),
+            reason,
+        };
+        let resp = self
+            .http
+            .get(&url)
+            .header("Metadata-Flavor", "Google")
+            .send()
+            .await
+            .map_err(|e| cred_err(format!("GCP metadata server {url}: {}", error_chain(&e))))?;
+        let status = resp.status();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| cred_err(format!("GCP metadata server {url}: {}", error_chain(&e))))?;
+        if !status.is_success() {
+            return Err(cred_err(format!(
+                "GCP metadata server {url} returned HTTP {}: {}",
+                status.as_u16(),
+                error_message(&body)
+            )));
+        }
+        let token: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
+            cred_err(format!(
+                "GCP metadata server {url}: bad token JSON ({e}), expected {{\"access_token\": …}}"
+            ))
+        })?;
+        token
+            .access_token
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| cred_err(format!("GCP metadata server {url}: no access_token")))
+    }
+
+    /// Lists, filters and stores the tags of one image; returns Flux's summary.
+    pub async fn scan(
+        &self,
+        req: ScanRequest<'_>,
+        store: &TagStore,
+    ) -> Result<TagSummary, RegistryError> {
+        let tags = tokio::time::timeout(req.timeout, self.list_tags(req.image, req.credentials))
+            .await
+            .map_err(|_| RegistryError::Timeout {
+                image: req.image.canonical(),
+                timeout: req.timeout,
+            })??;
+        let tags = req.exclusion.apply(tags);
+        let store = store.clone();
+        let canonical = req.image.canonical();
+        // The store fsyncs: keep that off the async workers.
+        tokio::task::spawn_blocking(move || store.put(&canonical, &tags))
+            .await
+            .map_err(|e| RegistryError::Store {
+                path: Default::default(),
+                source: std::io::Error::other(e),
+            })?
+    }
+
+    /// Every tag of `image`, in registry order, following `Link` pages.
+    pub async fn list_tags(
+        &self,
+        image: &ImageName,
+        creds: &Credentials,
+    ) -> Result<Vec<String>, RegistryError> {
+        let auth = self.authorize(image, creds).await?;
+        let first = format!(
+            "{}/v2/{}/tags/list?n={}",
+            image.base_url(),
+            image.repository(),
+            self.opts.page_size
+        );
+        let mut url = parse_url(image, &first)?;
+        let mut seen = HashSet::new();
+        let mut tags = Vec::new();
+        loop {
+            if !seen.insert(url.to_string()) {
+                return Err(bad_response(image, &url, "the Link header loops"));
+            }
+            let resp = self
+                .send(image, || {
+                    self.request(Method::GET, url.clone(), auth.as_deref())
+                })
+                .await?;
+            let status = resp.status();
+            let next = resp
+                .headers()
+                .get(LINK)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let body = resp
+                .bytes()
+                .await
+                .map_err(|e| transport(image, url.as_str(), &e))?;
+            check_status(image, &url, status, &body)?;
+            let page: TagsPage = serde_json::from_slice(&body).map_err(|e| {
+                bad_response(
+                    image,
+                    &url,
+                    &format!("tags/list JSON: {e} (expected {{\"name\":…,\"tags\":[…]}})"),
+                )
+            })?;
+            tags.extend(page.tags.unwrap_or_default());
+            let Some(link) = next else { break };
+            let target = match (link.find('<'), link.find('>')) {
+                (Some(a), Some(b)) if a < b => &link[a + 1..b],
+                _ => {
+                    return Err(bad_response(
+                        image,
+                        &url,
+                        &format!("malformed Link header '{link}'"),
+                    ));
+                }
+            };
+            url = url
+                .join(target)
+                .map_err(|e| bad_response(image, &url, &format!("Link target '{target}': {e}")))?;
+        }
+        Ok(tags)
+    }
+
+    /// The digest of `image:tag` (`HEAD` the manifest and read `Docker-Content-Digest`;
+    /// if the registry omits it, `GET` the manifest and hash it).
+    pub async fn manifest_digest(
+        &self,
+        image: &ImageName,
+        tag: &str,
+        creds: &Credentials,
+    ) -> Result<String, RegistryError> {
+        let auth = self.authorize(image, creds).await?;
+        let raw = format!(
+            "{}/v2/{}/manifests/{tag}",
+            image.base_url(),
+            image.repository()
+        );
+        let url = parse_url(image, &raw)?;
+        let resp = self
+            .send(image, || {
+                self.request(Method::HEAD, url.clone(), auth.as_deref())
+                    .header(ACCEPT, MANIFEST_ACCEPT)
+            })
+            .await?;
+        check_status(image, &url, resp.status(), b"")?;
+        if let Some(d) = resp
+            .headers()
+            .get("Docker-Content-Digest")
+            .and_then(|v| v.to_str().ok())
+        {
+            return Ok(d.to_string());
+        }
+        let resp = self
+            .send(image, || {
+                self.request(Method::GET, url.clone(), auth.as_deref())
+                    .header(ACCEPT, MANIFEST_ACCEPT)
+            })
+            .await?;
+        let status = resp.status();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| transport(image, url.as_str(), &e))?;
+        check_status(image, &url, status, &body)?;
+        let hex: String = Sha256::digest(&body)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Ok(format!("sha256:{hex}"))
+    }
+
+    /// Pings `/v2/` and answers its challenge: the `Authorization` value to send, if any.
+    pub async fn authorize(
+        &self,
+        image: &ImageName,
+        creds: &Credentials,
+    ) -> Result<Option<String>, RegistryError> {
+        let url = parse_url(image, &format!("{}/v2/", image.base_url()))?;
+        let resp = self
+            .send(image, || self.request(Method::GET, url.clone(), None))
+            .await?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(None);
+        }
+        let challenge = resp
+            .headers()
+            .get(WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_challenge);
+        let body = resp.bytes().await.unwrap_or_default();
+        if status != StatusCode::UNAUTHORIZED {
+            return Err(http_error(image, &url, status, &body));
+        }
+        let Some(challenge) = challenge else {
+            return Err(bad_response(
+                image,
+                &url,
+                "HTTP 401 without a WWW-Authenticate challenge",
+            ));
+        };
+        match challenge.scheme.as_str() {
+            "basic" => Ok(match creds {
+                Credentials::RegistryToken(t) => Some(format!("Bearer {t}")),
+                other => other.basic_header(),
+            }),
+            "bearer" => {
+                if let Credentials::RegistryToken(t) = creds {
+                    return Ok(Some(format!("Bearer {t}")));
+                }
+                let token = self.fetch_token(image, &challenge.params, creds).await?;
+                Ok(Some(format!("Bearer {token}")))
+            }
+            other => Err(bad_response(
+                image,
+                &url,
+                &format!("unsupported WWW-Authenticate scheme '{other}'"),
+            )),
+        }
+    }
+
+    async fn fetch_token(
+        &self,
+        image: &ImageName,
+        params: &std::collections::BTreeMap<String, String>,
+        creds: &Credentials,
+    ) -> Result<String, RegistryError> {
+        let ping = format!("{}/v2/", image.base_url());
+        let realm = params
+            .get("realm")
+            .ok_or_else(|| bad_response_str(image, &ping, "Bearer challenge without realm"))?;
+        let mut url = Url::parse(realm)
+            .map_err(|e| bad_response_str(image, &ping, &format!("Bearer realm '{realm}': {e}")))?;
+        let scope = format!("repository:{}:pull", image.repository());
+        let service = params.get("service").cloned().unwrap_or_default();
+        let resp = match creds {
+            Credentials::IdentityToken { token, .. } => {
+                // Refresh-token grant (docker's OAuth2 flow): a POST form.
+                let mut form = Url::parse("http://form.invalid/")
+                    .map_err(|e| bad_response_str(image, realm, &format!("form encoding: {e}")))?;
+                form.query_pairs_mut()
+                    .append_pair("grant_type", "refresh_token")
+                    .append_pair("refresh_token", token)
+                    .append_pair("service", &service)
+                    .append_pair("client_id", "flux-runner")
+                    .append_pair("scope", &scope);
+                let body = form.query().unwrap_or_default().to_string();
+                self.send(image, || {
+                    self.http
+                        .post(url.clone())
+                        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                        .body(body.clone())
+                })
+                .await?
+            }
+            _ => {
+                {
+                    let mut q = url.query_pairs_mut();
+                    q.append_pair("scope", &scope);
+                    if !service.is_empty() {
+                        q.append_pair("service", &service);
+                    }
+                }
+                self.send(image, || {
+                    let req = self.http.get(url.clone());
+                    match creds.basic_header() {
+                        Some(h) => req.header(AUTHORIZATION, h),
+                        None => req,
+                    }
+                })
+                .await?
+            }
+        };
+        let status = resp.status();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| transport(image, url.as_str(), &e))?;
+        check_status(image, &url, status, &body)?;
+        let token: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
+            bad_response(
+                image,
+                &url,
+                &format!("token JSON: {e} (expected {{\"token\"|\"access_token\": …}})"),
+            )
+        })?;
+        token
+            .token
+            .filter(|t| !t.is_empty())
+            .or(token.access_token.filter(|t| !t.is_empty()))
+            .ok_or_else(|| bad_response(image, &url, "token response has no token or access_token"))
+    }
+
+    fn request(&self, method: Method, url: Url, auth: Option<&str>) -> reqwest::RequestBuilder {
+        let req = self.http.request(method, url);
+        match auth {
+            Some(a) => req.header(AUTHORIZATION, a),
+            None => req,
+        }
+    }
+
+    /// Sends a request, waiting out 429 (and 503 with `Retry-After`) within the policy.
+    async fn send(
+        &self,
+        image: &ImageName,
+        make: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, RegistryError> {
+        let policy = self.opts.retry;
+        let mut attempts = 0u32;
+        loop {
+            let req = make();
+            let resp = req.send().await.map_err(|e| {
+                let url = e.url().map(|u| u.to_string()).unwrap_or_default();
+                transport(image, &url, &e)
+            })?;
+            attempts += 1;
+            let status = resp.status();
+            let limited = status == StatusCode::TOO_MANY_REQUESTS;
+            let asked = retry_after(resp.headers());
+            let unavailable_later = status == StatusCode::SERVICE_UNAVAILABLE && asked.is_some();
+            if !(limited || unavailable_later) {
+                return Ok(resp);
+            }
+            let wait = asked.unwrap_or(policy.default_wait);
+            if attempts > policy.max_retries || wait > policy.max_wait {
+                if limited {
+                    return Err(RegistryError::RateLimited {
+                        image: image.canonical(),
+                        url: resp.url().to_string(),
+                        attempts,
+                        retry_after: asked,
+                    });
+                }
+                return Ok(resp);
+            }
+            tracing::debug!(
+                image = %image,
+                url = %resp.url(),
+                status = status.as_u16(),
+                wait_ms = wait.as_millis() as u64,
+                "registry asked us to retry later"
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
+    let now = jiff::Timestamp::now();
+    let secs = (when.as_second() - now.as_second()).max(0);
+    Some(Duration::from_secs(secs.unsigned_abs()))
+}
+
+fn parse_url(image: &ImageName, raw: &str) -> Result<Url, RegistryError> {
+    Url::parse(raw).map_err(|e| RegistryError::InvalidImage {
+        image: image.canonical(),
+        reason: format!("cannot form URL '{raw}': {e}"),
+    })
+}
+
+fn check_status(
+    image: &ImageName,
+    url: &Url,
+    status: StatusCode,
+    body: &[u8],
+) -> Result<(), RegistryError> {
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(http_error(image, url, status, body))
+    }
+}
+
+fn http_error(image: &ImageName, url: &Url, status: StatusCode, body: &[u8]) -> RegistryError {
+    let message = error_message(body);
+    let message = if message.is_empty() {
+        status.canonical_reason().unwrap_or("").to_string()
+    } else {
+        message
+    };
+    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+        RegistryError::Unauthorized {
+            image: image.canonical(),
+            url: url.to_string(),
+            status: status.as_u16(),
+            message,
+        }
+    } else {
+        RegistryError::Http {
+            image: image.canonical(),
+            url: url.to_string(),
+            status: status.as_u16(),
+            message,
+        }
+    }
+}
+
+/// The registry's `{"errors":[{"code","message"}]}` as `CODE: message; …`, else the body's
+/// first 200 characters.
+fn error_message(body: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Errors {
+        errors: Vec<ErrorItem>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ErrorItem {
+        #[serde(default)]
+        code: String,
+        #[serde(default)]
+        message: String,
+    }
+    if let Ok(e) = serde_json::from_slice::<Errors>(body) {
+        return e
+            .errors
+            .iter()
+            .map(|i| format!("{}: {}", i.code, i.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+    }
+    String::from_utf8_lossy(body)
+        .trim()
+        .chars()
+        .take(200)
+        .collect()
+}
+
+fn bad_response(image: &ImageName, url: &Url, reason: &str) -> RegistryError {
+    bad_response_str(image, url.as_str(), reason)
+}
+
+fn bad_response_str(image: &ImageName, url: &str, reason: &str) -> RegistryError {
+    RegistryError::BadResponse {
+        image: image.canonical(),
+        url: url.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+fn transport(image: &ImageName, url: &str, e: &reqwest::Error) -> RegistryError {
+    RegistryError::Transport {
+        image: image.canonical(),
+        url: url.to_string(),
+        reason: error_chain(e),
+    }
+}
+
+/// An error and its sources, `: `-joined (reqwest's top-level message hides the cause).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        h.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"),
+        );
+        assert_eq!(retry_after(&h), Some(Duration::ZERO));
+        h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn registry_error_bodies_are_summarised() {
+        let body = br#"{"errors":[{"code":"NAME_UNKNOWN","message":"repository name not known to registry","detail":{}}]}"#;
+        assert_eq!(
+            error_message(body),
+            "NAME_UNKNOWN: repository name not known to registry"
+        );
+        assert_eq!(error_message(b"  plain text \n"), "plain text");
+    }
+}
