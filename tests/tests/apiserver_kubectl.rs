@@ -499,3 +499,45 @@ fn https_with_token_discovery_explain_and_protobuf_create() {
     );
     assert_eq!(data, "dg==");
 }
+
+#[test]
+fn client_side_apply_of_a_custom_resource_then_diff() {
+    if !kubectl_available() {
+        return;
+    }
+    let s = server(false);
+    let kc = s.kubeconfig_path();
+    ok(kubectl(kc, &["apply", "-f", "-"], Some(CRD)), "apply CRD");
+    ok(
+        kubectl(kc, &["apply", "-f", "-"], Some(&widget(3))),
+        "apply widget",
+    );
+    // Custom resources take JSON merge patches (the OpenAPI offers no strategic merge for them).
+    let out = ok(
+        kubectl(kc, &["apply", "-f", "-"], Some(&widget(7))),
+        "re-apply",
+    );
+    assert!(out.contains("widget.example.com/w1 configured"), "{out}");
+    let out = kubectl(kc, &["diff", "-f", "-"], Some(&widget(7)));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let size = ok(
+        kubectl(
+            kc,
+            &[
+                "get",
+                "wd",
+                "w1",
+                "-o",
+                "jsonpath={.spec.size}/{.metadata.generation}",
+            ],
+            None,
+        ),
+        "get",
+    );
+    assert_eq!(size, "7/2");
+}

@@ -22,6 +22,42 @@ fn schema_path(path: &[String]) -> Vec<PathElem> {
         .collect()
 }
 
+const SMP: &str = "application/strategic-merge-patch+json";
+
+/// Strategic merge patch is refused for custom resources (415), so their OpenAPI PATCH operations
+/// must not offer it: kubectl's client-side apply picks the patch type from there.
+fn drop_smp_for_custom_kinds(registry: &SchemaRegistry, doc: &mut Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for item in paths.values_mut() {
+        let Some(patch) = item.get_mut("patch") else {
+            continue;
+        };
+        let gvk = patch.get("x-kubernetes-group-version-kind").map(|g| {
+            let f = |k: &str| {
+                g.get(k)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            Gvk::new(&f("group"), &f("version"), &f("kind"))
+        });
+        if gvk.is_none_or(|g| registry.is_builtin(&g)) {
+            continue;
+        }
+        if let Some(content) = patch
+            .pointer_mut("/requestBody/content")
+            .and_then(Value::as_object_mut)
+        {
+            content.remove(SMP);
+        }
+        if let Some(consumes) = patch.get_mut("consumes").and_then(Value::as_array_mut) {
+            consumes.retain(|c| c != SMP);
+        }
+    }
+}
+
 fn issue(e: super::schema::FieldError) -> FieldIssue {
     FieldIssue {
         unknown: e.kind == FieldErrorKind::UnknownField,
@@ -67,12 +103,16 @@ impl SchemaApi for SchemaRegistry {
         super::strategic::strategic_merge(self, &gvk(g), original, patch)
     }
     fn openapi_v2(&self) -> Option<Value> {
-        Some(SchemaRegistry::openapi_v2(self))
+        let mut doc = SchemaRegistry::openapi_v2(self);
+        drop_smp_for_custom_kinds(self, &mut doc);
+        Some(doc)
     }
     fn openapi_v3_index(&self) -> Option<Value> {
         Some(SchemaRegistry::openapi_v3_index(self))
     }
     fn openapi_v3_group_version(&self, path: &str) -> Option<Value> {
-        SchemaRegistry::openapi_v3_group_version(self, path)
+        let mut doc = SchemaRegistry::openapi_v3_group_version(self, path)?;
+        drop_smp_for_custom_kinds(self, &mut doc);
+        Some(doc)
     }
 }
