@@ -504,6 +504,12 @@ async fn watches_resume_bookmark_and_expire() {
 
 #[tokio::test]
 async fn runtime_watcher_sees_changes() {
+    for streaming in [false, true] {
+        runtime_watcher_case(streaming).await;
+    }
+}
+
+async fn runtime_watcher_case(streaming: bool) {
     let (_server, client) = start(tls()).await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     cms.create(
@@ -512,7 +518,12 @@ async fn runtime_watcher_sees_changes() {
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
-    let mut events = watcher(cms.clone(), watcher::Config::default().labels("w=y")).boxed();
+    let mut config = watcher::Config::default().labels("w=y");
+    if streaming {
+        // The initial list arrives as a watch (sendInitialEvents + initial-events-end bookmark).
+        config = config.streaming_lists();
+    }
+    let mut events = watcher(cms.clone(), config).boxed();
     let writer = {
         let cms = cms.clone();
         tokio::spawn(async move {
