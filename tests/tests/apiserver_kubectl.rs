@@ -39,7 +39,8 @@ fn kubectl(kc: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new("kubectl")
         .args(args)
         .env("KUBECONFIG", kc)
-        .env("HOME", std::env::temp_dir())
+        // kubectl caches discovery per host:port under $HOME; ports are reused across servers.
+        .env("HOME", kc.parent().unwrap_or(Path::new("/nonexistent")))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -212,6 +213,7 @@ fn get_watch_sees_a_later_change() {
             "jsonpath={.data.v}{\"\\n\"}",
         ])
         .env("KUBECONFIG", &kc)
+        .env("HOME", kc.parent().unwrap_or(Path::new("/nonexistent")))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -268,6 +270,7 @@ fn delete_waits_until_the_finalizer_is_removed() {
     let mut child = Command::new("kubectl")
         .args(["delete", "configmap", "held", "--timeout=30s"])
         .env("KUBECONFIG", &kc)
+        .env("HOME", kc.parent().unwrap_or(Path::new("/nonexistent")))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
