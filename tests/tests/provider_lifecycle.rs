@@ -493,3 +493,72 @@ provider "flux" {{
         "10m"
     );
 }
+
+/// Destroy waits until the object is really gone: a finalizer (as the runner sets one) holds it, so
+/// destroy fails after `timeout` naming the finalizer and keeps the state; once the finalizer is
+/// removed while a destroy waits, that destroy completes.
+#[test]
+fn kustomization_destroy_waits_for_finalizers() {
+    let cluster = Cluster::start();
+    let ws = Workspace::new().unwrap();
+    let kc = cluster.kubeconfig();
+    ws.write_main_tf(&main_tf(
+        &kc,
+        &kustomization("h", "held", "  timeout = \"3s\""),
+    ))
+    .unwrap();
+    ws.apply(&[]).unwrap();
+    let finalizers = |list: J| json!({"metadata": {"finalizers": list}});
+    let api = cluster.api("flux-system");
+    cluster
+        .rt
+        .block_on(api.patch(
+            "held",
+            &PatchParams::default(),
+            &Patch::Merge(finalizers(json!(["finalizers.fluxcd.io"]))),
+        ))
+        .unwrap();
+
+    let out = ws
+        .run(&["destroy", "-auto-approve", "-no-color", "-input=false"])
+        .unwrap();
+    let text = out.combined();
+    assert_eq!(out.code, Some(1), "{text}");
+    assert!(text.contains("still there"), "{text}");
+    assert!(text.contains("finalizer"), "{text}");
+    assert_eq!(
+        ws.state_list().unwrap(),
+        vec!["flux_kustomization.h".to_string()]
+    );
+    let held = cluster
+        .get("flux-system", "held")
+        .expect("held by its finalizer");
+    assert!(held["metadata"]["deletionTimestamp"].is_string(), "{held}");
+
+    // The "runner" lets go while the next destroy waits.
+    ws.write_main_tf(&main_tf(
+        &kc,
+        &kustomization("h", "held", "  timeout = \"60s\""),
+    ))
+    .unwrap();
+    ws.apply(&[]).unwrap();
+    let releaser = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        std::thread::sleep(Duration::from_secs(2));
+        rt.block_on(api.patch(
+            "held",
+            &PatchParams::default(),
+            &Patch::Merge(finalizers(json!(null))),
+        ))
+        .unwrap();
+    });
+    let started = Instant::now();
+    ws.destroy(&[]).unwrap();
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    releaser.join().unwrap();
+    assert!(cluster.get("flux-system", "held").is_none());
+    assert!(ws.state_list().unwrap().is_empty());
+}
