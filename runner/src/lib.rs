@@ -1,0 +1,11 @@
+//! `runner` library: the cores of `flux-runner`, kept apart from the binary so they can be
+//! tested and benchmarked without a cluster.
+//!
+//! - [`policy`]: ImagePolicy tag selection (filter/extract, numerical, alphabetical,
+//!   Masterminds semver), as image-reflector-controller does it.
+//! - [`registry`]: Docker Registry v2 tag listing and the local tag store.
+//! - [`git`]: GitRepository clone/fetch/checkout and commit/push.
+
+pub mod git;
+pub mod policy;
+pub mod registry;
