@@ -429,3 +429,33 @@ async fn http_auth_basic_bearer_and_failures_push_nothing() {
     .await
     .unwrap_or_else(|e| panic!("{e}"));
 }
+
+#[test]
+fn refusal_without_a_moved_remote_is_not_retried() {
+    let daemon = GitDaemon::start();
+    seed_repo(daemon.root.path(), "hook.git", &[("a.txt", "1\n")]);
+    let bare = daemon.bare("hook.git");
+    let before = remote_head(&bare, "main");
+    let hook = bare.join("hooks").join("pre-receive");
+    std::fs::write(&hook, "#!/bin/sh\necho 'protected branch' >&2\nexit 1\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let cache = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut src = open(cache.path(), &daemon.url("hook.git"), GitAuth::Anonymous);
+    let mut calls = 0;
+    let err = src
+        .commit_and_push(&GitRef::Branch("main".into()), "main", &author(), |co| {
+            calls += 1;
+            std::fs::write(co.dir.join("a.txt"), "2\n")?;
+            Ok::<_, std::io::Error>(Some("blocked".to_string()))
+        })
+        .err();
+    assert!(
+        matches!(&err, Some(GitError::PushRejected { attempts: 1, message, .. }) if message.contains("not retrying")),
+        "{err:?}"
+    );
+    assert_eq!(calls, 1);
+    assert_eq!(remote_head(&bare, "main"), before);
+}

@@ -233,13 +233,24 @@ impl GitSource {
                     });
                 }
                 Err(PushFailure::Rejected(message)) => {
+                    let rejected = |message: String| GitError::PushRejected {
+                        url: self.url.clone(),
+                        branch: push_branch.to_string(),
+                        attempts: attempt,
+                        message,
+                    };
                     if !same_branch || attempt >= self.retry.attempts {
-                        return Err(GitError::PushRejected {
-                            url: self.url.clone(),
-                            branch: push_branch.to_string(),
-                            attempts: attempt,
-                            message,
-                        });
+                        return Err(rejected(message));
+                    }
+                    // Only a moved remote is worth another try; a hook or protection
+                    // refusing our commit on an unchanged branch would refuse it again.
+                    self.fetch()?;
+                    if self.peel(&format!("refs/remotes/origin/{push_branch}"))
+                        == Oid::from_str(&co.commit).ok()
+                    {
+                        return Err(rejected(format!(
+                            "{message} (the branch did not move, so not retrying)"
+                        )));
                     }
                     tracing::info!(
                         url = %self.url,
