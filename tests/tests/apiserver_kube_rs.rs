@@ -423,6 +423,38 @@ async fn selectors_paging_and_owner_cascade() {
             .unwrap_or_else(|e| panic!("{e}"))
             .is_none()
     );
+
+    // A dry-run delete leaves the object; deletecollection honours the selector.
+    cms.delete(
+        "c2",
+        &DeleteParams {
+            dry_run: true,
+            ..DeleteParams::default()
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        cms.get_opt("c2")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_some()
+    );
+    cms.delete_collection(
+        &DeleteParams::default(),
+        &ListParams::default().labels("tier=odd"),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let left: Vec<String> = cms
+        .list(&ListParams::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .collect();
+    assert_eq!(left, vec!["c2", "c4"]);
 }
 
 #[tokio::test]
@@ -573,7 +605,8 @@ where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
     F: Fn(&K) -> bool,
 {
-    for _ in 0..100 {
+    // Generous: the simulated controller writes after 50 ms, but CI machines are busy.
+    for _ in 0..500 {
         let obj = api.get(name).await.unwrap_or_else(|e| panic!("{e}"));
         if pred(&obj) {
             return obj;

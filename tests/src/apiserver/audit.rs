@@ -64,3 +64,121 @@ impl AuditLog {
         self.entries.lock().map(|e| e.clone()).unwrap_or_default()
     }
 }
+
+/// Whether one RBAC `PolicyRule` (JSON, as in a Role or ClusterRole) allows `entry`. `*` matches
+/// anything; a subresource request needs `resource/subresource` in `resources`; `resourceNames`
+/// limit named requests (never list/watch/create/deletecollection, as in Kubernetes).
+pub fn rule_allows(rule: &serde_json::Value, entry: &AuditEntry) -> bool {
+    let list = |k: &str| -> Vec<String> {
+        rule.get(k)
+            .and_then(serde_json::Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let has = |k: &str, want: &str| list(k).iter().any(|v| v == "*" || v == want);
+    let resource = if entry.subresource.is_empty() {
+        entry.resource.clone()
+    } else {
+        format!("{}/{}", entry.resource, entry.subresource)
+    };
+    let names = list("resourceNames");
+    let name_ok =
+        names.is_empty() || (!entry.name.is_empty() && names.iter().any(|n| *n == entry.name));
+    !entry.resource.is_empty()
+        && has("apiGroups", &entry.group)
+        && has("resources", &resource)
+        && has("verbs", &entry.verb)
+        && name_ok
+}
+
+/// The requests of `user` that none of `rules` allows (namespace scoping is the caller's: pass the
+/// rules that apply where the requests went). Failed authentication (401) and non-resource requests
+/// (discovery, OpenAPI) are not counted.
+pub fn uncovered<'a>(
+    entries: &'a [AuditEntry],
+    user: &str,
+    rules: &[serde_json::Value],
+) -> Vec<&'a AuditEntry> {
+    entries
+        .iter()
+        .filter(|e| e.user == user && e.code != 401 && !e.resource.is_empty())
+        .filter(|e| !rules.iter().any(|r| rule_allows(r, e)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn entry(verb: &str, group: &str, resource: &str, sub: &str, name: &str) -> AuditEntry {
+        AuditEntry {
+            user: "u".into(),
+            verb: verb.into(),
+            group: group.into(),
+            resource: resource.into(),
+            subresource: sub.into(),
+            namespace: "ns".into(),
+            name: name.into(),
+            code: 200,
+            uri: String::new(),
+        }
+    }
+
+    #[test]
+    fn rules_cover_requests() {
+        let rules = vec![
+            json!({"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list", "watch", "patch"]}),
+            json!({"apiGroups": ["kustomize.toolkit.fluxcd.io"], "resources": ["kustomizations/status"], "verbs": ["*"]}),
+            json!({"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"], "resourceNames": ["token"]}),
+        ];
+        let entries = vec![
+            entry("patch", "apps", "deployments", "", "web"),
+            entry("delete", "apps", "deployments", "", "web"),
+            entry(
+                "update",
+                "kustomize.toolkit.fluxcd.io",
+                "kustomizations",
+                "status",
+                "k",
+            ),
+            entry(
+                "update",
+                "kustomize.toolkit.fluxcd.io",
+                "kustomizations",
+                "",
+                "k",
+            ),
+            entry("get", "", "secrets", "", "token"),
+            entry("get", "", "secrets", "", "other"),
+        ];
+        let missing: Vec<(String, String, String)> = uncovered(&entries, "u", &rules)
+            .into_iter()
+            .map(|e| (e.verb.clone(), e.resource.clone(), e.name.clone()))
+            .collect();
+        assert_eq!(
+            missing,
+            vec![
+                (
+                    "delete".to_string(),
+                    "deployments".to_string(),
+                    "web".to_string()
+                ),
+                (
+                    "update".to_string(),
+                    "kustomizations".to_string(),
+                    "k".to_string()
+                ),
+                (
+                    "get".to_string(),
+                    "secrets".to_string(),
+                    "other".to_string()
+                ),
+            ]
+        );
+    }
+}
