@@ -86,8 +86,7 @@ pub fn rule_allows(rule: &serde_json::Value, entry: &AuditEntry) -> bool {
         format!("{}/{}", entry.resource, entry.subresource)
     };
     let names = list("resourceNames");
-    let name_ok =
-        names.is_empty() || (!entry.name.is_empty() && names.iter().any(|n| *n == entry.name));
+    let name_ok = names.is_empty() || (!entry.name.is_empty() && names.contains(&entry.name));
     !entry.resource.is_empty()
         && has("apiGroups", &entry.group)
         && has("resources", &resource)
