@@ -410,6 +410,19 @@ fn non_resource(state: &State, method: &Method, path: &str, headers: &HeaderMap)
         )),
         "/apis" => Some(discovery::group_list(&store.types)),
         "/api/v1" => discovery::resource_list(&store.types, "", "v1"),
+        "/openapi/v2" if acc.contains("protobuf") => {
+            if let Some(bytes) = store.schemas.openapi_v2_protobuf() {
+                let mut r = Response::new(Body::from(bytes));
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(
+                        "application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
+                    ),
+                );
+                return r;
+            }
+            store.schemas.openapi_v2()
+        }
         "/openapi/v2" => store.schemas.openapi_v2(),
         "/openapi/v3" => store.schemas.openapi_v3_index(),
         p if p.starts_with("/openapi/v3/") => store

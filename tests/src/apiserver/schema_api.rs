@@ -44,6 +44,10 @@ pub trait SchemaApi: Send {
         patch: &Value,
     ) -> Result<Value, String>;
     fn openapi_v2(&self) -> Option<Value>;
+    /// `/openapi/v2` as gnostic protobuf, for clients that ask for it (kubectl up to 1.28).
+    fn openapi_v2_protobuf(&self) -> Option<Vec<u8>> {
+        None
+    }
     fn openapi_v3_index(&self) -> Option<Value>;
     fn openapi_v3_group_version(&self, path: &str) -> Option<Value>;
 }
