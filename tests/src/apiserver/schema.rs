@@ -14,12 +14,13 @@
 //!   a 400 instead); [`FieldErrorKind::TypeMismatch`] lets the caller choose.
 //! - Only the built-in kinds listed in [`builtin`] exist; one version per CRD version is served
 //!   without conversion.
-//! - `/openapi/v2` is JSON only (kube-apiserver also serves protobuf).
+//! - `/openapi/v2` in protobuf leaves out security definitions and response headers.
 
 pub mod builtin;
 pub mod compile;
 pub mod crd;
 pub mod openapi;
+pub mod openapi_pb;
 pub mod validate;
 
 use std::collections::{BTreeMap, HashMap};

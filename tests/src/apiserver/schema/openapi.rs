@@ -8,8 +8,8 @@
 //! validation detection (kubectl 1.27+) looking for a `fieldValidation` parameter on the PATCH
 //! operation of the kind (for CRDs, if their group-version document is missing, of Namespace).
 //!
-//! Differences: no `watch`/`proxy`/`eviction`/`scale` paths, no protobuf v2 document, one version
-//! per `info`, responses list JSON/YAML only.
+//! Differences: no `watch`/`proxy`/`eviction`/`scale` paths, one version
+//! per `info`, responses list JSON/YAML only. The v2 document also exists in protobuf ([`super::openapi_pb`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
@@ -25,6 +25,7 @@ pub struct DocCache {
     /// CRD group-version documents with their hashes.
     v3: OnceLock<BTreeMap<String, (Value, String)>>,
     v2: OnceLock<Value>,
+    v2_protobuf: OnceLock<Vec<u8>>,
 }
 
 /// Kubernetes version the documents claim.
@@ -878,6 +879,15 @@ impl SchemaRegistry {
     /// `GET /openapi/v2` (JSON).
     pub fn openapi_v2(&self) -> Value {
         self.docs.v2.get_or_init(|| self.build_v2()).clone()
+    }
+
+    /// `GET /openapi/v2` for `Accept: application/com.github.proto-openapi.spec.v2@v1.0+protobuf`
+    /// (answer with that content type): the same document as gnostic protobuf.
+    pub fn openapi_v2_protobuf(&self) -> Vec<u8> {
+        self.docs
+            .v2_protobuf
+            .get_or_init(|| super::openapi_pb::encode_document(&self.openapi_v2()))
+            .clone()
     }
 
     fn build_v2(&self) -> Value {
