@@ -13,7 +13,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use runner::registry::{
     ClientOptions, Credentials, DockerConfig, ExclusionList, ImageName, Provider, RegistryClient,
-    RegistryError, RetryPolicy, ScanRequest, TagStore,
+    RegistryError, RetryPolicy, ScanRequest, TagStore, TlsOptions,
 };
 use support::Registry;
 
@@ -518,6 +518,77 @@ async fn gcp_provider_uses_metadata_token_as_oauth2accesstoken() {
     let err = dead.credentials(&gar, Provider::Gcp, None).await.err();
     assert!(
         matches!(&err, Some(RegistryError::Credentials { reason, .. }) if reason.contains("metadata")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn https_registry_with_cert_secret_ca() {
+    let pki = support::test_pki();
+    let router = axum::Router::new()
+        .route("/v2/", get(|| async { "{}" }))
+        .route(
+            "/v2/org/app/tags/list",
+            get(|| async { r#"{"name":"org/app","tags":["tls-1","tls-2"]}"# }),
+        );
+    let addr = support::serve_axum_tls(router, &pki).await;
+    // localhost allows a plain-HTTP fallback, but HTTPS is tried first and answers.
+    let img = image(&format!("localhost:{}/org/app", addr.port()));
+
+    // Unknown CA: a transport error naming the URL, and no silent HTTP fallback success.
+    let err = client(10)
+        .list_tags(&img, &Credentials::Anonymous)
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("an unknown CA must fail"));
+    assert!(matches!(err, RegistryError::Transport { .. }), "{err:?}");
+    assert_eq!(err.flux_reason(), "ReadOperationFailed");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!("https://localhost:{}/v2/", addr.port())),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("UnknownIssuer") && msg.contains("plain HTTP"),
+        "{msg}"
+    );
+
+    let with_ca = RegistryClient::new(ClientOptions {
+        tls: TlsOptions {
+            ca_pem: Some(pki.ca_pem.clone().into_bytes()),
+            ..TlsOptions::default()
+        },
+        ..ClientOptions::default()
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let session = with_ca
+        .authorize(&img, &Credentials::Anonymous)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        session.base_url,
+        format!("https://localhost:{}", addr.port())
+    );
+    let tags = with_ca
+        .list_tags(&img, &Credentials::Anonymous)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(tags, vec!["tls-1", "tls-2"]);
+
+    // Garbage in ca.crt is a configuration error naming the key.
+    let err = RegistryClient::new(ClientOptions {
+        tls: TlsOptions {
+            ca_pem: Some(
+                b"-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n".to_vec(),
+            ),
+            ..TlsOptions::default()
+        },
+        ..ClientOptions::default()
+    })
+    .err();
+    assert!(
+        err.as_ref()
+            .is_some_and(|e| e.to_string().contains("ca.crt")),
         "{err:?}"
     );
 }

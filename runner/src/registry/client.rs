@@ -1,6 +1,7 @@
 //! The HTTP side of the registry client (reqwest, rustls on aws-lc-rs).
 //!
-//! One operation (tag listing, digest lookup) pings `/v2/`, answers its challenge (Bearer:
+//! One operation (tag listing, digest lookup) pings `/v2/` (HTTPS first; plain HTTP as a
+//! fallback only for insecure or local registries, as go-containerregistry), answers its challenge (Bearer:
 //! a token from the realm with `scope=repository:<repo>:pull` and `service`, Basic
 //! credentials sent to the realm if we have any; Basic: credentials on every request), then
 //! makes its requests with that `Authorization`. `Link` headers are followed as
@@ -60,6 +61,20 @@ pub struct ClientOptions {
     /// `host[:port]` of the GCP metadata server; default `$GCE_METADATA_HOST` or
     /// `metadata.google.internal`, as Go's metadata client.
     pub gcp_metadata_host: String,
+    /// `spec.certSecretRef`: extra CA and client certificate.
+    pub tls: TlsOptions,
+}
+
+/// TLS material from an ImageRepository's `certSecretRef` (PEM). One client per distinct
+/// set: build a separate [`RegistryClient`] for objects that carry their own.
+#[derive(Debug, Clone, Default)]
+pub struct TlsOptions {
+    /// `ca.crt`: CA certificates added to the system roots.
+    pub ca_pem: Option<Vec<u8>>,
+    /// `tls.crt`: client certificate chain.
+    pub cert_pem: Option<Vec<u8>>,
+    /// `tls.key`: the client certificate's private key.
+    pub key_pem: Option<Vec<u8>>,
 }
 
 impl Default for ClientOptions {
@@ -72,6 +87,7 @@ impl Default for ClientOptions {
                 .ok()
                 .filter(|h| !h.is_empty())
                 .unwrap_or_else(|| "metadata.google.internal".to_string()),
+            tls: TlsOptions::default(),
         }
     }
 }
@@ -87,6 +103,16 @@ pub struct ScanRequest<'a> {
     pub exclusion: &'a ExclusionList,
     /// `spec.timeout`: bounds the whole listing.
     pub timeout: Duration,
+}
+
+/// The outcome of [`RegistryClient::authorize`]: where the registry answered and what to
+/// send it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// `https://host[:port]` or `http://host[:port]`.
+    pub base_url: String,
+    /// The `Authorization` header value, if the registry wants one.
+    pub authorization: Option<String>,
 }
 
 /// A registry client; cheap to clone (shares the connection pool).
@@ -113,16 +139,43 @@ struct TokenResponse {
 impl RegistryClient {
     /// Builds a client.
     pub fn new(opts: ClientOptions) -> Result<Self, RegistryError> {
-        let http = reqwest::Client::builder()
+        let tls_err = |field: &str, e: reqwest::Error, expected: &str| RegistryError::Config {
+            field: format!("certSecretRef {field}"),
+            value: error_chain(&e),
+            expected: expected.into(),
+        };
+        let mut builder = reqwest::Client::builder()
             .user_agent(concat!("flux-runner/", env!("CARGO_PKG_VERSION")))
             .timeout(opts.request_timeout)
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| RegistryError::Config {
-                field: "registry client".into(),
-                value: error_chain(&e),
-                expected: "a buildable HTTP client (TLS backend available)".into(),
-            })?;
+            .connect_timeout(Duration::from_secs(10));
+        if let Some(ca) = &opts.tls.ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(ca)
+                .map_err(|e| tls_err("ca.crt", e, "PEM CA certificates"))?;
+            builder = builder.tls_certs_merge(certs);
+        }
+        match (&opts.tls.cert_pem, &opts.tls.key_pem) {
+            (Some(cert), Some(key)) => {
+                let mut pem = cert.clone();
+                pem.push(b'\n');
+                pem.extend_from_slice(key);
+                let id = reqwest::Identity::from_pem(&pem)
+                    .map_err(|e| tls_err("tls.crt/tls.key", e, "a PEM certificate and key"))?;
+                builder = builder.identity(id);
+            }
+            (None, None) => {}
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(RegistryError::Config {
+                    field: "certSecretRef tls.crt/tls.key".into(),
+                    value: "only one of them".into(),
+                    expected: "both tls.crt and tls.key, or neither".into(),
+                });
+            }
+        }
+        let http = builder.build().map_err(|e| RegistryError::Config {
+            field: "registry client".into(),
+            value: error_chain(&e),
+            expected: "a buildable HTTP client (TLS backend available)".into(),
+        })?;
         Ok(Self { http, opts })
     }
 
@@ -239,10 +292,11 @@ impl RegistryClient {
         image: &ImageName,
         creds: &Credentials,
     ) -> Result<Vec<String>, RegistryError> {
-        let auth = self.authorize(image, creds).await?;
+        let session = self.authorize(image, creds).await?;
+        let auth = session.authorization;
         let first = format!(
             "{}/v2/{}/tags/list?n={}",
-            image.base_url(),
+            session.base_url,
             image.repository(),
             self.opts.page_size
         );
@@ -303,10 +357,11 @@ impl RegistryClient {
         tag: &str,
         creds: &Credentials,
     ) -> Result<String, RegistryError> {
-        let auth = self.authorize(image, creds).await?;
+        let session = self.authorize(image, creds).await?;
+        let auth = session.authorization;
         let raw = format!(
             "{}/v2/{}/manifests/{tag}",
-            image.base_url(),
+            session.base_url,
             image.repository()
         );
         let url = parse_url(image, &raw)?;
@@ -343,16 +398,59 @@ impl RegistryClient {
         Ok(format!("sha256:{hex}"))
     }
 
-    /// Pings `/v2/` and answers its challenge: the `Authorization` value to send, if any.
+    /// Pings `/v2/` and answers its challenge. As go-containerregistry, HTTPS is tried
+    /// first; plain HTTP only for `insecure` or local registries, and only when HTTPS cannot
+    /// connect at all.
     pub async fn authorize(
         &self,
         image: &ImageName,
         creds: &Credentials,
+    ) -> Result<Session, RegistryError> {
+        let schemes: &[&str] = if image.scheme() == "http" {
+            &["https", "http"]
+        } else {
+            &["https"]
+        };
+        let mut last = None;
+        for scheme in schemes {
+            let base_url = format!("{scheme}://{}", image.registry());
+            let url = parse_url(image, &format!("{base_url}/v2/"))?;
+            match self
+                .send(image, || self.request(Method::GET, url.clone(), None))
+                .await
+            {
+                Ok(resp) => {
+                    let authorization = self.answer_ping(image, creds, &url, resp).await?;
+                    return Ok(Session {
+                        base_url,
+                        authorization,
+                    });
+                }
+                // Keep the HTTPS failure (e.g. an unknown CA): it is the informative one.
+                Err(RegistryError::Transport { url, reason, .. }) => match &mut last {
+                    None => last = Some((url, reason)),
+                    Some((_, first)) => {
+                        first.push_str(&format!("; plain HTTP {url}: {reason}"));
+                    }
+                },
+                Err(e) => return Err(e),
+            }
+        }
+        let (url, reason) = last.unwrap_or_default();
+        Err(RegistryError::Transport {
+            image: image.canonical(),
+            url,
+            reason,
+        })
+    }
+
+    async fn answer_ping(
+        &self,
+        image: &ImageName,
+        creds: &Credentials,
+        url: &Url,
+        resp: reqwest::Response,
     ) -> Result<Option<String>, RegistryError> {
-        let url = parse_url(image, &format!("{}/v2/", image.base_url()))?;
-        let resp = self
-            .send(image, || self.request(Method::GET, url.clone(), None))
-            .await?;
         let status = resp.status();
         if status.is_success() {
             return Ok(None);
@@ -364,12 +462,12 @@ impl RegistryClient {
             .and_then(parse_challenge);
         let body = resp.bytes().await.unwrap_or_default();
         if status != StatusCode::UNAUTHORIZED {
-            return Err(http_error(image, &url, status, &body));
+            return Err(http_error(image, url, status, &body));
         }
         let Some(challenge) = challenge else {
             return Err(bad_response(
                 image,
-                &url,
+                url,
                 "HTTP 401 without a WWW-Authenticate challenge",
             ));
         };
@@ -382,12 +480,14 @@ impl RegistryClient {
                 if let Credentials::RegistryToken(t) = creds {
                     return Ok(Some(format!("Bearer {t}")));
                 }
-                let token = self.fetch_token(image, &challenge.params, creds).await?;
+                let token = self
+                    .fetch_token(image, url, &challenge.params, creds)
+                    .await?;
                 Ok(Some(format!("Bearer {token}")))
             }
             other => Err(bad_response(
                 image,
-                &url,
+                url,
                 &format!("unsupported WWW-Authenticate scheme '{other}'"),
             )),
         }
@@ -396,15 +496,16 @@ impl RegistryClient {
     async fn fetch_token(
         &self,
         image: &ImageName,
+        ping: &Url,
         params: &std::collections::BTreeMap<String, String>,
         creds: &Credentials,
     ) -> Result<String, RegistryError> {
-        let ping = format!("{}/v2/", image.base_url());
+        let ping = ping.as_str();
         let realm = params
             .get("realm")
-            .ok_or_else(|| bad_response_str(image, &ping, "Bearer challenge without realm"))?;
+            .ok_or_else(|| bad_response_str(image, ping, "Bearer challenge without realm"))?;
         let mut url = Url::parse(realm)
-            .map_err(|e| bad_response_str(image, &ping, &format!("Bearer realm '{realm}': {e}")))?;
+            .map_err(|e| bad_response_str(image, ping, &format!("Bearer realm '{realm}': {e}")))?;
         let scope = format!("repository:{}:pull", image.repository());
         let service = params.get("service").cloned().unwrap_or_default();
         let resp = match creds {

@@ -13,8 +13,8 @@
 //!   server's delay so the reconciler can requeue after it.
 //! - A 401/403 from the registry or its token service is [`RegistryError::Unauthorized`],
 //!   reason `AuthenticationFailed`; Flux reports those as `ReadOperationFailed`.
-//! - No client certificates, custom CAs or proxies (`certSecretRef`, `proxySecretRef`),
-//!   and no `aws`/`azure` providers.
+//! - `certSecretRef` (CA, client certificate) is supported through [`client::TlsOptions`];
+//!   `proxySecretRef` and the `aws`/`azure` providers are not.
 //! - A bearer token is fetched once per operation; a later 401 naming a new scope is not
 //!   retried with the wider scope (tags listing needs only `pull`).
 
@@ -27,7 +27,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use auth::{Credentials, DockerConfig, Provider};
-pub use client::{ClientOptions, RegistryClient, RetryPolicy, ScanRequest};
+pub use client::{ClientOptions, RegistryClient, RetryPolicy, ScanRequest, Session, TlsOptions};
 pub use name::ImageName;
 pub use store::{TagStore, TagSummary};
 

@@ -98,6 +98,7 @@ impl ImageName {
 
     /// `http` when insecure or when the registry is local (localhost, loopback, RFC 1918
     /// addresses), as go-containerregistry's `Registry.Scheme` decides; `https` otherwise.
+    /// `http` means "HTTP allowed": the client still tries HTTPS first, as ggcr's ping does.
     pub fn scheme(&self) -> &'static str {
         if self.insecure || is_local(&self.registry) {
             "http"
@@ -106,7 +107,7 @@ impl ImageName {
         }
     }
 
-    /// `scheme://registry`, the base of every API URL.
+    /// `scheme://registry` with [`Self::scheme`] (the client discovers the real one).
     pub fn base_url(&self) -> String {
         format!("{}://{}", self.scheme(), self.registry)
     }

@@ -470,3 +470,81 @@ pub fn basic(user: &str, pass: &str) -> String {
         base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
     )
 }
+
+/// A test CA and a `localhost`/`127.0.0.1` server certificate it signed (PEM).
+pub struct TestPki {
+    pub ca_pem: String,
+    pub server_cert_der: Vec<u8>,
+    pub server_key_der: Vec<u8>,
+}
+
+pub fn test_pki() -> TestPki {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap_or_else(|e| panic!("{e}"));
+    let mut ca_params =
+        CertificateParams::new(Vec::<String>::new()).unwrap_or_else(|e| panic!("{e}"));
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, ca_key).unwrap_or_else(|e| panic!("{e}"));
+    let leaf_key = KeyPair::generate().unwrap_or_else(|e| panic!("{e}"));
+    let leaf = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+        .and_then(|p| p.signed_by(&leaf_key, &ca))
+        .unwrap_or_else(|e| panic!("{e}"));
+    TestPki {
+        ca_pem: ca.pem(),
+        server_cert_der: leaf.der().to_vec(),
+        server_key_der: leaf_key.serialize_der(),
+    }
+}
+
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, addr)) = self.tcp.accept().await else {
+                continue;
+            };
+            // Handshakes the client aborts (unknown CA) are simply dropped.
+            if let Ok(tls) = self.acceptor.accept(tcp).await {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
+/// Serves `router` over HTTPS with the PKI's server certificate.
+pub async fn serve_axum_tls(router: axum::Router, pki: &TestPki) -> SocketAddr {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|b| {
+            b.with_no_client_auth().with_single_cert(
+                vec![CertificateDer::from(pki.server_cert_der.clone())],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki.server_key_der.clone())),
+            )
+        })
+        .unwrap_or_else(|e| panic!("tls config: {e}"));
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("bind: {e}"));
+    let addr = tcp.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let listener = TlsListener {
+        tcp,
+        acceptor: tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)),
+    };
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    addr
+}
