@@ -421,4 +421,19 @@ mod tests {
                 .any(|(f, b)| *f == 7 && b == &3.0f64.to_le_bytes().to_vec())
         );
     }
+
+    #[test]
+    fn whole_registry_document_encodes_every_definition_and_path() {
+        let reg = crate::apiserver::schema::SchemaRegistry::builtin();
+        let json = reg.openapi_v2();
+        let bytes = reg.openapi_v2_protobuf();
+        let top = fields(&bytes);
+        let defs = fields(&top.iter().find(|(f, _)| *f == 9).unwrap().1);
+        assert_eq!(defs.len(), json["definitions"].as_object().unwrap().len());
+        let paths = fields(&top.iter().find(|(f, _)| *f == 8).unwrap().1);
+        assert_eq!(paths.len(), json["paths"].as_object().unwrap().len());
+        // Every nested message parses (framing is consistent all the way down one path item).
+        let item = fields(&fields(&paths[0].1)[1].1);
+        assert!(item.iter().any(|(f, _)| *f == 2), "a GET operation");
+    }
 }

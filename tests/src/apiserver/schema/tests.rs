@@ -771,3 +771,29 @@ fn flux_crds_register_and_validate_their_objects() {
     let index = reg.openapi_v3_index();
     assert!(index["paths"]["apis/kustomize.toolkit.fluxcd.io/v1"].is_object());
 }
+
+#[test]
+fn each_served_crd_version_has_its_own_schema() {
+    let mut crd = widget_crd();
+    let old = json!({"name": "v1alpha1", "served": true, "storage": false,
+        "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+            "spec": {"type": "object", "properties": {"size": {"type": "string"}}}}}}});
+    let gone = json!({"name": "v0", "served": false, "storage": false,
+        "schema": {"openAPIV3Schema": {"type": "object"}}});
+    crd["spec"]["versions"]
+        .as_array_mut()
+        .unwrap()
+        .extend([old, gone]);
+    let mut reg = SchemaRegistry::builtin();
+    reg.register_crd(&crd).unwrap();
+    let obj = json!({"metadata": {"name": "w"}, "spec": {"size": "big"}});
+    assert!(
+        reg.validate(&Gvk::new("example.com", "v1alpha1", "Widget"), &obj)
+            .is_ok()
+    );
+    assert!(reg.validate(&widget_gvk(), &obj).is_err());
+    assert!(!reg.knows(&Gvk::new("example.com", "v0", "Widget")));
+    let index = reg.openapi_v3_index();
+    assert!(index["paths"]["apis/example.com/v1alpha1"].is_object());
+    assert!(index["paths"]["apis/example.com/v0"].is_null());
+}
