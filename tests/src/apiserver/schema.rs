@@ -8,12 +8,14 @@
 //! a hand-written table of patch/list markers (see [`builtin`]). Pure functions: no I/O.
 //!
 //! Differences from kube-apiserver:
-//! - CEL rules (`x-kubernetes-validations`) and string `format`s are not evaluated; built-in kinds
-//!   get structural validation only (no name/label syntax checks from Go validation code).
+//! - CEL rules (`x-kubernetes-validations`) and string `format`s (except `byte`: base64) are not
+//!   evaluated; built-in kinds get structural validation plus the `enum`s of common fields, not the
+//!   rest of Kubernetes' Go validation (names, label syntax, cross-field rules).
 //! - A type mismatch in a built-in kind is reported like a CRD's (kube-apiserver fails decoding with
 //!   a 400 instead); [`FieldErrorKind::TypeMismatch`] lets the caller choose.
-//! - Only the built-in kinds listed in [`builtin`] exist; one version per CRD version is served
-//!   without conversion.
+//! - Only the built-in kinds listed in [`builtin`] exist. Each served CRD version has its own schema;
+//!   nothing converts between versions.
+//! - Built-in defaults ([`builtin_defaults`]) cover the common fields, not every defaulted one.
 //! - `/openapi/v2` in protobuf leaves out security definitions and response headers.
 
 pub mod builtin;
