@@ -5,7 +5,10 @@
 //!   Masterminds semver), as image-reflector-controller does it.
 //! - [`registry`]: Docker Registry v2 tag listing and the local tag store.
 //! - [`git`]: GitRepository clone/fetch/checkout and commit/push.
+//! - [`kustomize`]: the kustomize subset (build, render, `postBuild.substitute`), held to
+//!   `kubectl kustomize` output.
 
 pub mod git;
+pub mod kustomize;
 pub mod policy;
 pub mod registry;

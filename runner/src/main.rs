@@ -1,9 +1,10 @@
 //! `flux-runner`: one process running the Flux loop (image reflect, automate, kustomize, helm,
 //! receiver, alert) in place of Flux's controllers.
 //!
-//! This file owns the command line only. Today it has one subcommand, `crds`, which prints every
-//! Flux CRD the runner serves (from [`proto::flux::crds_yaml`]) for `kubectl apply -f -`; the
-//! reconcile subcommands arrive with their controllers.
+//! This file owns the command line only. `crds` prints every Flux CRD the runner serves (from
+//! [`proto::flux::crds_yaml`]) for `kubectl apply -f -`; `build PATH` prints what the kustomize
+//! subset builds from a directory, as `kubectl kustomize PATH` does; the reconcile subcommands
+//! arrive with their controllers.
 
 use std::io::Write;
 
@@ -28,6 +29,12 @@ enum Command {
     /// Print the Flux CRDs (all served versions) as multi-document YAML, for
     /// `flux-runner crds | kubectl apply --server-side -f -`.
     Crds,
+    /// Build a kustomization directory (or, as Flux does, a directory of YAML files) and print
+    /// the manifests, as `kubectl kustomize PATH` does.
+    Build {
+        /// The directory to build.
+        path: std::path::PathBuf,
+    },
 }
 
 /// Runs one command, writing its output to `out`.
@@ -38,6 +45,13 @@ fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
             out.write_all(yaml.as_bytes())
                 .and_then(|()| out.flush())
                 .context("writing the CRDs to stdout")?;
+        }
+        Command::Build { path } => {
+            let objects = runner::kustomize::build(&runner::kustomize::DiskFs, &path)
+                .with_context(|| format!("building {}", path.display()))?;
+            out.write_all(runner::kustomize::render(&objects).as_bytes())
+                .and_then(|()| out.flush())
+                .context("writing the manifests to stdout")?;
         }
     }
     Ok(())
@@ -101,6 +115,24 @@ mod tests {
             ]
         );
         assert_eq!(yaml.matches("\n---\n").count() + 1, docs.len());
+    }
+
+    #[test]
+    fn build_prints_the_kustomize_output() {
+        let case = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/testdata/kustomize/deepdesk-account"
+        );
+        let yaml = output(&["flux-runner", "build", &format!("{case}/input")]);
+        let expected = std::fs::read_to_string(format!("{case}/expected.yaml")).expect("golden");
+        assert_eq!(yaml, expected);
+    }
+
+    #[test]
+    fn build_of_a_missing_directory_names_it() {
+        let cli = Cli::try_parse_from(["flux-runner", "build", "/nonexistent/dir"]).expect("args");
+        let err = run(cli, &mut Vec::new()).expect_err("no such directory");
+        assert!(format!("{err:#}").contains("/nonexistent/dir"), "{err:#}");
     }
 
     #[test]
