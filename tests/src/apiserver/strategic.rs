@@ -152,7 +152,10 @@ fn merge_map(
             ));
         };
         let keys: Vec<&str> = keys.iter().filter_map(Value::as_str).collect();
-        for k in patch.keys().filter(|k| !is_directive_key(k)) {
+        for (k, _) in patch
+            .iter()
+            .filter(|(k, v)| !is_directive_key(k) && !v.is_null())
+        {
             if !keys.contains(&k.as_str()) {
                 return Err(format!(
                     "{}: $retainKeys does not contain the patched field {k:?}",
@@ -708,5 +711,20 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.contains("unknown patch type"), "{err}");
+    }
+
+    #[test]
+    fn strategy_switch_to_recreate_as_kubectl_sends_it() {
+        let mut d = deployment();
+        d["spec"]["strategy"] =
+            json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%"}});
+        let reg = SchemaRegistry::builtin();
+        let gvk = Gvk::new("apps", "v1", "Deployment");
+        let patch = json!({"spec": {"strategy": {"$retainKeys": ["type"], "rollingUpdate": null, "type": "Recreate"}}});
+        let out = strategic_merge(&reg, &gvk, &d, &patch).unwrap();
+        assert_eq!(
+            out.pointer("/spec/strategy"),
+            Some(&json!({"type": "Recreate"}))
+        );
     }
 }

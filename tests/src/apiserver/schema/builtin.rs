@@ -639,6 +639,12 @@ fn extension_table() -> Vec<Row> {
             atomic(),
         ),
     ];
+    // Structs whose unnamed fields a patch clears (`patchStrategy:"retainKeys"`).
+    rows.push((
+        "io.k8s.api.apps.v1.DeploymentSpec",
+        "strategy",
+        vec![("x-kubernetes-patch-strategy".into(), json!("retainKeys"))],
+    ));
     // Status lists and sets (list types cross-checked against k8s-openapi's merge strategies).
     rows.push((
         "io.k8s.api.core.v1.PodStatus",
