@@ -2154,3 +2154,368 @@ impl Resource for Installation {
         ]))
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::{consistency, framework};
+
+    fn obj(block: &BlockSpec, fields: &[(&str, Value)]) -> Value {
+        block.object_with(
+            fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        )
+    }
+
+    fn nested(name: &str) -> BlockSpec {
+        spec()
+            .block
+            .blocks
+            .iter()
+            .find(|b| b.name == name)
+            .unwrap()
+            .block
+            .clone()
+    }
+
+    fn s(v: &str) -> Value {
+        Value::String(v.into())
+    }
+
+    fn deepdesk_config() -> Value {
+        let src = nested("source");
+        let cred = src.blocks[0].block.clone();
+        let img = nested("image");
+        let pol = nested("policy");
+        let auto = nested("image_update_automation");
+        let ing = nested("ingress");
+        obj(
+            &spec().block,
+            &[
+                (
+                    "source",
+                    Value::List(vec![
+                        obj(
+                            &src,
+                            &[
+                                ("name", s("deepdesk-helmcharts")),
+                                ("url", s("https://github.com/deepdesk/deepdesk-helmcharts")),
+                                (
+                                    "credentials",
+                                    obj(&cred, &[("username", s("git")), ("password", s("tok"))]),
+                                ),
+                            ],
+                        ),
+                        obj(
+                            &src,
+                            &[
+                                ("name", s("deepdesk-config")),
+                                ("url", s("https://github.com/deepdesk/deepdesk-config")),
+                                ("tag", s("v1")),
+                            ],
+                        ),
+                    ]),
+                ),
+                (
+                    "image",
+                    Value::List(vec![obj(
+                        &img,
+                        &[("name", s("backend")), ("image", s("eu.gcr.io/x/backend"))],
+                    )]),
+                ),
+                (
+                    "policy",
+                    Value::List(vec![
+                        obj(
+                            &pol,
+                            &[
+                                ("name", s("backend-staging")),
+                                ("image_repository", s("backend")),
+                            ],
+                        ),
+                        obj(
+                            &pol,
+                            &[
+                                ("name", s("backend-prod")),
+                                ("image_repository", s("backend")),
+                                ("order", s("semver")),
+                                ("semver_range", s(">=1.0.0")),
+                            ],
+                        ),
+                    ]),
+                ),
+                (
+                    "image_update_automation",
+                    obj(
+                        &auto,
+                        &[
+                            ("source", s("deepdesk-config")),
+                            ("author_name", s("bot")),
+                            ("author_email", s("bot@deepdesk.com")),
+                            ("push_branch", s("flux-updates")),
+                        ],
+                    ),
+                ),
+                (
+                    "ingress",
+                    obj(
+                        &ing,
+                        &[("host", s("hooks.example.com")), ("class_name", s("nginx"))],
+                    ),
+                ),
+            ],
+        )
+    }
+
+    fn paths(diags: &Diags) -> Vec<String> {
+        diags
+            .iter()
+            .filter_map(|d| d.path.as_ref().map(|p| p.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn validate_names_bad_pattern_interval_and_references() {
+        let i = Installation::new();
+        let mut c = deepdesk_config();
+        let Value::List(mut pols) = get(&c, "policy").clone() else {
+            panic!()
+        };
+        set(&mut pols[0], "pattern", s("^main-(?P<ts[0-9]+$"));
+        set(&mut pols[1], "image_repository", s("nope"));
+        set(&mut c, "policy", Value::List(pols));
+        let Value::List(mut imgs) = get(&c, "image").clone() else {
+            panic!()
+        };
+        set(&mut imgs[0], "interval", s("5x"));
+        set(&mut c, "image", Value::List(imgs));
+        let diags = framework::validate(&i, &c);
+        assert_eq!(
+            paths(&diags),
+            vec![
+                "image[0].interval",
+                "policy[0].pattern",
+                "policy[1].image_repository"
+            ],
+            "{diags:?}"
+        );
+        assert!(diags[0].detail.contains("5x"));
+        assert!(diags[1].detail.contains("(?P<ts[0-9]+$"));
+        assert!(diags[2].detail.contains("nope") && diags[2].detail.contains("backend"));
+        assert!(framework::validate(&i, &deepdesk_config()).is_empty());
+    }
+
+    #[test]
+    fn validate_semver_needs_range_and_go_only_syntax() {
+        let mut c = deepdesk_config();
+        let Value::List(mut pols) = get(&c, "policy").clone() else {
+            panic!()
+        };
+        set(&mut pols[1], "semver_range", Value::Null);
+        set(&mut pols[0], "pattern", s(r"^\Qmain\E-(?P<ts>[0-9]+)$"));
+        set(&mut c, "policy", Value::List(pols));
+        let mut diags = Vec::new();
+        validate_installation(&c, &mut diags);
+        assert_eq!(
+            paths(&diags),
+            vec!["policy[0].pattern", "policy[1].semver_range"]
+        );
+    }
+
+    #[test]
+    fn objects_carry_defaults_and_keep_secrets_out_of_specs() {
+        let mut st = deepdesk_config();
+        fill_computed(&mut st);
+        let objs = objects(&st);
+        let find = |k: Kind, n: &str| {
+            objs.iter()
+                .find(|o| o.kind == k && o.name == n)
+                .unwrap_or_else(|| panic!("{k:?} {n}"))
+        };
+        let pol = &find(Kind::ImagePolicy, "backend-staging").manifest;
+        assert_eq!(
+            pol["spec"]["filterTags"],
+            json!({"pattern": DEFAULT_PATTERN, "extract": "$ts"})
+        );
+        let prod = &find(Kind::ImagePolicy, "backend-prod").manifest;
+        assert_eq!(
+            prod["spec"]["policy"],
+            json!({"semver": {"range": ">=1.0.0"}})
+        );
+        assert!(prod["spec"].get("filterTags").is_none());
+        let cfg = &find(Kind::GitRepository, "deepdesk-config").manifest;
+        assert_eq!(cfg["spec"]["ref"], json!({"tag": "v1"}));
+        let helm = &find(Kind::GitRepository, "deepdesk-helmcharts").manifest;
+        assert_eq!(helm["spec"]["ref"], json!({"branch": "main"}));
+        for o in &objs {
+            if o.kind != Kind::Secret {
+                assert!(!o.manifest.to_string().contains("\"tok\""), "{:?}", o.kind);
+                assert!(
+                    !o.manifest.to_string().contains(&b64("tok")),
+                    "{:?}",
+                    o.kind
+                );
+            }
+            assert_eq!(o.manifest["metadata"]["labels"][LABEL], "flux-system");
+        }
+        let secret = &find(Kind::Secret, "deepdesk-helmcharts-git-credentials").manifest;
+        assert_eq!(secret["data"]["password"], b64("tok"));
+        let iua = &find(Kind::ImageUpdateAutomation, "flux-system").manifest;
+        assert_eq!(
+            iua["spec"]["git"]["push"],
+            json!({"branch": "flux-updates"})
+        );
+        assert!(iua["spec"]["git"].get("checkout").is_none());
+        // Custom resources come last, after the runner they need.
+        let first_cr = objs.iter().position(|o| o.kind.is_flux()).unwrap();
+        assert!(objs[first_cr..].iter().all(|o| o.kind.is_flux()));
+    }
+
+    #[test]
+    fn rbac_is_explicit() {
+        let rules = cluster_role_rules();
+        for r in rules.as_array().unwrap() {
+            for key in ["apiGroups", "resources", "verbs"] {
+                assert!(
+                    !r[key].as_array().unwrap().contains(&json!("*")),
+                    "wildcard in {r}"
+                );
+            }
+        }
+        let text = rules.to_string();
+        for needed in [
+            "imagepolicies/status",
+            "kustomizations/finalizers",
+            "events.k8s.io",
+            "helmreleases",
+        ] {
+            assert!(text.contains(needed), "{needed}");
+        }
+        // Leases are granted by the namespaced Role, not cluster-wide.
+        assert!(!text.contains("\"leases\""));
+    }
+
+    #[test]
+    fn changes_write_only_what_differs_and_delete_crs_first() {
+        let mut a = deepdesk_config();
+        fill_computed(&mut a);
+        let mut b = a.clone();
+        let Value::List(mut pols) = get(&b, "policy").clone() else {
+            panic!()
+        };
+        set(&mut pols[0], "pattern", s("^v(?P<v>.*)$"));
+        pols.pop();
+        set(&mut b, "policy", Value::List(pols));
+        set(&mut b, "ingress", Value::Null);
+        let (pa, pb) = (objects(&a), objects(&b));
+        let (write, remove) = changes(&pa, &pb);
+        let w: Vec<(Kind, String)> = write.iter().map(|o| o.key()).collect();
+        assert_eq!(w, vec![(Kind::ImagePolicy, "backend-staging".to_string())]);
+        let r: Vec<(Kind, String)> = remove.iter().map(|o| o.key()).collect();
+        assert_eq!(
+            r,
+            vec![
+                (Kind::ImagePolicy, "backend-prod".to_string()),
+                (Kind::Ingress, INGRESS.to_string())
+            ]
+        );
+        let (write, remove) = changes(&[], &pa);
+        assert_eq!(write.len(), pa.len());
+        assert!(remove.is_empty());
+    }
+
+    /// What the API server answers: the manifest plus server-set fields.
+    fn served(o: &Object) -> J {
+        let mut m = o.manifest.clone();
+        m["metadata"]["uid"] = json!("u-1");
+        m["metadata"]["resourceVersion"] = json!("7");
+        m["status"] = json!({"availableReplicas": 1});
+        m
+    }
+
+    fn live_of(state: &Value) -> Live {
+        let mut live = Live::default();
+        for o in objects(state) {
+            let j = served(&o);
+            match o.kind {
+                Kind::Deployment => live.deployment = Some(j),
+                Kind::ServiceAccount => live.service_account = Some(j),
+                Kind::Ingress => live.ingress = Some(j),
+                Kind::PodMonitor => live.pod_monitor = Some(j),
+                Kind::Secret => {
+                    live.secrets.insert(o.name.clone(), j);
+                }
+                k if k.is_flux() => live.custom.entry(k).or_default().push(j),
+                _ => {}
+            }
+        }
+        live
+    }
+
+    #[test]
+    fn plan_apply_read_replan_and_import_are_empty() {
+        let i = Installation::new();
+        let block = &i.spec().block;
+        let config = deepdesk_config();
+        let proposed = framework::proposed_new(block, &Value::Null, &config);
+        let (planned, diags) = framework::plan(&i, &Value::Null, &proposed, &config, b"");
+        assert_eq!(diags, Vec::new());
+        let state = applied_state(&planned.state, None);
+        assert_eq!(
+            consistency::check_applied(&i.spec().schema().block, &planned.state, &state),
+            Vec::new()
+        );
+        assert_eq!(
+            get_str(&state, "webhook_base_url"),
+            Some("http://hooks.example.com")
+        );
+        assert_eq!(
+            get_str(&state, "runner_version"),
+            Some(env!("CARGO_PKG_VERSION"))
+        );
+        // Read back what was applied: the same state.
+        let read = state_from_live("flux-system", &live_of(&state), &state);
+        assert_eq!(read, state);
+        let proposed = framework::proposed_new(block, &read, &config);
+        let (replan, diags) = framework::plan(&i, &read, &proposed, &config, b"");
+        assert_eq!(diags, Vec::new());
+        assert_eq!(replan.state, read);
+        // Import: only the namespace is known; the read restores the rest, in config order.
+        let imported = framework::import(&i, "flux-system").unwrap();
+        let read = state_from_live("flux-system", &live_of(&state), &imported);
+        let proposed = framework::proposed_new(block, &read, &config);
+        let (replan, diags) = framework::plan(&i, &read, &proposed, &config, b"");
+        assert_eq!(diags, Vec::new());
+        assert_eq!(replan.state, read);
+    }
+
+    #[test]
+    fn drift_in_a_live_object_shows_in_state() {
+        let mut st = deepdesk_config();
+        fill_computed(&mut st);
+        let mut live = live_of(&st);
+        live.custom.get_mut(&Kind::GitRepository).unwrap()[0]["spec"]["url"] =
+            json!("https://evil.example.com/x");
+        live.custom.get_mut(&Kind::ImagePolicy).unwrap().remove(1);
+        let read = state_from_live("flux-system", &live, &st);
+        let srcs = items(&read, "source");
+        assert_eq!(get_str(&srcs[0], "url"), Some("https://evil.example.com/x"));
+        assert_eq!(items(&read, "policy").len(), 1);
+    }
+
+    #[test]
+    fn image_versions_and_import_ids() {
+        assert_eq!(image_version("ghcr.io/deepdesk/flux-runner:0.1.0"), "0.1.0");
+        assert_eq!(image_version("localhost:5000/runner"), "latest");
+        assert_eq!(image_version("r@sha256:abc"), "sha256:abc");
+        let i = Installation::new();
+        assert!(framework::import(&i, "flux-system").is_ok());
+        for bad in ["", "Flux", "a/b", "-x"] {
+            let err = framework::import(&i, bad).unwrap_err();
+            assert!(err[0].detail.contains("namespace"), "{bad}");
+        }
+    }
+}
