@@ -41,6 +41,8 @@ struct Resource {
     definition: String,
     list_definition: String,
     status: bool,
+    /// Served from a CRD: no strategic merge patch (kubectl picks the patch type from this).
+    custom: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -67,6 +69,7 @@ fn builtin_resources(b: &Builtin) -> Vec<Resource> {
             namespaced: k.namespaced,
             definition: k.definition.clone(),
             list_definition: k.list_definition.clone(),
+            custom: false,
             status: b
                 .definitions
                 .get(&k.definition)
@@ -140,6 +143,7 @@ fn crd_parts(reg: &SchemaRegistry) -> (Vec<Resource>, Map<String, Value>) {
                 definition,
                 list_definition,
                 status,
+                custom: true,
             });
         }
     }
@@ -460,6 +464,16 @@ fn operation(spec: Spec, r: &Resource, op: Op<'_>) -> Value {
     Value::Object(o)
 }
 
+/// Patch types of a resource: custom resources take no strategic merge patch, as in kube-apiserver
+/// (kubectl 1.29+ reads this to choose between strategic and JSON merge patch).
+fn patch_types(r: &Resource) -> Vec<&'static str> {
+    PATCH_TYPES
+        .iter()
+        .copied()
+        .filter(|t| !(r.custom && *t == "application/strategic-merge-patch+json"))
+        .collect()
+}
+
 const PATCH_TYPES: &[&str] = &[
     "application/apply-patch+yaml",
     "application/json-patch+json",
@@ -612,7 +626,7 @@ fn resource_paths(spec: Spec, r: &Resource, paths: &mut Map<String, Value>) {
                 description: format!("partially update the specified {kind}"),
                 operation_id: format!("patch{id}"),
                 params: patch_params.clone(),
-                body: Some((&patch_schema, PATCH_TYPES.to_vec())),
+                body: Some((&patch_schema, patch_types(r))),
                 response: &r.definition,
                 created: true,
             },
@@ -670,7 +684,7 @@ fn resource_paths(spec: Spec, r: &Resource, paths: &mut Map<String, Value>) {
                 (
                     b,
                     if verb == "patch" {
-                        PATCH_TYPES.to_vec()
+                        patch_types(r)
                     } else {
                         body_types.clone()
                     },

@@ -657,6 +657,9 @@ fn openapi_v3_index_and_group_versions() {
     let wpatch =
         &wdoc["paths"]["/apis/example.com/v1/namespaces/{namespace}/widgets/{name}"]["patch"];
     assert_eq!(wpatch["x-kubernetes-group-version-kind"]["kind"], "Widget");
+    let content = wpatch["requestBody"]["content"].as_object().unwrap();
+    assert!(content.contains_key("application/merge-patch+json"));
+    assert!(!content.contains_key("application/strategic-merge-patch+json"));
 
     // Changing the CRD changes its document's hash.
     let mut crd = widget_crd();
