@@ -788,7 +788,10 @@ mod tests {
             .into_inner();
         // Not an error: a warning that the state was not refreshed.
         assert_eq!(read.diagnostics.len(), 1, "{:?}", read.diagnostics);
-        assert_eq!(read.diagnostics[0].severity, pb::diagnostic::Severity::Warning as i32);
+        assert_eq!(
+            read.diagnostics[0].severity,
+            pb::diagnostic::Severity::Warning as i32
+        );
         assert!(read.diagnostics[0].detail.contains("flux-system/acme"));
         assert_eq!(
             from_dynamic_value(read.new_state.as_ref().unwrap(), &ty).unwrap(),
@@ -797,30 +800,34 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn issue_4_resources_say_not_implemented() {
+    async fn failed_create_answers_null_state_and_the_error() {
+        // Never configured: the create cannot reach a cluster, and says so.
         let p = provider();
-        let r = crate::resources::receiver::spec();
-        let ty = r.block.value_type();
-        let config = r.block.object_with(BTreeMap::from([
-            ("name".to_string(), Value::String("github".into())),
-            ("type".to_string(), Value::String("github".into())),
-        ]));
+        let ty = kustomization_ty();
+        let config = kustomization_config(&[]);
+        let k = crate::resources::kustomization::Kustomization::new();
+        let (planned, diags) = framework::plan(&k, &Value::Null, &config, &config, b"");
+        assert!(diags.is_empty(), "{diags:?}");
         let resp = p
             .apply_resource_change(Request::new(pb::apply_resource_change::Request {
-                type_name: "flux_receiver".into(),
+                type_name: "flux_kustomization".into(),
                 prior_state: dv(&Value::Null, &ty),
-                planned_state: dv(&config, &ty),
+                planned_state: dv(&planned.state, &ty),
                 config: dv(&config, &ty),
                 ..Default::default()
             }))
             .await
             .unwrap()
             .into_inner();
-        assert_eq!(resp.diagnostics.len(), 1);
+        assert_eq!(resp.diagnostics.len(), 1, "{:?}", resp.diagnostics);
+        assert_eq!(
+            resp.diagnostics[0].severity,
+            pb::diagnostic::Severity::Error as i32
+        );
         assert!(
-            resp.diagnostics[0]
-                .summary
-                .contains("not implemented yet (issue 4)")
+            resp.diagnostics[0].detail.contains("not been configured"),
+            "{:?}",
+            resp.diagnostics
         );
         assert_eq!(
             from_dynamic_value(resp.new_state.as_ref().unwrap(), &ty).unwrap(),
