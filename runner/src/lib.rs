@@ -1,6 +1,8 @@
 //! `runner` library: the cores of `flux-runner`, kept apart from the binary so they can be
 //! tested and benchmarked without a cluster.
 //!
+//! - [`automation`]: the `$imagepolicy` marker rewriter of ImageUpdateAutomation (Setters),
+//!   byte-preserving.
 //! - [`policy`]: ImagePolicy tag selection (filter/extract, numerical, alphabetical,
 //!   Masterminds semver), as image-reflector-controller does it.
 //! - [`registry`]: Docker Registry v2 tag listing and the local tag store.
@@ -8,6 +10,7 @@
 //! - [`kustomize`]: the kustomize subset (build, render, `postBuild.substitute`), held to
 //!   `kubectl kustomize` output.
 
+pub mod automation;
 pub mod git;
 pub mod kustomize;
 pub mod policy;
