@@ -575,6 +575,7 @@ fn installation_adopts_an_existing_flux_install() {
         uid(&deployments(), Some("flux-system"), "flux-runner"),
     ];
     let config = r#"resource "flux_installation" "flux" {
+  timeout = "3s"
   source {
     name = "deepdesk-config"
     url  = "https://github.com/deepdesk/deepdesk-config"
@@ -605,6 +606,44 @@ fn installation_adopts_an_existing_flux_install() {
             .starts_with("ghcr.io/deepdesk/flux-runner:")
     );
     assert_plan(&ws, PlanOutcome::NoChanges, "plan after adoption");
+
+    // Destroy deletes custom resources first and waits for their finalizers: one that stays
+    // fails the destroy after `timeout`, naming the object, and leaves the runner in place.
+    let fin = json!({"metadata": {"finalizers": ["finalizers.fluxcd.io"]}});
+    cluster
+        .rt
+        .block_on(cluster.api(&git(), Some("flux-system")).patch(
+            "deepdesk-config",
+            &PatchParams::default(),
+            &Patch::Merge(&fin),
+        ))
+        .unwrap();
+    let out = ws.run(&["destroy", "-auto-approve", "-no-color"]).unwrap();
+    assert_eq!(out.code, Some(1), "{}", out.combined());
+    let text = out.combined();
+    assert!(
+        text.contains("GitRepository flux-system/deepdesk-config"),
+        "{text}"
+    );
+    assert!(text.contains("finalizer"), "{text}");
+    assert!(
+        cluster
+            .get(&deployments(), Some("flux-system"), "flux-runner")
+            .is_some()
+    );
+    assert_eq!(
+        ws.state_list().unwrap(),
+        vec!["flux_installation.flux".to_string()]
+    );
+    // The runner would remove its finalizer; the test does.
+    cluster
+        .rt
+        .block_on(cluster.api(&git(), Some("flux-system")).patch(
+            "deepdesk-config",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"metadata": {"finalizers": null}})),
+        ))
+        .unwrap();
 
     // Destroy keeps the namespace it did not create (and everything else goes).
     ws.destroy(&[]).unwrap();
@@ -661,8 +700,18 @@ fn installation_pod_monitor_needs_its_crd_and_validate_names_attributes() {
     assert_eq!(pm["metadata"]["labels"]["release"], "prometheus");
     assert_eq!(pm["spec"]["podMetricsEndpoints"][0]["port"], "metrics");
     assert_plan(&ws, PlanOutcome::NoChanges, "plan with pod monitor");
-    ws.destroy(&[]).unwrap();
+    // The namespace deleted behind Terraform's back: destroy (without refresh) still succeeds.
+    cluster.delete(&namespaces(), None, "flux-pm");
+    ws.destroy(&["-refresh=false"]).unwrap();
     assert!(cluster.get(&namespaces(), None, "flux-pm").is_none());
+    assert!(ws.state_list().unwrap().is_empty());
+
+    // Planning a create needs no cluster: the kubeconfig need not even exist.
+    let offline = Workspace::new().unwrap();
+    offline
+        .write_main_tf(&main_tf("/nonexistent/kubeconfig", config))
+        .unwrap();
+    assert_plan(&offline, PlanOutcome::Changes, "offline plan");
 
     // Validate-time diagnostics name the attribute.
     let bad = r#"resource "flux_installation" "bad" {
