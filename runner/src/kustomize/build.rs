@@ -123,6 +123,30 @@ const KUSTOMIZATION_FILES: [&str; 3] = ["kustomization.yaml", "kustomization.yml
 /// recursively, with subdirectories that hold a kustomization taken as one unit (Flux's
 /// generated kustomization).
 pub fn build(fs: &dyn Fs, root: &Path) -> Result<Vec<Value>, Error> {
+    build_with(fs, root, &FluxOverrides::default())
+}
+
+/// The fields of a Flux `Kustomization` spec that kustomize-controller writes into the root
+/// kustomization before building (`fluxcd/pkg/kustomize` `Generator.WriteFile`).
+#[derive(Debug, Default, Clone)]
+pub struct FluxOverrides {
+    /// `spec.targetNamespace`: replaces the kustomization's `namespace`.
+    pub target_namespace: Option<String>,
+    /// `spec.patches[]`: `{patch, target}` entries appended to `patches`.
+    pub patches: Vec<Value>,
+    /// `spec.images[]`: `{name, newName, newTag, digest}`; one with the same `name` as an
+    /// existing entry replaces it, others are appended.
+    pub images: Vec<Value>,
+    /// `spec.components[]`: paths appended to `components`.
+    pub components: Vec<String>,
+}
+
+/// [`build`], with a Flux Kustomization's own fields merged into the root kustomization.
+pub fn build_with(
+    fs: &dyn Fs,
+    root: &Path,
+    overrides: &FluxOverrides,
+) -> Result<Vec<Value>, Error> {
     let root = normalize(root);
     if !fs.is_dir(&root) {
         return Err(Error::Read {
@@ -130,20 +154,25 @@ pub fn build(fs: &dyn Fs, root: &Path) -> Result<Vec<Value>, Error> {
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory"),
         });
     }
-    let mut resources = match find_kustomization(fs, &root) {
+    let b = Builder { fs };
+    let (file, mut k) = match find_kustomization(fs, &root) {
         Some(file) => {
-            Builder { fs }.kustomization(&root, &file, Kind::Kustomization, Vec::new())?
+            let k = b.read_kustomization(&file)?;
+            (file, k)
         }
         None => {
             let list = flux_generated_resources(fs, &root)?;
-            let mut acc = Vec::new();
-            let b = Builder { fs };
-            for path in list {
-                b.resource(&root, &path, &root.join("kustomization.yaml"), &mut acc)?;
-            }
-            acc
+            let resources = list
+                .iter()
+                .map(|p| Value::String(format!("./{}", p.display())))
+                .collect();
+            let mut k = Map::new();
+            k.insert("resources".into(), Value::Array(resources));
+            (root.join("kustomization.yaml"), k)
         }
     };
+    apply_overrides(&mut k, overrides);
+    let mut resources = b.run(&root, &file, k, Kind::Kustomization, Vec::new())?;
     generate::add_hashes(&mut resources)?;
     transform::fix_name_references(&mut resources);
     let mut objects: Vec<Res> = resources;
@@ -280,8 +309,13 @@ impl Builder<'_> {
         dir: &Path,
         file: &Path,
         want: Kind,
-        mut acc: Vec<Res>,
+        acc: Vec<Res>,
     ) -> Result<Vec<Res>, Error> {
+        let k = self.read_kustomization(file)?;
+        self.run(dir, file, k, want, acc)
+    }
+
+    fn read_kustomization(&self, file: &Path) -> Result<Map<String, Value>, Error> {
         let text = self.read_text(file)?;
         let docs = parse_documents(&text, Schema::V2).map_err(|source| Error::Yaml {
             path: file.to_path_buf(),
@@ -298,6 +332,17 @@ impl Builder<'_> {
                 });
             }
         };
+        Ok(k)
+    }
+
+    fn run(
+        &self,
+        dir: &Path,
+        file: &Path,
+        k: Map<String, Value>,
+        want: Kind,
+        mut acc: Vec<Res>,
+    ) -> Result<Vec<Res>, Error> {
         for key in k.keys() {
             if !KNOWN.contains(&key.as_str()) && key != "generatorOptions" {
                 return Err(Error::Unsupported {
@@ -442,6 +487,44 @@ impl Builder<'_> {
     }
 }
 
+fn apply_overrides(k: &mut Map<String, Value>, o: &FluxOverrides) {
+    if let Some(ns) = &o.target_namespace {
+        k.insert("namespace".into(), Value::String(ns.clone()));
+    }
+    let mut append = |field: &str, items: Vec<Value>| {
+        if items.is_empty() {
+            return;
+        }
+        let list = k.entry(field).or_insert_with(|| Value::Array(Vec::new()));
+        if !list.is_array() {
+            // A malformed field is reported by the build; keep it as it was.
+            return;
+        }
+        if let Value::Array(existing) = list {
+            existing.extend(items);
+        }
+    };
+    append("patches", o.patches.clone());
+    append(
+        "components",
+        o.components.iter().cloned().map(Value::String).collect(),
+    );
+    if !o.images.is_empty() {
+        let list = k
+            .entry("images")
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if let Value::Array(existing) = list {
+            for image in &o.images {
+                let name = image.get("name");
+                match existing.iter_mut().find(|e| e.get("name") == name) {
+                    Some(slot) => *slot = image.clone(),
+                    None => existing.push(image.clone()),
+                }
+            }
+        }
+    }
+}
+
 fn expand_list(doc: Value) -> Vec<Value> {
     let is_list = doc
         .get("kind")
@@ -544,4 +627,118 @@ fn legacy_ns(r: &Res) -> String {
 
 pub(crate) fn select_targets<'r>(acc: &'r mut [Res], sel: &select::Selector) -> Vec<&'r mut Res> {
     acc.iter_mut().filter(|r| sel.matches(r)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::kustomize::{MemFs, render};
+    use serde_json::json;
+
+    const DEPLOY: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n      - name: web\n        image: nginx:1.0\n";
+
+    #[test]
+    fn flux_overrides_replace_namespace_and_images_and_append_patches() {
+        let mut fs = MemFs::new();
+        fs.insert(
+            "/repo/app/kustomization.yaml",
+            "namespace: a\nresources: [d.yaml]\nimages:\n- name: nginx\n  newTag: '1.1'\n",
+        );
+        fs.insert("/repo/app/d.yaml", DEPLOY);
+        let overrides = FluxOverrides {
+            target_namespace: Some("b".into()),
+            images: vec![json!({"name": "nginx", "newTag": "2.0"})],
+            patches: vec![json!({"target": {"kind": "Deployment"},
+                "patch": "[{\"op\": \"add\", \"path\": \"/metadata/labels\", \"value\": {\"x\": \"y\"}}]"})],
+            components: Vec::new(),
+        };
+        let out = build_with(&fs, Path::new("/repo/app"), &overrides).unwrap();
+        assert_eq!(out[0]["metadata"]["namespace"], "b");
+        assert_eq!(out[0]["metadata"]["labels"], json!({"x": "y"}));
+        assert_eq!(
+            out[0]["spec"]["template"]["spec"]["containers"][0]["image"],
+            "nginx:2.0"
+        );
+        // Without overrides the kustomization's own values hold.
+        let plain = build(&fs, Path::new("/repo/app")).unwrap();
+        assert_eq!(plain[0]["metadata"]["namespace"], "a");
+        assert_eq!(
+            plain[0]["spec"]["template"]["spec"]["containers"][0]["image"],
+            "nginx:1.1"
+        );
+    }
+
+    #[test]
+    fn in_memory_tree_without_kustomization_takes_all_yaml_files() {
+        let mut fs = MemFs::new();
+        fs.insert(
+            "/r/z.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: z}\n",
+        );
+        fs.insert("/r/sub/a.yml", DEPLOY);
+        fs.insert("/r/readme.md", "# not yaml");
+        fs.insert(
+            "/r/unit/kustomization.yaml",
+            "nameSuffix: -u\nresources: [s.yaml]\n",
+        );
+        fs.insert(
+            "/r/unit/s.yaml",
+            "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n",
+        );
+        let list = flux_generated_resources(&fs, Path::new("/r")).unwrap();
+        assert_eq!(
+            list,
+            [
+                PathBuf::from("sub/a.yml"),
+                PathBuf::from("unit"),
+                PathBuf::from("z.yaml")
+            ]
+        );
+        let out = render(&build(&fs, Path::new("/r")).unwrap());
+        assert!(
+            out.starts_with("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: z\n---\n"),
+            "{out}"
+        );
+        assert!(out.contains("name: s-u\n"), "{out}");
+    }
+
+    #[test]
+    fn unknown_field_error_names_field_and_file() {
+        let mut fs = MemFs::new();
+        fs.insert("/k/kustomization.yaml", "resources: []\nreplacements: []\n");
+        let err = build(&fs, Path::new("/k")).unwrap_err().to_string();
+        assert!(
+            err.contains("replacements") && err.contains("/k/kustomization.yaml"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn duplicate_resource_ids_are_rejected() {
+        let mut fs = MemFs::new();
+        fs.insert("/k/kustomization.yaml", "resources: [a.yaml, b.yaml]\n");
+        fs.insert("/k/a.yaml", DEPLOY);
+        fs.insert("/k/b.yaml", DEPLOY);
+        let err = build(&fs, Path::new("/k")).unwrap_err().to_string();
+        assert!(
+            err.contains("already registered id: Deployment/web"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn patch_without_a_match_is_an_error_naming_the_patch() {
+        let mut fs = MemFs::new();
+        fs.insert(
+            "/k/kustomization.yaml",
+            "resources: [a.yaml]\npatches:\n- patch: |\n    apiVersion: apps/v1\n    kind: Deployment\n    metadata: {name: other}\n",
+        );
+        fs.insert("/k/a.yaml", DEPLOY);
+        let err = build(&fs, Path::new("/k")).unwrap_err().to_string();
+        assert!(
+            err.contains("patches[0]") && err.contains("\"other\""),
+            "{err}"
+        );
+    }
 }
