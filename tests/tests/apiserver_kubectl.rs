@@ -544,3 +544,80 @@ fn client_side_apply_of_a_custom_resource_then_diff() {
     );
     assert_eq!(size, "7/2");
 }
+
+/// The versioned kubectls installed beside the dispatcher (older ones use aggregated discovery
+/// v2beta1 and the protobuf OpenAPI v2).
+fn versioned_kubectls() -> Vec<std::path::PathBuf> {
+    let Some(dispatcher) = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("kubectl"))
+            .find(|p| p.exists())
+    }) else {
+        return Vec::new();
+    };
+    let real = std::fs::canonicalize(&dispatcher).unwrap_or(dispatcher);
+    let dir = real.parent().map(Path::to_path_buf).unwrap_or_default();
+    ["1.27", "1.28", "1.30"]
+        .iter()
+        .map(|v| dir.join(format!("kubectl.{v}")))
+        .filter(|p| p.exists())
+        .collect()
+}
+
+#[test]
+fn older_kubectls_apply_and_diff() {
+    if !kubectl_available() {
+        return;
+    }
+    let binaries = versioned_kubectls();
+    if binaries.is_empty() {
+        eprintln!("skipping: no versioned kubectl.1.x beside the dispatcher");
+        return;
+    }
+    let s = server(false);
+    let kc = s.kubeconfig_path();
+    for bin in binaries {
+        let run = |args: &[&str], stdin: Option<&str>| {
+            let mut child = Command::new(&bin)
+                .args(args)
+                .env("KUBECONFIG", kc)
+                .env("HOME", kc.parent().unwrap_or(Path::new("/nonexistent")))
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
+            if let Some(mut input) = child.stdin.take() {
+                input
+                    .write_all(stdin.unwrap_or_default().as_bytes())
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+            child.wait_with_output().unwrap_or_else(|e| panic!("{e}"))
+        };
+        let what = bin.display().to_string();
+        ok(
+            run(&["apply", "-f", "-"], Some(DEPLOYMENT)),
+            &format!("{what} apply"),
+        );
+        let out = run(&["diff", "-f", "-"], Some(DEPLOYMENT));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{what} diff: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        ok(
+            run(
+                &["apply", "--server-side", "--force-conflicts", "-f", "-"],
+                Some(CRD),
+            ),
+            &format!("{what} apply --server-side"),
+        );
+        let explain = ok(
+            run(&["explain", "deployment.spec.replicas"], None),
+            &format!("{what} explain"),
+        );
+        assert!(explain.contains("replicas"), "{explain}");
+    }
+}

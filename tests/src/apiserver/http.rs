@@ -370,6 +370,26 @@ fn route(state: &State, path: &str) -> Result<Route, ApiError> {
     })))
 }
 
+/// The aggregated discovery version the Accept header asks for first (`v2`, or `v2beta1` from
+/// clients before 1.30), if any.
+fn aggregated_version(accept: &str) -> Option<&'static str> {
+    accept.split(',').find_map(|clause| {
+        let params: Vec<&str> = clause.split(';').map(str::trim).collect();
+        if !params.contains(&"as=APIGroupDiscoveryList")
+            || !params.contains(&"g=apidiscovery.k8s.io")
+        {
+            return None;
+        }
+        if params.contains(&"v=v2") {
+            Some("v2")
+        } else if params.contains(&"v=v2beta1") {
+            Some("v2beta1")
+        } else {
+            None
+        }
+    })
+}
+
 fn non_resource(state: &State, method: &Method, path: &str, headers: &HeaderMap) -> Response<Body> {
     if *method != Method::GET {
         return error_response(&ApiError::method_not_allowed(format!(
@@ -380,8 +400,12 @@ fn non_resource(state: &State, method: &Method, path: &str, headers: &HeaderMap)
         return error_response(&ApiError::new(500, "InternalError", "store lock poisoned"));
     };
     let acc = accept(headers);
-    let aggregated = acc.contains("as=APIGroupDiscoveryList") && acc.contains("v=v2");
-    let agg_ct = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+    let aggregated = aggregated_version(&acc);
+    let agg_ct = format!(
+        "application/json;g=apidiscovery.k8s.io;v={};as=APIGroupDiscoveryList",
+        aggregated.unwrap_or("v2")
+    );
+    let agg_ct = agg_ct.as_str();
     let trimmed = path.trim_end_matches('/');
     let found = match trimmed {
         "/version" => Some(discovery::version()),
@@ -391,16 +415,10 @@ fn non_resource(state: &State, method: &Method, path: &str, headers: &HeaderMap)
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
             return r;
         }
-        "/api" if aggregated => {
-            return json_response(200, &discovery::aggregated(&store.types, true), agg_ct, &[]);
-        }
-        "/apis" if aggregated => {
-            return json_response(
-                200,
-                &discovery::aggregated(&store.types, false),
-                agg_ct,
-                &[],
-            );
+        "/api" | "/apis" if let Some(version) = aggregated => {
+            let mut doc = discovery::aggregated(&store.types, trimmed == "/api");
+            doc["apiVersion"] = json!(format!("apidiscovery.k8s.io/{version}"));
+            return json_response(200, &doc, agg_ct, &[]);
         }
         "/api" => Some(discovery::core_versions(
             state
@@ -413,10 +431,12 @@ fn non_resource(state: &State, method: &Method, path: &str, headers: &HeaderMap)
         "/openapi/v2" if acc.contains("protobuf") => {
             if let Some(bytes) = store.schemas.openapi_v2_protobuf() {
                 let mut r = Response::new(Body::from(bytes));
+                // Asked for with "@v1.0"; answered as "v2.v1.0" like the real server: Go's media
+                // type parser rejects the "@".
                 r.headers_mut().insert(
                     header::CONTENT_TYPE,
                     HeaderValue::from_static(
-                        "application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
+                        "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
                     ),
                 );
                 return r;

@@ -107,6 +107,9 @@ impl SchemaApi for SchemaRegistry {
         drop_smp_for_custom_kinds(self, &mut doc);
         Some(doc)
     }
+    fn openapi_v2_protobuf(&self) -> Option<Vec<u8>> {
+        Some(SchemaRegistry::openapi_v2_protobuf(self))
+    }
     fn openapi_v3_index(&self) -> Option<Value> {
         Some(SchemaRegistry::openapi_v3_index(self))
     }
