@@ -1,5 +1,6 @@
 //! Discovery documents: `/version`, `/api`, `/api/v1`, `/apis`, `/apis/<g>`, `/apis/<g>/<v>` and the
-//! aggregated discovery (`apidiscovery.k8s.io/v2`) kubectl asks for first. The version reported is
+//! aggregated discovery kubectl asks for first (`apidiscovery.k8s.io/v2`, or `v2beta1` for kubectl
+//! before 1.30; same document, relabelled). The version reported is
 //! v1.33.x so the installed kubectl dispatcher runs kubectl 1.33.
 //! Differs from Kubernetes: only the groups of [`super::resources`] exist; storageVersionHash is
 //! omitted.
