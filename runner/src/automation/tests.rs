@@ -478,3 +478,66 @@ fn golden_trees() {
         failures.join("\n")
     );
 }
+
+#[test]
+fn anchors_tags_roots_and_multiline_scalars() {
+    let u = update(concat!(
+        "a: &img old # {\"$imagepolicy\": \"automation-ns:policy:tag\"}\n",
+        "b: *img\n",
+        "c: !!str old # {\"$imagepolicy\": \"ns:num:tag\"}\n",
+        "d: old\n",
+        "  continued # {\"$imagepolicy\": \"automation-ns:policy:tag\"}\n",
+    ));
+    assert_eq!(
+        text(&u),
+        concat!(
+            "a: &img v1.0.1 # {\"$imagepolicy\": \"automation-ns:policy:tag\"}\n",
+            "b: *img\n",
+            "c: !!str \"1.0\" # {\"$imagepolicy\": \"ns:num:tag\"}\n",
+            "d: v1.0.1 # {\"$imagepolicy\": \"automation-ns:policy:tag\"}\n",
+        )
+    );
+    assert_eq!(u.changes[2].old_value, "old continued");
+    // A whole document that is one scalar.
+    let u = update("old # {\"$imagepolicy\": \"automation-ns:policy:tag\"}\n");
+    assert_eq!(
+        text(&u),
+        "v1.0.1 # {\"$imagepolicy\": \"automation-ns:policy:tag\"}\n"
+    );
+    // A byte-order mark stays in front.
+    let u = update("\u{feff}tag: v1 # {\"$imagepolicy\": \"automation-ns:policy:tag\"}\n");
+    assert_eq!(
+        text(&u),
+        "\u{feff}tag: v1.0.1 # {\"$imagepolicy\": \"automation-ns:policy:tag\"}\n"
+    );
+}
+
+#[test]
+fn every_prefix_of_the_golden_inputs_is_handled_without_panic() {
+    // Truncated files are a cheap source of odd YAML: each must give a result or an error,
+    // and every result must have passed the re-parse check.
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/automation");
+    let mut seen = 0;
+    for case in std::fs::read_dir(&base).unwrap() {
+        let case = case.unwrap().path();
+        let Ok(spec) = std::fs::read_to_string(case.join("case.yaml")) else {
+            continue;
+        };
+        let spec: Case = serde_saphyr::from_str(&spec).unwrap();
+        for (path, content) in read_tree(&case.join("original")) {
+            if !is_candidate(&path, &content) {
+                continue;
+            }
+            let text = String::from_utf8(content).unwrap();
+            for end in (0..=text.len()).filter(|&i| text.is_char_boundary(i)) {
+                if let Err(e @ FileError::Verification { .. }) =
+                    update_file(&text.as_bytes()[..end], &spec.policies)
+                {
+                    panic!("{}/{} cut at {end}: {e}", case.display(), path.display());
+                }
+                seen += 1;
+            }
+        }
+    }
+    assert!(seen > 1000, "only {seen} prefixes tried");
+}
