@@ -713,6 +713,24 @@ fn installation_pod_monitor_needs_its_crd_and_validate_names_attributes() {
         .unwrap();
     assert_plan(&offline, PlanOutcome::Changes, "offline plan");
 
+    // The documentation's example is valid configuration.
+    let doc = std::fs::read_to_string(
+        tests::terraform::workspace_root().join("docs/resources/installation.md"),
+    )
+    .unwrap();
+    let example = doc
+        .split("```terraform\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .unwrap();
+    ws.write_main_tf(&main_tf(
+        &kc,
+        &format!("variable \"github_token\" {{\n  sensitive = true\n}}\n\n{example}"),
+    ))
+    .unwrap();
+    let out = ws.validate().unwrap();
+    assert!(out.success(), "{}", out.combined());
+
     // Validate-time diagnostics name the attribute.
     let bad = r#"resource "flux_installation" "bad" {
   image {
