@@ -62,6 +62,13 @@ async fn docker_registry_paging_exclusion_store_and_digest() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(listed.len(), pushed.len());
     assert_eq!(sorted(listed.clone()), sorted(pushed.clone()));
+    // A local registry answered over plain HTTP after HTTPS failed.
+    let session = c
+        .authorize(&img, &Credentials::Anonymous)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(session.base_url, format!("http://{}", reg.addr));
+    assert_eq!(session.authorization, None);
 
     // Scan: the default exclusion drops the .sig tag; the store keeps the full list.
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
@@ -180,7 +187,7 @@ fn header(h: &HeaderMap, k: &str) -> String {
 async fn bearer_stub(need_basic: bool, field: &'static str) -> (String, Arc<Seen>) {
     let seen = Arc::new(Seen::default());
     let addr_cell: Arc<Mutex<String>> = Arc::default();
-    let (s1, s2, a1) = (seen.clone(), seen.clone(), addr_cell.clone());
+    let (s1, s2, s3, a1) = (seen.clone(), seen.clone(), seen.clone(), addr_cell.clone());
     let router = axum::Router::new()
         .route(
             "/v2/",
@@ -217,6 +224,19 @@ async fn bearer_stub(need_basic: bool, field: &'static str) -> (String, Arc<Seen
                     StatusCode::OK,
                     format!(r#"{{"{field}":"tok-123","expires_in":300}}"#),
                 )
+            })
+            .post(move |body: String| async move {
+                // Refresh-token grant (identitytoken): a form, answered with access_token.
+                s3.token_queries
+                    .lock()
+                    .map(|mut q| q.push(body.clone()))
+                    .ok();
+                if !body.contains("grant_type=refresh_token")
+                    || !body.contains("refresh_token=refresh-me")
+                {
+                    return (StatusCode::UNAUTHORIZED, String::new());
+                }
+                (StatusCode::OK, r#"{"access_token":"tok-123"}"#.to_string())
             }),
         )
         .route(
@@ -294,6 +314,37 @@ async fn bearer_token_with_basic_credentials_and_relative_links() {
     let err = err.unwrap_or_else(|| panic!("must fail"));
     assert_eq!(err.flux_reason(), "AuthenticationFailed");
     assert!(err.to_string().contains("/token"), "{err}");
+}
+
+#[tokio::test]
+async fn identity_token_uses_refresh_grant() {
+    let (addr, seen) = bearer_stub(false, "token").await;
+    let cfg = format!(
+        r#"{{"auths":{{"{addr}":{{"auth":"PHRva2VuPjo=","identitytoken":"refresh-me"}}}}}}"#
+    );
+    let cfg = DockerConfig::parse(cfg.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+    let img = image(&format!("{addr}/org/app"));
+    let creds = cfg.credentials_for(&img);
+    assert!(
+        matches!(creds, Credentials::IdentityToken { .. }),
+        "{creds:?}"
+    );
+    let tags = client(2)
+        .list_tags(&img, &creds)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(tags.len(), 5);
+    let bodies = seen
+        .token_queries
+        .lock()
+        .map(|q| q.clone())
+        .unwrap_or_default();
+    assert_eq!(bodies.len(), 1);
+    assert!(
+        bodies[0].contains("scope=repository%3Aorg%2Fapp%3Apull"),
+        "{bodies:?}"
+    );
+    assert!(bodies[0].contains("service=stub.registry"), "{bodies:?}");
 }
 
 #[tokio::test]

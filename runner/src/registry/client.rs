@@ -9,6 +9,7 @@
 //! request URL, `rel` ignored.
 
 use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::header::{
@@ -120,6 +121,8 @@ pub struct Session {
 pub struct RegistryClient {
     http: reqwest::Client,
     opts: ClientOptions,
+    /// Registries that answered over plain HTTP: skip the failing HTTPS attempt next time.
+    plain_http: Arc<Mutex<HashSet<String>>>,
 }
 
 #[derive(serde::Deserialize)]
@@ -176,7 +179,11 @@ impl RegistryClient {
             value: error_chain(&e),
             expected: "a buildable HTTP client (TLS backend available)".into(),
         })?;
-        Ok(Self { http, opts })
+        Ok(Self {
+            http,
+            opts,
+            plain_http: Arc::default(),
+        })
     }
 
     /// The options in use.
@@ -400,16 +407,22 @@ impl RegistryClient {
 
     /// Pings `/v2/` and answers its challenge. As go-containerregistry, HTTPS is tried
     /// first; plain HTTP only for `insecure` or local registries, and only when HTTPS cannot
-    /// connect at all.
+    /// connect at all. A registry that answered over HTTP is tried over HTTP first next time
+    /// (this client remembers it), so scans do not pay a failed TLS handshake each time.
     pub async fn authorize(
         &self,
         image: &ImageName,
         creds: &Credentials,
     ) -> Result<Session, RegistryError> {
-        let schemes: &[&str] = if image.scheme() == "http" {
-            &["https", "http"]
-        } else {
-            &["https"]
+        let known_plain = self
+            .plain_http
+            .lock()
+            .map(|set| set.contains(image.registry()))
+            .unwrap_or(false);
+        let schemes: &[&str] = match (image.scheme(), known_plain) {
+            ("http", true) => &["http", "https"],
+            ("http", false) => &["https", "http"],
+            _ => &["https"],
         };
         let mut last = None;
         for scheme in schemes {
@@ -420,6 +433,13 @@ impl RegistryClient {
                 .await
             {
                 Ok(resp) => {
+                    if let Ok(mut set) = self.plain_http.lock() {
+                        if *scheme == "http" {
+                            set.insert(image.registry().to_string());
+                        } else {
+                            set.remove(image.registry());
+                        }
+                    }
                     let authorization = self.answer_ping(image, creds, &url, resp).await?;
                     return Ok(Session {
                         base_url,
