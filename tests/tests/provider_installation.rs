@@ -216,7 +216,7 @@ fn rv(obj: &J) -> String {
 #[test]
 fn installation_create_update_drift_import_destroy() {
     let cluster = Cluster::start();
-    let ws = Workspace::new().unwrap();
+    let mut ws = Workspace::new().unwrap();
     let kc = cluster.kubeconfig();
     ws.write_main_tf(&main_tf(&kc, &deepdesk(""))).unwrap();
 
@@ -224,8 +224,18 @@ fn installation_create_update_drift_import_destroy() {
     assert!(plan.contains("will be created"), "{plan}");
     // The password is sensitive: never in the plan output.
     assert!(!plan.contains("s3cr3t-token"), "{plan}");
+    // Apply with the provider's logs at trace level: the token is in none of them, plain or
+    // base64.
+    ws.set_env("TF_LOG_PROVIDER", "trace");
     let out = ws.apply(&["-no-color"]).unwrap();
-    assert!(!out.combined().contains("s3cr3t-token"));
+    ws.remove_env("TF_LOG_PROVIDER");
+    let logs = out.combined();
+    assert!(
+        logs.contains("[TRACE]") || logs.contains("[DEBUG]"),
+        "no provider logs: {logs}"
+    );
+    assert!(!logs.contains("s3cr3t-token"));
+    assert!(!logs.contains("czNjcjN0LXRva2Vu"));
 
     // CRDs, namespace (created by us, so annotated), RBAC, runner, Service, Ingress.
     let crd_names = cluster.names(&crds(), None);
