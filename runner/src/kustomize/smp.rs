@@ -2,9 +2,8 @@
 //!
 //! Lists of built-in kinds merge by the Kubernetes patch merge key (containers, env, volumes by
 //! `name`, volumeMounts by `mountPath`, container ports by `containerPort`, Service ports by
-//! `port`, ...); other lists of built-in kinds are replaced. Lists of unknown kinds (CRDs) merge
-//! when every element carries one of kyaml's associative keys, as kustomize does without a
-//! schema. Element order follows Kubernetes' `normalizeElementOrder`. Directives: `$patch:
+//! `port`, ...); other lists of built-in kinds are replaced, and so is every list of a kind
+//! without a schema (CRDs), as kustomize does. Element order follows Kubernetes' `normalizeElementOrder`. Directives: `$patch:
 //! delete|replace` on maps and list elements; `$setElementOrder`, `$retainKeys` and
 //! `$deleteFromPrimitiveList` are rejected rather than ignored.
 
@@ -160,18 +159,7 @@ fn merge_map(
     Ok(Some(Value::Object(out)))
 }
 
-/// kyaml's keys for lists of unknown kinds, in its order of preference.
-const ASSOCIATIVE_KEYS: [&str; 7] = [
-    "mountPath",
-    "devicePath",
-    "ip",
-    "type",
-    "topologyKey",
-    "name",
-    "containerPort",
-];
-
-fn merge_key(field: &str, base: &[Value], patch: &[Value], ctx: &Ctx<'_>) -> Option<&'static str> {
+fn merge_key(field: &str, ctx: &Ctx<'_>) -> Option<&'static str> {
     if ctx.builtin {
         return match field {
             "containers"
@@ -186,17 +174,13 @@ fn merge_key(field: &str, base: &[Value], patch: &[Value], ctx: &Ctx<'_>) -> Opt
             "topologySpreadConstraints" => Some("topologyKey"),
             "conditions" => Some("type"),
             "ports" if ctx.kind == "Service" && ctx.path == "/spec/ports" => Some("port"),
-            "ports" => Some("containerPort"),
+            "ports" if ctx.path.contains("ontainers/") => Some("containerPort"),
             _ => None,
         };
     }
-    let all: Vec<&Value> = base.iter().chain(patch.iter()).collect();
-    ASSOCIATIVE_KEYS.into_iter().find(|key| {
-        all.iter().all(|v| match v {
-            Value::Object(m) => m.contains_key(*key) || m.get("$patch").is_some(),
-            _ => false,
-        })
-    })
+    // Kinds without a schema (CRDs): kustomize replaces lists whole (checked against the
+    // oracle), so no key.
+    None
 }
 
 fn merge_list(
@@ -209,11 +193,7 @@ fn merge_list(
     let replace = patch.iter().any(|v| {
         matches!(v, Value::Object(m) if m.get("$patch").and_then(Value::as_str) == Some("replace") && m.len() == 1)
     });
-    let Some(key) = (if replace {
-        None
-    } else {
-        merge_key(field, base, patch, ctx)
-    }) else {
+    let Some(key) = (if replace { None } else { merge_key(field, ctx) }) else {
         return strip(&Value::Array(patch.to_vec()), ctx);
     };
     let id = |v: &Value| v.get(key).cloned();
