@@ -541,3 +541,54 @@ fn every_prefix_of_the_golden_inputs_is_handled_without_panic() {
     }
     assert!(seen > 1000, "only {seen} prefixes tried");
 }
+
+#[test]
+fn result_views_match_flux_template_fields() {
+    let marker = |s: &str| format!("# {{\"$imagepolicy\": \"{s}\"}}");
+    let deploy = format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  a: old {}\n  b: old {}\n",
+        marker("automation-ns:policy"),
+        marker("automation-ns:policy:tag")
+    );
+    let kustomization = format!(
+        "images:\n- newTag: old {}\n",
+        marker("automation-ns:policy:tag")
+    );
+    let r = update_files(
+        vec![
+            (PathBuf::from("deploy.yaml"), deploy.into_bytes()),
+            (
+                PathBuf::from("kustomization.yaml"),
+                kustomization.into_bytes(),
+            ),
+        ],
+        &policies(),
+    );
+    let by_file = r.file_changes();
+    assert_eq!(by_file.len(), 2);
+    let web = ObjectId {
+        api_version: "apps/v1".into(),
+        kind: "Deployment".into(),
+        namespace: String::new(),
+        name: "web".into(),
+    };
+    assert_eq!(by_file[Path::new("deploy.yaml")][&web].len(), 2);
+    assert_eq!(
+        by_file[Path::new("kustomization.yaml")][&ObjectId::default()].len(),
+        1
+    );
+    assert_eq!(r.objects().len(), 2);
+    // (tag setter, old, v1.0.1) appears twice: counted once.
+    let unique: Vec<(&str, &str)> = r
+        .unique_changes()
+        .iter()
+        .map(|c| (c.setter.as_str(), c.new_value.as_str()))
+        .collect();
+    assert_eq!(
+        unique,
+        [
+            ("automation-ns:policy", "index.repo.fake/updated:v1.0.1"),
+            ("automation-ns:policy:tag", "v1.0.1")
+        ]
+    );
+}

@@ -2,11 +2,12 @@
 //! results. [`update_files`] is pure (paths and bytes in memory); [`update_tree`] reads a
 //! directory (read only) and calls it; [`write_tree`] writes the changed files back.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::setters::{FileError, Unmatched, Warning, update_file};
-use super::{Change, Policies};
+use super::{Change, ObjectId, Policies};
 
 /// The token Flux screens files with (quotes included).
 const TOKEN: &[u8] = b"\"$imagepolicy\"";
@@ -75,6 +76,47 @@ impl TreeUpdate {
         self.files
             .iter()
             .flat_map(|f| f.changes.iter().map(move |c| (f.path.as_path(), c)))
+    }
+
+    /// Flux's `.Changed.FileChanges`: file → object → changes (an object without identity
+    /// is the empty [`ObjectId`], as in Flux).
+    pub fn file_changes(&self) -> BTreeMap<&Path, BTreeMap<ObjectId, Vec<&Change>>> {
+        let mut out: BTreeMap<&Path, BTreeMap<ObjectId, Vec<&Change>>> = BTreeMap::new();
+        for (path, change) in self.changes() {
+            let object = change.object.clone().unwrap_or_default();
+            out.entry(path)
+                .or_default()
+                .entry(object)
+                .or_default()
+                .push(change);
+        }
+        out
+    }
+
+    /// Flux's `.Changed.Objects`: object → changes, over all files.
+    pub fn objects(&self) -> BTreeMap<ObjectId, Vec<&Change>> {
+        let mut out: BTreeMap<ObjectId, Vec<&Change>> = BTreeMap::new();
+        for (_, change) in self.changes() {
+            out.entry(change.object.clone().unwrap_or_default())
+                .or_default()
+                .push(change);
+        }
+        out
+    }
+
+    /// Flux's `.Changed.Changes`: distinct (setter, old, new) triples, first occurrence first.
+    pub fn unique_changes(&self) -> Vec<&Change> {
+        let mut seen = std::collections::HashSet::new();
+        self.changes()
+            .map(|(_, c)| c)
+            .filter(|c| {
+                seen.insert((
+                    c.setter.as_str(),
+                    c.old_value.as_str(),
+                    c.new_value.as_str(),
+                ))
+            })
+            .collect()
     }
 }
 

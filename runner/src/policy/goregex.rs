@@ -28,7 +28,7 @@ pub struct GoRegex {
 #[derive(Debug, thiserror::Error)]
 pub enum GoRegexError {
     /// Syntax Go itself rejects and Rust would accept (or that we cannot express).
-    #[error("invalid or unsupported Perl syntax: `{0}`")]
+    #[error("{0}")]
     Unsupported(String),
     /// Rust's regex rejected the translated pattern.
     #[error(transparent)]
@@ -100,6 +100,11 @@ pub fn translate(pattern: &str) -> Result<String, GoRegexError> {
                 out.push_str("(?");
                 i += 2;
             }
+            '{' => {
+                check_repeat(&chars, i)?;
+                out.push('{');
+                i += 1;
+            }
             _ => {
                 out.push(c);
                 i += 1;
@@ -130,6 +135,28 @@ fn copy_escape(chars: &[char], i: usize, out: &mut String) -> usize {
     j
 }
 
+/// Go rejects repetition counts above 1000 (`a{1001}`); Rust would accept them.
+fn check_repeat(chars: &[char], i: usize) -> Result<(), GoRegexError> {
+    let end = chars[i..].iter().position(|&c| c == '}').map(|p| i + p);
+    let Some(end) = end else { return Ok(()) };
+    let body: String = chars[i + 1..end].iter().collect();
+    let counts: Vec<&str> = body.split(',').collect();
+    let is_repeat = matches!(counts.len(), 1 | 2)
+        && counts[0].chars().all(|c| c.is_ascii_digit())
+        && !counts[0].is_empty()
+        && counts.iter().all(|n| n.chars().all(|c| c.is_ascii_digit()));
+    let too_big = counts
+        .iter()
+        .any(|n| n.len() > 4 || n.parse::<u32>().is_ok_and(|n| n > 1000));
+    if is_repeat && too_big {
+        let seen: String = chars[i..=end].iter().collect();
+        return Err(GoRegexError::Unsupported(format!(
+            "invalid repeat count: `{seen}`"
+        )));
+    }
+    Ok(())
+}
+
 /// Rejects `(?flags)` groups using flags Go does not have.
 fn check_flags(chars: &[char], i: usize) -> Result<(), GoRegexError> {
     let mut j = i + 2;
@@ -144,7 +171,9 @@ fn check_flags(chars: &[char], i: usize) -> Result<(), GoRegexError> {
             ')' | ':' => return Ok(()),
             _ => {
                 let seen: String = chars[i..=j].iter().collect();
-                return Err(GoRegexError::Unsupported(seen));
+                return Err(GoRegexError::Unsupported(format!(
+                    "invalid or unsupported Perl syntax: `{seen}`"
+                )));
             }
         }
     }
@@ -414,6 +443,20 @@ mod tests {
             Err(GoRegexError::Unsupported(_))
         ));
         assert!(GoRegex::new(r"(?i:a)").is_ok());
+        assert!(GoRegex::new(r"^a{1000}$").is_ok());
+        assert!(GoRegex::new(r"^a{2,1000}$").is_ok());
+        assert!(matches!(
+            GoRegex::new(r"^a{1001}$"),
+            Err(GoRegexError::Unsupported(_))
+        ));
+        assert!(matches!(
+            GoRegex::new(r"^a{1,1001}$"),
+            Err(GoRegexError::Unsupported(_))
+        ));
+        assert!(
+            is_match(r"^[{]x}$", "{x}"),
+            "braces that are not a repeat stay literal"
+        );
         assert!(matches!(
             GoRegex::new("(unclosed"),
             Err(GoRegexError::Regex(_))
