@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::setters::{FileError, Unmatched, Warning, update_file};
+use super::setters::{Unmatched, Warning, update_file};
 use super::{Change, ObjectId, Policies};
 
 /// The token Flux screens files with (quotes included).
@@ -191,15 +191,11 @@ where
             }
             Err(e) => result.warnings.push(TreeWarning::SkippedFile {
                 path,
-                reason: describe(&e),
+                reason: e.to_string(),
             }),
         }
     }
     result
-}
-
-fn describe(e: &FileError) -> String {
-    e.to_string()
 }
 
 /// Reads the tree at `root` (a directory, or a single file) without following symlinks and
@@ -266,7 +262,9 @@ fn walk(
     Ok(())
 }
 
-/// Writes the changed files of `update` under `root` (a directory).
+/// Writes the changed files of `update` under `root`: the directory given to
+/// [`update_tree`] (for a single-file tree, that file's directory). Paths must be relative
+/// and stay inside `root`; symlinks are never written through.
 pub fn write_tree(root: &Path, update: &TreeUpdate) -> Result<(), TreeError> {
     for file in &update.files {
         let safe = file
