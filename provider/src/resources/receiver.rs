@@ -14,7 +14,9 @@
 //! a sensitive attribute and is never put in the Receiver's spec, a diagnostic or a log line. A
 //! missing Secret (or `token` key) counts as the resource being gone, so the next plan recreates
 //! both. The full URL is `base_url` + path: `base_url` is an input (wire it to
-//! `flux_installation.<x>.webhook_base_url`), the cluster is not searched for an Ingress.
+//! `flux_installation.<x>.webhook_base_url`), recorded in the Receiver's annotation
+//! `terraform-provider-flux/base-url` so an import recovers it; the cluster is not searched for an
+//! Ingress.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -41,6 +43,9 @@ pub const DEFAULT_NAMESPACE: &str = "flux-system";
 pub const TOKEN_KEY: &str = "token";
 /// Label every object this provider creates carries.
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "terraform-provider-flux");
+/// Annotation on the Receiver recording `base_url`, so an import recovers it (and `kubectl`
+/// users see where the webhook is served).
+pub const BASE_URL_ANNOTATION: &str = "terraform-provider-flux/base-url";
 /// How long delete waits for the Receiver to go (a controller's finalizer may hold it).
 const DELETE_WAIT: Duration = Duration::from_secs(120);
 /// Poll period of waits.
@@ -357,14 +362,18 @@ pub fn manifest(state: &Value) -> J {
         "suspend".into(),
         json!(get_bool(state, "suspend").unwrap_or(false)),
     );
+    let mut metadata = json!({
+        "name": name,
+        "namespace": namespace,
+        "labels": {MANAGED_BY.0: MANAGED_BY.1},
+    });
+    if let Some(base) = get_str(state, "base_url") {
+        metadata["annotations"] = json!({BASE_URL_ANNOTATION: base});
+    }
     json!({
         "apiVersion": api_resource().api_version,
         "kind": "Receiver",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "labels": {MANAGED_BY.0: MANAGED_BY.1},
-        },
+        "metadata": metadata,
         "spec": J::Object(spec),
     })
 }
@@ -420,8 +429,8 @@ pub fn secret_manifest(state: &Value, token: &str) -> J {
     )
 }
 
-/// The state for a live Receiver and the token from its Secret. `prior` supplies what the
-/// objects do not hold (`base_url`) and the user's empty collections.
+/// The state for a live Receiver and the token from its Secret (`base_url` comes from the
+/// Receiver's annotation). `prior` supplies the user's empty collections.
 pub fn state_from_objects(receiver: &J, token: &str, prior: &Value) -> Value {
     let spec = receiver.get("spec").cloned().unwrap_or(J::Null);
     let name = receiver
@@ -433,7 +442,11 @@ pub fn state_from_objects(receiver: &J, token: &str, prior: &Value) -> Value {
         .and_then(J::as_str)
         .unwrap_or(DEFAULT_NAMESPACE);
     let path = webhook_path(token, name, namespace);
-    let base_url = get(prior, "base_url").clone();
+    let base_url = jstr(
+        receiver
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(BASE_URL_ANNOTATION)),
+    );
     let url = match &base_url {
         Value::String(b) => Value::String(webhook_url(b, &path)),
         _ => Value::Null,
@@ -1032,6 +1045,22 @@ mod tests {
         let s = secret_manifest(&st, "s3cret-value");
         assert_eq!(secret_entries(&s)["token"], "s3cret-value");
         assert_eq!(s["metadata"]["name"], "github-token");
+        // base_url travels in an annotation, so an import gets it back.
+        framework::set(
+            &mut st,
+            "base_url",
+            Value::String("https://hooks.example.com/".into()),
+        );
+        let back = state_from_objects(&manifest(&st), "s3cret-value", &Value::Null);
+        assert_eq!(
+            get_str(&back, "base_url"),
+            Some("https://hooks.example.com/")
+        );
+        let path = webhook_path("s3cret-value", "github", "flux-system");
+        assert_eq!(
+            get_str(&back, "webhook_url"),
+            Some(format!("https://hooks.example.com{path}").as_str())
+        );
     }
 
     #[test]
