@@ -108,7 +108,11 @@ impl SchemaApi for SchemaRegistry {
         Some(doc)
     }
     fn openapi_v2_protobuf(&self) -> Option<Vec<u8>> {
-        Some(SchemaRegistry::openapi_v2_protobuf(self))
+        // Encoded from the corrected JSON document: kubectl falls back to v2's PATCH `consumes`
+        // to pick the patch type when its v3 index is stale.
+        let mut doc = SchemaRegistry::openapi_v2(self);
+        drop_smp_for_custom_kinds(self, &mut doc);
+        Some(super::schema::openapi_pb::encode_document(&doc))
     }
     fn openapi_v3_index(&self) -> Option<Value> {
         Some(SchemaRegistry::openapi_v3_index(self))
