@@ -34,8 +34,11 @@
 //! - **Validation**: as deep as the schemas ([`schema`], reached through [`schema_api`]); metadata
 //!   checks cover the name only; the differences of the schema layer are listed in [`schema`] and
 //!   [`strategic`].
-//! - **Kinds**: only those of [`resources`] (one version each) and CRDs; aggregated discovery and
-//!   `/openapi/v2`, `/openapi/v3` are served, `storageVersionHash` is not.
+//! - **Kinds**: only those of [`resources`] (one version each) and CRDs; aggregated discovery (v2 and
+//!   v2beta1) and `/openapi/v2` (JSON and protobuf), `/openapi/v3` are served, `storageVersionHash`
+//!   is not. Subresources: `status`, and `scale` for Deployments, StatefulSets and ReplicaSets only
+//!   (a CRD's `scale` subresource is not served); no `log`, `exec`, `eviction`, `binding`, `token`.
+//!   No `authorization.k8s.io` reviews (`kubectl auth can-i` fails).
 
 pub mod audit;
 pub mod discovery;
