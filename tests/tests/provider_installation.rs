@@ -716,6 +716,43 @@ fn installation_pod_monitor_needs_its_crd_and_validate_names_attributes() {
     assert!(cluster.get(&namespaces(), None, "flux-pm").is_none());
     assert!(ws.state_list().unwrap().is_empty());
 
+    // A runner that never becomes available fails the apply after `timeout`, quoting the
+    // Deployment's conditions (the test server fails Deployments carrying its simulate annotation).
+    let failing = Workspace::new().unwrap();
+    cluster.apply_as(
+        "ops",
+        &namespaces(),
+        None,
+        &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "flux-fail"}}),
+    );
+    cluster.apply_as(
+        "ops",
+        &deployments(),
+        Some("flux-fail"),
+        &json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "flux-runner", "namespace": "flux-fail",
+                         "annotations": {"kube-test-apiserver.deepdesk.com/simulate": "fail"}},
+            "spec": {"selector": {"matchLabels": {"app.kubernetes.io/name": "flux-runner"}},
+                     "template": {"metadata": {"labels": {"app.kubernetes.io/name": "flux-runner"}},
+                                  "spec": {"containers": [{"name": "flux-runner", "image": "x"}]}}},
+        }),
+    );
+    failing
+        .write_main_tf(&main_tf(
+            &kc,
+            "resource \"flux_installation\" \"f\" {\n  namespace = \"flux-fail\"\n  keep_crds = true\n  timeout = \"2s\"\n}\n",
+        ))
+        .unwrap();
+    let out = failing.try_apply(&["-no-color"]).unwrap();
+    assert_eq!(out.code, Some(1), "{}", out.combined());
+    let text = out.combined();
+    assert!(
+        text.contains("flux-fail/flux-runner to be available"),
+        "{text}"
+    );
+    assert!(text.contains("ProgressDeadlineExceeded"), "{text}");
+
     // Planning a create needs no cluster: the kubeconfig need not even exist.
     let offline = Workspace::new().unwrap();
     offline

@@ -1684,7 +1684,9 @@ async fn install_crds(
     })
 }
 
-/// Waits until the runner Deployment has observed its spec and has all replicas available.
+/// Waits until the runner Deployment has observed its spec and has all replicas available. On a
+/// timeout the diagnostic quotes the Deployment's conditions (e.g. an image that cannot be pulled
+/// shows as Progressing=False ProgressDeadlineExceeded).
 async fn wait_runner(
     ctx: &Ctx,
     conn: &Connection,
@@ -1693,29 +1695,77 @@ async fn wait_runner(
 ) -> Result<J, Diags> {
     let api = api_for(conn, Kind::Deployment, ns);
     let what = format!("waiting for Deployment {ns}/{RUNNER} to be available");
+    let last = std::sync::Mutex::new(J::Null);
     let outcome = wait_until(ctx, timeout.0, POLL, || {
         let api = api.clone();
+        let last = &last;
         async move {
             let d = serde_json::to_value(api.get(RUNNER).await?).unwrap_or(J::Null);
-            let generation = d
-                .pointer("/metadata/generation")
-                .and_then(J::as_i64)
-                .unwrap_or(0);
-            let observed = d
-                .pointer("/status/observedGeneration")
-                .and_then(J::as_i64)
-                .unwrap_or(-1);
-            let want = d.pointer("/spec/replicas").and_then(J::as_i64).unwrap_or(1);
-            let available = d
-                .pointer("/status/availableReplicas")
-                .and_then(J::as_i64)
-                .unwrap_or(0);
-            Ok::<_, kube::Error>((observed >= generation && available >= want).then_some(d))
+            let ready = runner_available(&d);
+            if let Ok(mut l) = last.lock() {
+                *l = d.clone();
+            }
+            Ok::<_, kube::Error>(ready.then_some(d))
         }
     })
     .await
     .map_err(|e| kube_error(&conn.host, &what, e))?;
-    outcome.map_err(|end| wait_failed(&what, end, &timeout.1))
+    outcome.map_err(|end| {
+        let conditions = last
+            .into_inner()
+            .ok()
+            .map(|d| conditions_text(&d))
+            .unwrap_or_default();
+        let mut d = wait_failed(&what, end, &timeout.1);
+        for x in &mut d {
+            x.detail = format!(
+                "{} Last conditions: {}. The objects were applied and stay in the cluster; the next apply adopts them.",
+                x.detail,
+                if conditions.is_empty() { "none reported".to_string() } else { conditions.clone() }
+            );
+        }
+        d
+    })
+}
+
+/// Whether a Deployment has observed its current spec and all replicas are available.
+pub fn runner_available(d: &J) -> bool {
+    let generation = d
+        .pointer("/metadata/generation")
+        .and_then(J::as_i64)
+        .unwrap_or(0);
+    let observed = d
+        .pointer("/status/observedGeneration")
+        .and_then(J::as_i64)
+        .unwrap_or(-1);
+    let want = d.pointer("/spec/replicas").and_then(J::as_i64).unwrap_or(1);
+    let available = d
+        .pointer("/status/availableReplicas")
+        .and_then(J::as_i64)
+        .unwrap_or(0);
+    observed >= generation && available >= want
+}
+
+/// `Type=Status Reason: message` of an object's status conditions, joined by `; `.
+fn conditions_text(obj: &J) -> String {
+    obj.pointer("/status/conditions")
+        .and_then(J::as_array)
+        .map(|cs| {
+            cs.iter()
+                .map(|c| {
+                    let f = |k: &str| c.get(k).and_then(J::as_str).unwrap_or_default();
+                    format!(
+                        "{}={} {}: {}",
+                        f("type"),
+                        f("status"),
+                        f("reason"),
+                        f("message")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+        .unwrap_or_default()
 }
 
 /// Fails (before any write) when `pod_monitor` is set but the Prometheus operator's CRD is absent.
@@ -2504,6 +2554,24 @@ mod tests {
         let srcs = items(&read, "source");
         assert_eq!(get_str(&srcs[0], "url"), Some("https://evil.example.com/x"));
         assert_eq!(items(&read, "policy").len(), 1);
+    }
+
+    #[test]
+    fn runner_availability_needs_current_generation_and_replicas() {
+        let d = json!({"metadata": {"generation": 2}, "spec": {"replicas": 2},
+            "status": {"observedGeneration": 2, "availableReplicas": 2}});
+        assert!(runner_available(&d));
+        let stale = json!({"metadata": {"generation": 3}, "spec": {"replicas": 2},
+            "status": {"observedGeneration": 2, "availableReplicas": 2}});
+        assert!(!runner_available(&stale));
+        let short = json!({"metadata": {"generation": 1}, "spec": {"replicas": 2},
+            "status": {"observedGeneration": 1, "availableReplicas": 1,
+            "conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "image pull"}]}});
+        assert!(!runner_available(&short));
+        assert_eq!(
+            conditions_text(&short),
+            "Progressing=False ProgressDeadlineExceeded: image pull"
+        );
     }
 
     #[test]
