@@ -177,7 +177,33 @@ pub fn build_with(
     transform::fix_name_references(&mut resources);
     let mut objects: Vec<Res> = resources;
     sort_legacy(&mut objects);
-    Ok(objects.into_iter().map(|r| r.obj).collect())
+    Ok(objects
+        .into_iter()
+        .map(|mut r| {
+            normalize_numbers(&mut r.obj);
+            r.obj
+        })
+        .collect())
+}
+
+/// kustomize's output has been through Go's JSON, where an integral float prints as an
+/// integer and reads back as one: do the same, so the objects equal what `kubectl kustomize`
+/// prints when read back (and what Flux applies).
+fn normalize_numbers(v: &mut Value) {
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && f.abs() < 9.2e18
+            {
+                // In range for i64: exact, since the float is integral.
+                *v = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(normalize_numbers),
+        Value::Object(m) => m.values_mut().for_each(normalize_numbers),
+        _ => {}
+    }
 }
 
 /// Flux's generated resource list: YAML files and kustomization directories, walked in

@@ -53,7 +53,7 @@ pub(crate) fn run(
     dir: &Path,
     file: &Path,
     k: &Map<String, Value>,
-    acc: &mut [Res],
+    acc: &mut Vec<Res>,
 ) -> Result<(), Error> {
     let f = |name: &str| Field {
         file,
@@ -120,8 +120,11 @@ pub(crate) fn run(
                                 .filter(|(_, r)| sel.matches(r))
                                 .map(|(i, _)| i)
                                 .collect();
-                            for i in targets {
-                                apply_smp(&fp, &mut acc[i], &doc)?;
+                            // Highest index first, so removals keep the others in place.
+                            for i in targets.into_iter().rev() {
+                                if !apply_smp(&fp, &mut acc[i], &doc)? {
+                                    acc.remove(i);
+                                }
                             }
                         }
                         None => apply_smp_by_id(&fp, &doc, acc)?,
@@ -346,6 +349,7 @@ fn parse_docs(path: &Path, text: &str) -> Result<Vec<Value>, Error> {
     })
 }
 
+/// Patches one object; `false` when the patch deletes it.
 fn apply_smp(f: &Field<'_>, r: &mut Res, patch: &Value) -> Result<bool, Error> {
     let mut patch = patch.clone();
     // With a target, the patch's own name and namespace do not matter.
@@ -362,14 +366,12 @@ fn apply_smp(f: &Field<'_>, r: &mut Res, patch: &Value) -> Result<bool, Error> {
             r.obj = v;
             Ok(true)
         }
-        None => Err(f.invalid(format!(
-            "a $patch: delete of the whole object {} is not supported",
-            r.id()
-        ))),
+        // `$patch: delete` at the top removes the object.
+        None => Ok(false),
     }
 }
 
-fn apply_smp_by_id(f: &Field<'_>, patch: &Value, acc: &mut [Res]) -> Result<(), Error> {
+fn apply_smp_by_id(f: &Field<'_>, patch: &Value, acc: &mut Vec<Res>) -> Result<(), Error> {
     let kind = patch
         .get("kind")
         .and_then(Value::as_str)
@@ -395,7 +397,12 @@ fn apply_smp_by_id(f: &Field<'_>, patch: &Value, acc: &mut [Res]) -> Result<(), 
         .map(|(i, _)| i)
         .collect();
     match matches.as_slice() {
-        [i] => apply_smp(f, &mut acc[*i], patch).map(|_| ()),
+        [i] => {
+            if !apply_smp(f, &mut acc[*i], patch)? {
+                acc.remove(*i);
+            }
+            Ok(())
+        }
         [] => Err(f.invalid(format!(
             "no resource matches the patch's {kind} {name:?} (apiVersion {api:?})"
         ))),
