@@ -109,7 +109,7 @@ impl ApiError {
             "name": name,
             "group": group,
             "kind": kind,
-            "causes": causes.iter().map(|(reason, field, msg)| json!({"reason": reason, "message": format!("{field}: {msg}"), "field": field})).collect::<Vec<_>>(),
+            "causes": causes.iter().map(|(reason, field, msg)| json!({"reason": reason, "message": msg, "field": field})).collect::<Vec<_>>(),
         }))
     }
 

@@ -369,6 +369,10 @@ pub fn apply(
         .into_iter()
         .filter(|p| !others.owns_at_or_below(p) && !applied.owns_at_or_below(p))
         .collect();
+    // A path below another dropped path goes with its ancestor: removing the fields of a list-map
+    // item first would erase the key that finds the item, leaving an empty item behind.
+    let ancestors: std::collections::BTreeSet<Path> = dropped.iter().cloned().collect();
+    dropped.retain(|p| !(1..p.len()).any(|n| ancestors.contains(&p[..n].to_vec())));
     // Deepest first, so removing an item does not hide a field below it.
     dropped.sort_by_key(|p| std::cmp::Reverse(p.len()));
     for p in &dropped {
@@ -584,5 +588,31 @@ mod tests {
             merged["spec"]["ports"],
             json!([{"port": 80, "protocol": "TCP", "targetPort": 8080}])
         );
+    }
+
+    struct Env;
+    impl Shape for Env {
+        fn list_kind(&self, path: &[String]) -> ListKind {
+            match path.last().map(String::as_str) {
+                Some("f:env") => ListKind::Map(vec!["name".into()]),
+                _ => ListKind::Atomic,
+            }
+        }
+        fn map_atomic(&self, _path: &[String]) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn reapply_without_a_list_map_item_removes_the_whole_item() {
+        let with_a = json!({"apiVersion": "v1", "kind": "X", "metadata": {"name": "x"},
+                            "spec": {"env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]}});
+        let without_a = json!({"apiVersion": "v1", "kind": "X", "metadata": {"name": "x"},
+                               "spec": {"env": [{"name": "B", "value": "2"}]}});
+        let first =
+            apply(&Env, false, None, &with_a, false, &w("alice")).unwrap_or_else(|e| panic!("{e}"));
+        let second = apply(&Env, false, Some(&first), &without_a, false, &w("alice"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(second["spec"]["env"], json!([{"name": "B", "value": "2"}]));
     }
 }
