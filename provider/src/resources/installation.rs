@@ -1039,12 +1039,48 @@ fn string_map(m: Option<&J>, skip: &[&str]) -> BTreeMap<String, Value> {
 }
 
 /// A map attribute: the live entries; null when there are none and the prior had none either.
-fn map_attr(live: BTreeMap<String, Value>, prior: &Value) -> Value {
+/// When the prior holds entries, only their keys are read back: others (an ingress controller's
+/// annotations) belong to someone else and are not drift.
+fn map_attr(mut live: BTreeMap<String, Value>, prior: &Value) -> Value {
+    if let Value::Map(p) = prior
+        && !p.is_empty()
+    {
+        live.retain(|k, _| p.contains_key(k));
+    }
     if live.is_empty() && !matches!(prior, Value::Map(m) if m.is_empty()) {
         Value::Null
     } else {
         Value::Map(live)
     }
+}
+
+/// A Kubernetes quantity (`100m`, `0.1`, `128Mi`, `1G`, `1e3`) as a number of base units.
+pub fn quantity(q: &str) -> Option<f64> {
+    let suffixes: [(&str, f64); 13] = [
+        ("Ki", 1024f64),
+        ("Mi", 1024f64.powi(2)),
+        ("Gi", 1024f64.powi(3)),
+        ("Ti", 1024f64.powi(4)),
+        ("Pi", 1024f64.powi(5)),
+        ("Ei", 1024f64.powi(6)),
+        ("m", 1e-3),
+        ("k", 1e3),
+        ("M", 1e6),
+        ("G", 1e9),
+        ("T", 1e12),
+        ("P", 1e15),
+        ("E", 1e18),
+    ];
+    for (suffix, factor) in suffixes {
+        if let Some(n) = q.strip_suffix(suffix) {
+            return n
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .map(|v| v * factor);
+        }
+    }
+    q.parse::<f64>().ok().filter(|v| v.is_finite())
 }
 
 /// The version a runner image runs: its tag (or digest), `latest` when it has neither.
@@ -1122,7 +1158,18 @@ pub fn state_from_live(namespace: &str, live: &Live, prior: &Value) -> Value {
             } else {
                 Value::List(extra.into_iter().map(Value::String).collect())
             };
-            let res = |p: &str| jstr(container.and_then(|c| c.pointer(p)));
+            // The API server normalises quantities (`0.1` → `100m`): an equal amount keeps the
+            // prior spelling.
+            let res = |p: &str, attr: &str| match (
+                container.and_then(|c| c.pointer(p)).and_then(J::as_str),
+                get_str(prior_runner, attr),
+            ) {
+                (Some(l), Some(pr)) if quantity(l).is_some() && quantity(l) == quantity(pr) => {
+                    Value::String(pr.into())
+                }
+                (Some(l), _) => Value::String(l.into()),
+                (None, _) => Value::Null,
+            };
             let replicas = d.pointer("/spec/replicas").and_then(J::as_i64).unwrap_or(1);
             let state = rb.object_with(BTreeMap::from([
                 (
@@ -1130,13 +1177,22 @@ pub fn state_from_live(namespace: &str, live: &Live, prior: &Value) -> Value {
                     jstr(container.and_then(|c| c.get("image"))),
                 ),
                 ("replicas".to_string(), Value::Number(Number::Int(replicas))),
-                ("cpu_request".to_string(), res("/resources/requests/cpu")),
+                (
+                    "cpu_request".to_string(),
+                    res("/resources/requests/cpu", "cpu_request"),
+                ),
                 (
                     "memory_request".to_string(),
-                    res("/resources/requests/memory"),
+                    res("/resources/requests/memory", "memory_request"),
                 ),
-                ("cpu_limit".to_string(), res("/resources/limits/cpu")),
-                ("memory_limit".to_string(), res("/resources/limits/memory")),
+                (
+                    "cpu_limit".to_string(),
+                    res("/resources/limits/cpu", "cpu_limit"),
+                ),
+                (
+                    "memory_limit".to_string(),
+                    res("/resources/limits/memory", "memory_limit"),
+                ),
                 ("log_level".to_string(), log_level),
                 ("extra_args".to_string(), extra),
             ]));
@@ -2572,6 +2628,71 @@ mod tests {
             conditions_text(&short),
             "Progressing=False ProgressDeadlineExceeded: image pull"
         );
+    }
+
+    #[test]
+    fn quantities_and_normalised_resources_keep_the_prior_spelling() {
+        assert_eq!(quantity("100m"), quantity("0.1"));
+        assert_eq!(quantity("1Gi"), quantity("1024Mi"));
+        assert_eq!(quantity("1k"), Some(1000.0));
+        assert_eq!(quantity("abc"), None);
+        let mut st = deepdesk_config();
+        let rb = nested("runner");
+        set(
+            &mut st,
+            "runner",
+            obj(
+                &rb,
+                &[
+                    ("image", s("img:1")),
+                    ("replicas", Value::Number(Number::Int(1))),
+                    ("log_level", s("info")),
+                    ("cpu_request", s("0.1")),
+                    ("memory_limit", s("1Gi")),
+                ],
+            ),
+        );
+        fill_computed(&mut st);
+        let mut live = live_of(&st);
+        let d = live.deployment.as_mut().unwrap();
+        d["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"] =
+            json!("100m");
+        let read = state_from_live("flux-system", &live, &st);
+        assert_eq!(get_str(get(&read, "runner"), "cpu_request"), Some("0.1"));
+        d_changed(&mut live);
+        let read = state_from_live("flux-system", &live, &st);
+        assert_eq!(get_str(get(&read, "runner"), "memory_limit"), Some("2Gi"));
+    }
+
+    fn d_changed(live: &mut Live) {
+        let d = live.deployment.as_mut().unwrap();
+        d["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"] =
+            json!("2Gi");
+    }
+
+    #[test]
+    fn annotations_added_by_others_are_not_drift() {
+        let mut st = deepdesk_config();
+        let ib = nested("ingress");
+        set(
+            &mut st,
+            "ingress",
+            obj(
+                &ib,
+                &[
+                    ("host", s("h.example.com")),
+                    (
+                        "annotations",
+                        Value::Map(BTreeMap::from([("a".to_string(), s("1"))])),
+                    ),
+                ],
+            ),
+        );
+        fill_computed(&mut st);
+        let mut live = live_of(&st);
+        live.ingress.as_mut().unwrap()["metadata"]["annotations"]["controller/added"] = json!("x");
+        let read = state_from_live("flux-system", &live, &st);
+        assert_eq!(get(&read, "ingress"), get(&st, "ingress"));
     }
 
     #[test]
