@@ -234,6 +234,7 @@ struct OpenScalar {
     event: usize,
     range: Range<usize>,
     line: usize,
+    end_line: usize,
     value: String,
     style: ScalarStyle,
     in_flow: bool,
@@ -269,7 +270,7 @@ pub fn update_file(content: &[u8], policies: &Policies) -> Result<FileUpdate, Fi
         unmatched: Vec::new(),
         edits: Vec::new(),
     };
-    let docs = scan.run(&events);
+    let docs = scan.run(text, &events);
     let Scan {
         warnings,
         unmatched,
@@ -347,7 +348,7 @@ impl Scan<'_> {
     }
 
     /// Walks the events; returns the identity of each document.
-    fn run(&mut self, events: &[(Event<'_>, Span)]) -> Vec<DocMeta> {
+    fn run(&mut self, source: &str, events: &[(Event<'_>, Span)]) -> Vec<DocMeta> {
         let mut docs: Vec<DocMeta> = Vec::new();
         let mut stack: Vec<Frame> = Vec::new();
         let mut open: Option<OpenScalar> = None;
@@ -357,23 +358,30 @@ impl Scan<'_> {
             let line = span.start.line();
             if let Event::Comment(text, placement) = event {
                 match placement {
-                    Placement::Right => match open.take() {
-                        Some(s)
-                            if s.style == ScalarStyle::Literal
-                                || s.style == ScalarStyle::Folded =>
-                        {
-                            if mentions_marker(text) {
-                                self.warn(line, text, WarningKind::BlockScalar);
+                    Placement::Right => {
+                        let at = span.byte_range().map_or(0, |r| r.start);
+                        match open.take() {
+                            // `key: | # c`: the header comment of a block scalar.
+                            Some(s) if is_block(s.style) && at < s.range.start => {
+                                if mentions_marker(text) {
+                                    self.warn(line, text, WarningKind::BlockScalar);
+                                }
+                            }
+                            // The line comment wins over any head comment (kyaml reads it first).
+                            Some(s) if s.end_line == line => self.apply_marker(&s, text, line),
+                            other => {
+                                // Not on the open scalar's line; the scalar stays open.
+                                open = other;
+                                if after_dash(source, at) {
+                                    // `- # c` with the item on the next line: yaml.v3 makes
+                                    // the comment that item's head comment.
+                                    above.push((text.to_string(), line));
+                                } else if mentions_marker(text) {
+                                    self.warn(line, text, WarningKind::NotOnScalarValue);
+                                }
                             }
                         }
-                        // The line comment wins over any head comment (kyaml reads it first).
-                        Some(s) => self.apply_marker(&s, text, line),
-                        None => {
-                            if mentions_marker(text) {
-                                self.warn(line, text, WarningKind::NotOnScalarValue);
-                            }
-                        }
-                    },
+                    }
                     Placement::Above => above.push((text.to_string(), line)),
                     _ => {
                         if mentions_marker(text) {
@@ -433,6 +441,7 @@ impl Scan<'_> {
                                 event: i,
                                 range,
                                 line,
+                                end_line: span.end.line(),
                                 value: value.to_string(),
                                 style: *style,
                                 in_flow: stack.iter().any(|f| {
@@ -482,7 +491,7 @@ impl Scan<'_> {
     /// A scalar without a line comment: its head comment, if any, is read now.
     fn close_scalar(&mut self, s: &OpenScalar) {
         let Some((text, line)) = &s.head else { return };
-        if s.style == ScalarStyle::Literal || s.style == ScalarStyle::Folded {
+        if is_block(s.style) {
             if mentions_marker(text) {
                 self.warn(*line, text, WarningKind::BlockScalar);
             }
@@ -578,6 +587,17 @@ impl Scan<'_> {
             doc: scalar.doc,
         });
     }
+}
+
+fn is_block(style: ScalarStyle) -> bool {
+    style == ScalarStyle::Literal || style == ScalarStyle::Folded
+}
+
+/// Whether only a sequence dash precedes byte `at` on its line.
+fn after_dash(source: &str, at: usize) -> bool {
+    let before = source.get(..at).unwrap_or("");
+    let line_start = before.rfind('\n').map_or(0, |p| p + 1);
+    before[line_start..].trim() == "-"
 }
 
 /// After a node: a mapping waiting for a value now waits for a key and vice versa.

@@ -592,3 +592,25 @@ fn result_views_match_flux_template_fields() {
         ]
     );
 }
+
+#[test]
+fn a_comment_after_a_dash_belongs_to_the_next_item_not_the_previous_one() {
+    let src = concat!(
+        "l:\n",
+        "- a\n",
+        "- # {\"$imagepolicy\": \"automation-ns:policy:tag\"}\n",
+        "  x\n",
+        "- # {\"$imagepolicy\": \"automation-ns:policy:tag\"}\n",
+        "  k: v\n",
+        "- [a, b] # {\"$imagepolicy\": \"automation-ns:policy:tag\"}\n",
+        "- y\n",
+    );
+    let u = update(src);
+    assert_eq!(
+        text(&u),
+        src.replacen("  x\n", "  v1.0.1\n", 1),
+        "only the item under the dash comment changes"
+    );
+    let warned: Vec<usize> = u.warnings.iter().map(|w| w.line).collect();
+    assert_eq!(warned, [5, 7]);
+}
