@@ -9,9 +9,13 @@
 //! - [`git`]: GitRepository clone/fetch/checkout and commit/push.
 //! - [`kustomize`]: the kustomize subset (build, render, `postBuild.substitute`), held to
 //!   `kubectl kustomize` output.
+//! - [`alert`]: Alert matching, metadata, dedup, Slack/generic payloads and delivery.
+//! - [`receiver`]: the webhook Receiver (verification, coalescing, axum edge, trigger patch).
 
+pub mod alert;
 pub mod automation;
 pub mod git;
 pub mod kustomize;
 pub mod policy;
+pub mod receiver;
 pub mod registry;
