@@ -19,3 +19,5 @@ pub mod kustomize;
 pub mod policy;
 pub mod receiver;
 pub mod registry;
+pub mod helm;
+pub mod template;

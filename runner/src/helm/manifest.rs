@@ -1,0 +1,229 @@
+//! From rendered templates to a release: Helm's `SortManifests` (split on `---`, hooks
+//! apart, install order by kind) and the `# Source:` manifest text Helm stores and
+//! `helm template` prints. The root chart's `NOTES.txt` becomes the notes; every other
+//! NOTES file is dropped, as Helm does without `--render-subchart-notes`.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value as J;
+
+use super::HelmError;
+
+/// Helm's `InstallOrder`.
+pub const INSTALL_ORDER: [&str; 38] = [
+    "PriorityClass",
+    "Namespace",
+    "NetworkPolicy",
+    "ResourceQuota",
+    "LimitRange",
+    "PodSecurityPolicy",
+    "PodDisruptionBudget",
+    "ServiceAccount",
+    "Secret",
+    "SecretList",
+    "ConfigMap",
+    "StorageClass",
+    "PersistentVolume",
+    "PersistentVolumeClaim",
+    "CustomResourceDefinition",
+    "ClusterRole",
+    "ClusterRoleList",
+    "ClusterRoleBinding",
+    "ClusterRoleBindingList",
+    "Role",
+    "RoleList",
+    "RoleBinding",
+    "RoleBindingList",
+    "Service",
+    "DaemonSet",
+    "Pod",
+    "ReplicationController",
+    "ReplicaSet",
+    "Deployment",
+    "HorizontalPodAutoscaler",
+    "StatefulSet",
+    "Job",
+    "CronJob",
+    "IngressClass",
+    "Ingress",
+    "APIService",
+    "MutatingWebhookConfiguration",
+    "ValidatingWebhookConfiguration",
+];
+
+/// One resource document of the release.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manifest {
+    /// Template path it came from.
+    pub source: String,
+    /// The document text (trimmed).
+    pub content: String,
+    /// `kind`.
+    pub kind: String,
+    /// `metadata.name`.
+    pub name: String,
+}
+
+/// A hook document (`helm.sh/hook` annotation).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hook {
+    /// The resource.
+    pub manifest: Manifest,
+    /// Events (`pre-install`, `post-upgrade`, `test`…).
+    pub events: Vec<String>,
+    /// `helm.sh/hook-weight` (0 when absent or not a number).
+    pub weight: i64,
+    /// `helm.sh/hook-delete-policy` entries.
+    pub delete_policies: Vec<String>,
+}
+
+/// The sorted outcome of a render.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SortedRelease {
+    /// Non-hook resources in install order.
+    pub manifests: Vec<Manifest>,
+    /// Hooks in kind order (run order is by weight, then this order).
+    pub hooks: Vec<Hook>,
+    /// The root chart's rendered `NOTES.txt`.
+    pub notes: String,
+}
+
+impl SortedRelease {
+    /// The release manifest as Helm stores it (`---\n# Source: …\n<doc>\n` per resource).
+    pub fn manifest_text(&self) -> String {
+        self.manifests
+            .iter()
+            .map(|m| format!("---\n# Source: {}\n{}\n", m.source, m.content))
+            .collect()
+    }
+
+    /// What `helm template` prints: the manifest, then the hooks.
+    pub fn template_text(&self) -> String {
+        let mut out = self.manifest_text();
+        for h in &self.hooks {
+            out.push_str(&format!(
+                "---\n# Source: {}\n{}\n",
+                h.manifest.source, h.manifest.content
+            ));
+        }
+        out
+    }
+}
+
+/// Helm's `SplitManifests`: documents separated by `---` lines, trimmed, empty ones dropped.
+pub fn split_manifests(text: &str) -> Vec<String> {
+    let big = format!("\n{text}\n");
+    let mut docs = Vec::new();
+    let mut cur = String::new();
+    for line in big.split('\n') {
+        if line.starts_with("---") && line[3..].trim().is_empty() {
+            docs.push(std::mem::take(&mut cur));
+        } else if let Some(rest) = line.strip_prefix("---")
+            && rest.starts_with([' ', '\t'])
+        {
+            // `--- key: v` starts a document whose first line follows the marker.
+            docs.push(std::mem::take(&mut cur));
+            cur.push_str(rest.trim_start());
+            cur.push('\n');
+        } else {
+            cur.push_str(line);
+            cur.push('\n');
+        }
+    }
+    docs.push(cur);
+    docs.into_iter()
+        .map(|d| d.trim().to_string())
+        .filter(|d| !d.is_empty())
+        .collect()
+}
+
+fn order_of(kind: &str) -> Option<usize> {
+    INSTALL_ORDER.iter().position(|k| *k == kind)
+}
+
+fn less_by_kind(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering::*;
+    match (order_of(a), order_of(b)) {
+        (None, None) => a.cmp(b),
+        (None, Some(_)) => Greater,
+        (Some(_), None) => Less,
+        (Some(x), Some(y)) => x.cmp(&y),
+    }
+}
+
+/// Sorts rendered templates (`render`'s output) into a release. `chart_name` is the root
+/// chart's name, whose `templates/NOTES.txt` becomes the notes.
+pub fn sort_manifests(
+    files: &BTreeMap<String, String>,
+    chart_name: &str,
+) -> Result<SortedRelease, HelmError> {
+    let mut out = SortedRelease::default();
+    let notes_path = format!("{chart_name}/templates/NOTES.txt");
+    for (path, content) in files {
+        if path.ends_with("NOTES.txt") {
+            if *path == notes_path {
+                out.notes = content.clone();
+            }
+            continue;
+        }
+        let base = path.rsplit('/').next().unwrap_or(path);
+        if base.starts_with('_') || content.trim().is_empty() {
+            continue;
+        }
+        for doc in split_manifests(content) {
+            let head: J =
+                crate::template::yaml::parse_yaml(&doc).map_err(|e| HelmError::Chart {
+                    path: path.clone(),
+                    message: format!("YAML parse error: {e}"),
+                })?;
+            let kind = head
+                .get("kind")
+                .and_then(J::as_str)
+                .unwrap_or("")
+                .to_string();
+            let name = head
+                .pointer("/metadata/name")
+                .and_then(J::as_str)
+                .unwrap_or("")
+                .to_string();
+            let ann = head.pointer("/metadata/annotations");
+            let m = Manifest {
+                source: path.clone(),
+                content: doc.clone(),
+                kind,
+                name,
+            };
+            match ann.and_then(|a| a.get("helm.sh/hook")).and_then(J::as_str) {
+                None => out.manifests.push(m),
+                Some(events) => {
+                    let list = |s: &str| -> Vec<String> {
+                        s.split(',')
+                            .map(|e| e.trim().to_string())
+                            .filter(|e| !e.is_empty())
+                            .collect()
+                    };
+                    let weight = ann
+                        .and_then(|a| a.get("helm.sh/hook-weight"))
+                        .and_then(J::as_str)
+                        .and_then(|w| w.trim().parse().ok())
+                        .unwrap_or(0);
+                    let delete_policies = ann
+                        .and_then(|a| a.get("helm.sh/hook-delete-policy"))
+                        .and_then(J::as_str)
+                        .map(list)
+                        .unwrap_or_default();
+                    out.hooks.push(Hook {
+                        manifest: m,
+                        events: list(events),
+                        weight,
+                        delete_policies,
+                    });
+                }
+            }
+        }
+    }
+    out.manifests.sort_by(|a, b| less_by_kind(&a.kind, &b.kind));
+    out.hooks
+        .sort_by(|a, b| less_by_kind(&a.manifest.kind, &b.manifest.kind));
+    Ok(out)
+}

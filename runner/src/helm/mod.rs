@@ -1,0 +1,54 @@
+//! The Helm engine of `flux-runner`: chart loading ([`chart`]), values ([`values`]),
+//! rendering ([`render`]) and manifest ordering/hooks ([`manifest`]), held to Helm v4's
+//! output by golden tests against `helm-python-sdk`.
+//!
+//! Not here (yet): release storage Secrets, install/upgrade against a cluster, remediation,
+//! `import-values`, packaged (`.tgz`) subcharts, a live `lookup` (it returns an empty map,
+//! as `helm template` does), full JSON Schema (see [`schema`]).
+
+pub mod chart;
+pub mod manifest;
+pub mod render;
+pub mod schema;
+pub mod values;
+
+pub use chart::{Chart, load_dir};
+pub use manifest::{Hook, Manifest, SortedRelease, sort_manifests};
+pub use render::{Capabilities, ReleaseInfo, render};
+pub use values::{ValuesReference, coalesce_values, compose_values, set_path};
+
+/// Errors of the Helm engine; each names what was being read and why it failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HelmError {
+    /// A chart file could not be read.
+    #[error("reading {path}: {source}")]
+    Io {
+        /// File or directory.
+        path: String,
+        /// Underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The chart is malformed.
+    #[error("chart {path}: {message}")]
+    Chart {
+        /// File at fault.
+        path: String,
+        /// What is wrong and what is expected.
+        message: String,
+    },
+    /// Values could not be composed.
+    #[error("values: {0}")]
+    Values(String),
+    /// Values violate `values.schema.json`.
+    #[error(
+        "values don't meet the specifications of the schema(s) in the following chart(s):\n{0}"
+    )]
+    Schema(String),
+    /// A template failed.
+    #[error(transparent)]
+    Template(#[from] crate::template::TemplateError),
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,374 @@
+//! Golden tests: our render of every chart in `testdata/helm/charts` with every values file
+//! in `testdata/helm/values/<chart>/` equals Helm's (files in `testdata/helm/expected`,
+//! written by `testdata/helm/oracle.py`); with `HELM_PYTHON` set the oracle re-renders so
+//! the expected files cannot go stale, and the `helm create` scaffold is compared too.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::*;
+
+fn testdata() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/helm")
+}
+
+fn release() -> ReleaseInfo {
+    ReleaseInfo {
+        name: "rel".into(),
+        namespace: "ns".into(),
+        revision: 1,
+        is_install: true,
+    }
+}
+
+fn read_tree(dir: &Path) -> BTreeMap<String, String> {
+    fn walk(root: &Path, d: &Path, out: &mut BTreeMap<String, String>) {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                let rel = p
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                out.insert(rel, std::fs::read_to_string(&p).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    if dir.exists() {
+        walk(dir, dir, &mut out);
+    }
+    out
+}
+
+fn render_case(chart_dir: &Path, values_file: &Path) -> BTreeMap<String, String> {
+    let chart = load_dir(chart_dir).unwrap();
+    let values =
+        crate::template::yaml::parse_yaml(&std::fs::read_to_string(values_file).unwrap()).unwrap();
+    render(
+        &chart,
+        &values,
+        &release(),
+        &Capabilities::default(),
+        0,
+        Default::default(),
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", values_file.display()))
+}
+
+/// Compares two trees; returns a readable report of every difference.
+fn diff(expected: &BTreeMap<String, String>, got: &BTreeMap<String, String>) -> Vec<String> {
+    let mut out = Vec::new();
+    for (k, v) in expected {
+        match got.get(k) {
+            None => out.push(format!("only in expected: {k}")),
+            Some(g) if g != v => {
+                let mut line = 0;
+                for (i, (a, b)) in v.lines().zip(g.lines()).enumerate() {
+                    if a != b {
+                        line = i + 1;
+                        out.push(format!("{k}:{line}:\n  helm: {a:?}\n  ours: {b:?}"));
+                        break;
+                    }
+                }
+                if line == 0 {
+                    out.push(format!(
+                        "{k}: differs in length/trailing text\n  helm: {v:?}\n  ours: {g:?}"
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    for k in got.keys() {
+        if !expected.contains_key(k) {
+            out.push(format!("only in ours: {k}"));
+        }
+    }
+    out
+}
+
+fn cases() -> Vec<(String, String, PathBuf, PathBuf)> {
+    let mut out = Vec::new();
+    let charts = testdata().join("charts");
+    let mut names: Vec<_> = std::fs::read_dir(&charts)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for name in names {
+        let vdir = testdata().join("values").join(&name);
+        let mut files: Vec<_> = std::fs::read_dir(&vdir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        for f in files
+            .into_iter()
+            .filter(|f| f.extension().is_some_and(|e| e == "yaml"))
+        {
+            let case = f.file_stem().unwrap().to_string_lossy().into_owned();
+            out.push((name.clone(), case, charts.join(&name), f));
+        }
+    }
+    out
+}
+
+#[test]
+fn render_golden_charts_equal_helm_byte_for_byte() {
+    let mut failures = Vec::new();
+    let all = cases();
+    assert!(all.len() >= 2, "golden cases missing");
+    for (name, case, chart, values) in all {
+        let expected = read_tree(&testdata().join("expected").join(&name).join(&case));
+        assert!(!expected.is_empty(), "no expected output for {name}/{case}");
+        let got = render_case(&chart, &values);
+        for d in diff(&expected, &got) {
+            failures.push(format!("[{name}/{case}] {d}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} differences:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn oracle_rerender_matches_checked_in_expected() {
+    let Ok(py) = std::env::var("HELM_PYTHON") else {
+        eprintln!("HELM_PYTHON not set: skipping the oracle re-render");
+        return;
+    };
+    let out = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new(&py)
+        .arg(testdata().join("oracle.py"))
+        .arg(out.path())
+        .status()
+        .unwrap();
+    assert!(status.success(), "oracle.py failed");
+    let fresh = read_tree(out.path());
+    let checked_in = read_tree(&testdata().join("expected"));
+    let d = diff(&fresh, &checked_in);
+    assert!(
+        d.is_empty(),
+        "expected files are stale (rerun oracle.py):\n{}",
+        d.join("\n")
+    );
+}
+
+#[test]
+fn helm_create_scaffold_equals_helm() {
+    let Ok(py) = std::env::var("HELM_PYTHON") else {
+        eprintln!("HELM_PYTHON not set: skipping the helm create scaffold");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let script = r#"
+import json, sys
+from helm_python import Chart
+c = Chart.create("scaffold", sys.argv[1])
+out = {}
+for name, vals in [("default", {}), ("features", {"ingress": {"enabled": True, "hosts": [{"host": "a.example", "paths": [{"path": "/", "pathType": "Prefix"}]}], "tls": [{"secretName": "t", "hosts": ["a.example"]}]}, "autoscaling": {"enabled": True}, "tolerations": [{"key": "k", "operator": "Exists"}], "podAnnotations": {"a": "b"}, "serviceAccount": {"create": False}, "httpRoute": {"enabled": True}})]:
+    out[name] = {"values": vals, "rendered": c.render(vals, name="rel", namespace="ns")}
+json.dump(out, sys.stdout)
+"#;
+    let o = std::process::Command::new(&py)
+        .arg("-c")
+        .arg(script)
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let all: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let chart = load_dir(&dir.path().join("scaffold")).unwrap();
+    let mut failures = Vec::new();
+    for (case, v) in all.as_object().unwrap() {
+        let expected: BTreeMap<String, String> =
+            serde_json::from_value(v["rendered"].clone()).unwrap();
+        let got = render(
+            &chart,
+            &v["values"],
+            &release(),
+            &Capabilities::default(),
+            0,
+            Default::default(),
+        )
+        .unwrap();
+        failures.extend(
+            diff(&expected, &got)
+                .into_iter()
+                .map(|d| format!("[{case}] {d}")),
+        );
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The issue lists these functions; each must appear in the golden `sprig` chart.
+#[test]
+fn every_listed_function_has_a_golden_case() {
+    const LISTED: &[&str] = &[
+        "include",
+        "tpl",
+        "required",
+        "toYaml",
+        "fromYaml",
+        "toJson",
+        "fromJson",
+        "lookup",
+        ".Files.Get",
+        ".Files.Glob",
+        "AsConfig",
+        "AsSecrets",
+        ".Capabilities",
+        ".Release",
+        ".Chart",
+        ".Template",
+        "trim",
+        "trimAll",
+        "trimPrefix",
+        "trimSuffix",
+        "trunc",
+        "upper",
+        "lower",
+        "title",
+        "replace",
+        "contains",
+        "hasPrefix",
+        "hasSuffix",
+        "quote",
+        "squote",
+        "indent",
+        "nindent",
+        "printf",
+        "repeat",
+        "substr",
+        "splitList",
+        "join",
+        "regexMatch",
+        "regexReplaceAll",
+        "regexFind",
+        "list",
+        "first",
+        "last",
+        "append",
+        "has",
+        "uniq",
+        "without",
+        "compact",
+        "dict",
+        "get",
+        "set",
+        "unset",
+        "hasKey",
+        "keys",
+        "merge",
+        "mergeOverwrite",
+        "pluck",
+        "deepCopy",
+        "default",
+        "empty",
+        "coalesce",
+        "ternary",
+        "and",
+        "or",
+        "not",
+        "eq",
+        "ne",
+        "lt",
+        "gt",
+        "toString",
+        "int",
+        "int64",
+        "float64",
+        "atoi",
+        "add",
+        "sub",
+        "mul",
+        "div",
+        "mod",
+        "max",
+        "min",
+        "b64enc",
+        "b64dec",
+        "sha256sum",
+        "semverCompare",
+        "now",
+        "date",
+        "randAlphaNum",
+        "uuidv4",
+    ];
+    let mut text = String::new();
+    for (_, t) in load_dir(&testdata().join("charts/sprig"))
+        .unwrap()
+        .templates
+    {
+        text.push_str(&t);
+    }
+    let missing: Vec<&&str> = LISTED
+        .iter()
+        .filter(|f| {
+            let f = **f;
+            if f.starts_with('.') || f.starts_with("As") {
+                return !text.contains(f);
+            }
+            let re = regex::Regex::new(&format!(r"[\s(|]{f}[\s)]")).unwrap();
+            !re.is_match(&text)
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "functions without a golden case: {missing:?}"
+    );
+}
+
+/// Fails (`fail`) and missing `required` values stop the render with the message.
+#[test]
+fn render_required_and_fail_report_message_and_template() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("templates")).unwrap();
+    std::fs::write(
+        dir.path().join("Chart.yaml"),
+        "apiVersion: v2\nname: c\nversion: 1.0.0\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("templates/a.yaml"),
+        "x: {{ required \"image.tag is required\" .Values.image.tag }}\n",
+    )
+    .unwrap();
+    let chart = load_dir(dir.path()).unwrap();
+    let err = render(
+        &chart,
+        &serde_json::json!({"image": {}}),
+        &release(),
+        &Capabilities::default(),
+        0,
+        Default::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("image.tag is required") && err.contains("c/templates/a.yaml"),
+        "{err}"
+    );
+    std::fs::write(dir.path().join("templates/a.yaml"), "{{ fail \"boom\" }}\n").unwrap();
+    let chart = load_dir(dir.path()).unwrap();
+    let err = render(
+        &chart,
+        &serde_json::json!({}),
+        &release(),
+        &Capabilities::default(),
+        0,
+        Default::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("boom"), "{err}");
+}
