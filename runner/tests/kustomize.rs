@@ -238,3 +238,80 @@ fn rendered_output_reads_back_unchanged_and_substitution_without_references_is_i
         assert_eq!(substituted, objects, "{}", case.display());
     }
 }
+
+/// Deterministic pseudo-random strings (quoting-relevant characters, spaces, breaks, long
+/// runs) in one ConfigMap, built by us and by the oracle: the bytes must agree. Runs only when
+/// `kubectl` exists.
+#[test]
+fn oracle_agrees_on_pseudo_random_strings() {
+    if Command::new("kubectl")
+        .arg("version")
+        .arg("--client")
+        .env("KUBECONFIG", "/dev/null")
+        .output()
+        .is_err()
+    {
+        eprintln!("kubectl not found: oracle check skipped");
+        return;
+    }
+    let alphabet: Vec<char> = "ab Z09-_.:#'\"\\,?[]{}&*!|>%@`~\t\n é✓ yesnoON+e"
+        .chars()
+        .collect();
+    let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    // No digits inside random keys: go-yaml's order compares digit runs as numbers, which is
+    // not transitive across keys like "-229", "-2B", "-3x"; for such maps only Go's own sort
+    // algorithm reproduces its output (see yaml::sort_keys).
+    let key_alphabet: Vec<char> = "aZbB-_.A".chars().collect();
+    let mut data = serde_json::Map::new();
+    for i in 0..1500 {
+        let len = (next() % 120) as usize;
+        let s: String = (0..len)
+            .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+            .collect();
+        // Half the keys are random too, to exercise go-yaml's key order.
+        let key = if i % 2 == 0 {
+            format!("k{i}")
+        } else {
+            let n = 1 + (next() % 8) as usize;
+            (0..n)
+                .map(|_| key_alphabet[(next() % key_alphabet.len() as u64) as usize])
+                .collect()
+        };
+        data.insert(key, serde_json::Value::String(s));
+    }
+    let cm = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "random"}, "data": data});
+    // The input file is JSON (valid YAML), so both sides read exactly these strings.
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("cm.json"),
+        serde_json::to_string(&cm).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.path().join("kustomization.yaml"),
+        "resources: [cm.json]\n",
+    )
+    .unwrap();
+    let out = Command::new("kubectl")
+        .args(["kustomize", &tmp.path().to_string_lossy()])
+        .env("KUBECONFIG", "/dev/null")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let oracle = String::from_utf8(out.stdout).unwrap();
+    let ours = render(&build(&DiskFs, tmp.path()).unwrap());
+    if ours != oracle {
+        panic!("{}", first_difference(&oracle, &ours));
+    }
+}

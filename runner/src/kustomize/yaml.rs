@@ -7,8 +7,10 @@
 //! compared as numbers), sequences are not indented under their key, strings are quoted only
 //! when go-yaml v2 would read them back as something else, and long plain or quoted scalars are
 //! folded at column 80. Where we differ: timestamps other than a bare date stay strings (go-yaml
-//! turns them into `time.Time`), merge keys (`<<`) are not expanded, and `.inf`/`.nan` are
-//! rejected (kustomize fails on them too, in its JSON step).
+//! turns them into `time.Time`), merge keys (`<<`) are not expanded, `.inf`/`.nan` are
+//! rejected (kustomize fails on them too, in its JSON step), and a map of more than 12 keys
+//! whose go-yaml order is not transitive (digit runs of different lengths followed by letters,
+//! e.g. `-229`, `-2B`, `-3x`) may come out in a different order than Go's pdqsort leaves it.
 
 use std::collections::HashMap;
 
@@ -378,7 +380,7 @@ impl Emitter {
 
     fn map(&mut self, map: &Map<String, Value>, indent: usize, inline_first: bool) {
         let mut keys: Vec<&String> = map.keys().collect();
-        keys.sort_by(|a, b| natural_cmp(a, b));
+        sort_keys(&mut keys);
         for (i, key) in keys.into_iter().enumerate() {
             if !(i == 0 && inline_first) {
                 self.indent(indent);
@@ -852,6 +854,19 @@ fn go_format_g(f: f64) -> String {
         )
     };
     if neg { format!("-{body}") } else { body }
+}
+
+/// Go's insertion sort (what `sort.Sort` does for up to 12 elements). go-yaml's key order is
+/// not a strict total order for some odd keys, so Rust's sorts may panic on it; this never
+/// does, and for small maps it gives Go's exact result even then.
+fn sort_keys(keys: &mut [&String]) {
+    for i in 1..keys.len() {
+        let mut j = i;
+        while j > 0 && natural_cmp(keys[j], keys[j - 1]) == std::cmp::Ordering::Less {
+            keys.swap(j, j - 1);
+            j -= 1;
+        }
+    }
 }
 
 /// go-yaml v2's map key order: runs of digits compare as numbers, and non-letters sort
