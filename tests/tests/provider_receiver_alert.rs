@@ -315,6 +315,14 @@ fn receiver_create_update_replace_import_drift_destroy() {
         "the token leaked into the output or log"
     );
     assert_eq!(cluster.secret("github-token").unwrap()["token"], explicit);
+    // The new token changes the path: the Receiver is asked to reconcile now.
+    let annotations = &cluster.get(&receivers(), "github").unwrap()["metadata"]["annotations"];
+    assert!(
+        annotations["reconcile.fluxcd.io/requestedAt"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("token-rotated-")),
+        "{annotations}"
+    );
     assert_eq!(
         values(&ws, "flux_receiver.github")["webhook_path"],
         new_path.as_str()
@@ -419,7 +427,7 @@ fn slack(channel: &str) -> String {
 #[test]
 fn alert_create_update_replace_import_drift_destroy() {
     let cluster = Cluster::start();
-    let ws = Workspace::new().unwrap();
+    let mut ws = Workspace::new().unwrap();
     let kc = cluster.kubeconfig();
     ws.write_main_tf(&main_tf(&kc, &alerts_tf(&slack("#deployments"), "errors")))
         .unwrap();
@@ -490,7 +498,19 @@ fn alert_create_update_replace_import_drift_destroy() {
     let plan = assert_plan(&ws, PlanOutcome::Changes, "slack → generic");
     assert!(plan.contains("updated in-place"), "{plan}");
     assert!(!plan.contains("hmac-key-0815"), "{plan}");
-    ws.apply(&[]).unwrap();
+    ws.set_env("TF_LOG_PROVIDER", "trace");
+    let out = ws.apply(&[]).unwrap();
+    ws.remove_env("TF_LOG_PROVIDER");
+    assert!(
+        out.stderr
+            .contains("[TRACE] provider.terraform-provider-flux")
+    );
+    for secret in ["hmac-key-0815", "events.example.com", "slack-secret-path"] {
+        assert!(
+            !out.combined().contains(secret),
+            "{secret} leaked into the output or log"
+        );
+    }
     let provider = cluster.get(&providers(), "deployments").unwrap();
     assert_eq!(provider["spec"]["type"], "generic-hmac");
     assert!(provider["spec"].get("channel").is_none(), "{provider}");
@@ -513,9 +533,10 @@ fn alert_create_update_replace_import_drift_destroy() {
     assert_plan(&ws, PlanOutcome::NoChanges, "plan after replace");
 
     // Import both: the own Provider is recognised by its label, the reference stays a reference.
-    for a in ["flux_alert.deployments", "flux_alert.errors"] {
-        ws.run(&["state", "rm", a]).unwrap().ok().unwrap();
-    }
+    ws.run(&["state", "rm", "flux_alert.deployments", "flux_alert.errors"])
+        .unwrap()
+        .ok()
+        .unwrap();
     ws.import("flux_alert.deployments", "flux-system/deployments")
         .unwrap();
     ws.import("flux_alert.errors", "flux-system/errors2")

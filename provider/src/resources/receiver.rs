@@ -46,6 +46,8 @@ pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "terraform
 /// Annotation on the Receiver recording `base_url`, so an import recovers it (and `kubectl`
 /// users see where the webhook is served).
 pub const BASE_URL_ANNOTATION: &str = "terraform-provider-flux/base-url";
+/// Flux's "reconcile now" annotation (compared with `status.lastHandledReconcileAt`).
+pub const RECONCILE_REQUEST_ANNOTATION: &str = "reconcile.fluxcd.io/requestedAt";
 /// How long delete waits for the Receiver to go (a controller's finalizer may hold it).
 const DELETE_WAIT: Duration = Duration::from_secs(120);
 /// Poll period of waits.
@@ -704,15 +706,20 @@ impl Receiver {
             &secret,
         )
         .await?;
-        let obj = apply_json(
-            ctx,
-            &conn,
-            &api_resource(),
-            &namespace,
-            &name,
-            &manifest(&planned),
-        )
-        .await?;
+        let mut body = manifest(&planned);
+        // A new token changes the webhook path, which the controller computes when it
+        // reconciles: ask for that now rather than at the next interval.
+        if let Some(old) = get_str(&input.prior, "token")
+            && old != token
+        {
+            let stamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default();
+            body["metadata"]["annotations"][RECONCILE_REQUEST_ANNOTATION] =
+                json!(format!("token-rotated-{stamp}"));
+        }
+        let obj = apply_json(ctx, &conn, &api_resource(), &namespace, &name, &body).await?;
         Ok(Applied::new(
             state_from_objects(&obj, &token, &planned),
             Vec::new(),
