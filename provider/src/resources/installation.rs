@@ -921,11 +921,15 @@ fn policy_spec(pol: &Value) -> J {
         "policy": policy,
     });
     let (pattern, extract) = policy_filter(pol);
+    let mut filter = serde_json::Map::new();
     if let Some(p) = pattern {
-        spec["filterTags"] = json!({"pattern": p});
-        if let Some(e) = extract {
-            spec["filterTags"]["extract"] = json!(e);
-        }
+        filter.insert("pattern".into(), json!(p));
+    }
+    if let Some(e) = extract {
+        filter.insert("extract".into(), json!(e));
+    }
+    if !filter.is_empty() {
+        spec["filterTags"] = J::Object(filter);
     }
     spec
 }
@@ -2705,6 +2709,163 @@ mod tests {
         for bad in ["", "Flux", "a/b", "-x"] {
             let err = framework::import(&i, bad).unwrap_err();
             assert!(err[0].detail.contains("namespace"), "{bad}");
+        }
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::collection::vec;
+        use proptest::option::of;
+        use proptest::prelude::*;
+
+        fn sv(v: Option<String>) -> Value {
+            v.map(Value::String).unwrap_or(Value::Null)
+        }
+
+        prop_compose! {
+            fn arb_source(i: usize)(
+                tag in of(prop_oneof![Just("v1".to_string()), Just("v2.0".to_string())]),
+                branch in of("[a-z]{1,6}"),
+                interval in of(prop_oneof![Just("30s".to_string()), Just("1h".to_string())]),
+                creds in of((of("[a-z]{1,5}"), of("[a-zA-Z0-9]{1,8}"))),
+            ) -> Value {
+                let src = nested("source");
+                let cred = src.blocks[0].block.clone();
+                let (tag, branch) = if tag.is_some() { (tag, None) } else { (None, branch) };
+                obj(&src, &[
+                    ("name", Value::String(format!("src-{i}"))),
+                    ("url", s("https://github.com/deepdesk/x")),
+                    ("tag", sv(tag)),
+                    ("branch", sv(branch)),
+                    ("interval", sv(interval)),
+                    ("credentials", creds.map(|(u, p)| obj(&cred, &[("username", sv(u)), ("password", sv(p))])).unwrap_or(Value::Null)),
+                ])
+            }
+        }
+
+        prop_compose! {
+            fn arb_policy(i: usize)(
+                order in of(prop_oneof![Just("numerical"), Just("alphabetical"), Just("semver")]),
+                pattern in of(prop_oneof![Just("^v(?P<v>.*)$".to_string()), Just("^release-.*".to_string())]),
+                extract in of(prop_oneof![Just("$v".to_string()), Just("$0".to_string())]),
+            ) -> Value {
+                let pol = nested("policy");
+                obj(&pol, &[
+                    ("name", Value::String(format!("pol-{i}"))),
+                    ("image_repository", s("img-0")),
+                    ("order", order.map(s).unwrap_or(Value::Null)),
+                    ("semver_range", if order == Some("semver") { s(">=1.0.0") } else { Value::Null }),
+                    ("pattern", sv(pattern)),
+                    ("extract", sv(extract)),
+                ])
+            }
+        }
+
+        prop_compose! {
+            fn arb_config()(
+                sources in (0usize..3).prop_flat_map(|n| (0..n).map(arb_source).collect::<Vec<_>>()),
+                policies in (0usize..3).prop_flat_map(|n| (0..n).map(arb_policy).collect::<Vec<_>>()),
+                runner in of((of(1i64..4), of(prop_oneof![Just("debug"), Just("error")]), of(vec("--[a-z]{1,5}", 0..3)), of(Just("250m")))),
+                registry in of((of("[a-z{}:\"]{1,10}"), of(Just("sa@p.iam.gserviceaccount.com")))),
+                automation in any::<bool>(),
+                ingress in of((of(Just("nginx")), of(Just("tls")), of(proptest::collection::btree_map("[a-z]{1,4}", "[a-z]{0,4}", 0..3)))),
+                pod_monitor in of(of(proptest::collection::btree_map("[a-z]{1,4}", "[a-z]{0,4}", 0..3))),
+            ) -> Value {
+                let mut c = obj(&spec().block, &[]);
+                set(&mut c, "source", Value::List(sources.clone()));
+                set(&mut c, "policy", Value::List(policies));
+                let img = nested("image");
+                set(&mut c, "image", Value::List(vec![obj(&img, &[("name", s("img-0")), ("image", s("eu.gcr.io/x/y"))])]));
+                if let Some((replicas, level, extra, cpu)) = runner {
+                    set(&mut c, "runner", obj(&nested("runner"), &[
+                        ("replicas", replicas.map(|r| Value::Number(Number::Int(r))).unwrap_or(Value::Null)),
+                        ("log_level", level.map(s).unwrap_or(Value::Null)),
+                        ("extra_args", extra.map(|xs| Value::List(xs.into_iter().map(Value::String).collect())).unwrap_or(Value::Null)),
+                        ("cpu_request", cpu.map(s).unwrap_or(Value::Null)),
+                    ]));
+                }
+                if let Some((docker, gsa)) = registry {
+                    set(&mut c, "registry_credentials", obj(&nested("registry_credentials"), &[
+                        ("docker_config_json", sv(docker)),
+                        ("gcp_service_account", gsa.map(s).unwrap_or(Value::Null)),
+                    ]));
+                }
+                if automation && !sources.is_empty() {
+                    set(&mut c, "image_update_automation", obj(&nested("image_update_automation"), &[
+                        ("source", s("src-0")), ("author_name", s("bot")), ("author_email", s("b@x")),
+                    ]));
+                }
+                if let Some((class, tls, ann)) = ingress {
+                    set(&mut c, "ingress", obj(&nested("ingress"), &[
+                        ("host", s("h.example.com")),
+                        ("class_name", class.map(s).unwrap_or(Value::Null)),
+                        ("tls_secret_name", tls.map(s).unwrap_or(Value::Null)),
+                        ("annotations", ann.map(|m| Value::Map(m.into_iter().map(|(k, v)| (k, Value::String(v))).collect())).unwrap_or(Value::Null)),
+                    ]));
+                }
+                if let Some(labels) = pod_monitor {
+                    set(&mut c, "pod_monitor", obj(&nested("pod_monitor"), &[
+                        ("labels", labels.map(|m| Value::Map(m.into_iter().map(|(k, v)| (k, Value::String(v))).collect())).unwrap_or(Value::Null)),
+                    ]));
+                }
+                c
+            }
+        }
+
+        proptest! {
+            /// No perpetual diff: plan a create, apply (state as apply writes it), read the objects
+            /// back as the API server serves them: the re-plan is the state itself. Import (from the
+            /// namespace alone) then plan is empty too, unless the config holds values an import
+            /// cannot tell from their absence (an empty map or list, a registry block with nothing set, a
+            /// runner block of defaults).
+            #[test]
+            fn plan_apply_read_replan_is_empty(config in arb_config()) {
+                let i = Installation::new();
+                let block = &i.spec().block;
+                prop_assert_eq!(framework::validate(&i, &config), Vec::new());
+                let proposed = framework::proposed_new(block, &Value::Null, &config);
+                let (planned, diags) = framework::plan(&i, &Value::Null, &proposed, &config, b"");
+                prop_assert_eq!(diags, Vec::new());
+                let state = applied_state(&planned.state, None);
+                prop_assert_eq!(consistency::check_applied(&i.spec().schema().block, &planned.state, &state), Vec::new());
+                let live = live_of(&state);
+                let read = state_from_live("flux-system", &live, &state);
+                prop_assert_eq!(&read, &state);
+                let proposed = framework::proposed_new(block, &read, &config);
+                let (replan, diags) = framework::plan(&i, &read, &proposed, &config, b"");
+                prop_assert_eq!(diags, Vec::new());
+                prop_assert_eq!(&replan.state, &read);
+
+                let empty_map = |b: &str, a: &str| matches!(get(get(&config, b), a), Value::Map(m) if m.is_empty());
+                let bare_registry = {
+                    let r = get(&config, "registry_credentials");
+                    !r.is_null() && get(r, "docker_config_json").is_null() && get(r, "gcp_service_account").is_null()
+                };
+                // A runner block of default values only imports as no block.
+                let default_runner = {
+                    let mut r = get(&state, "runner").clone();
+                    if matches!(get(&r, "extra_args"), Value::List(x) if x.is_empty()) {
+                        set(&mut r, "extra_args", Value::Null);
+                    }
+                    r == nested("runner").object_with(BTreeMap::from([
+                        ("image".to_string(), Value::String(default_image())),
+                        ("replicas".to_string(), Value::Number(Number::Int(1))),
+                        ("log_level".to_string(), s("info")),
+                    ]))
+                };
+                let empty_args = matches!(get(get(&config, "runner"), "extra_args"), Value::List(x) if x.is_empty());
+                if !empty_map("ingress", "annotations") && !empty_map("pod_monitor", "labels") && !bare_registry && !default_runner && !empty_args {
+                    let imported = framework::import(&i, "flux-system").unwrap();
+                    let read = state_from_live("flux-system", &live, &imported);
+                    let proposed = framework::proposed_new(block, &read, &config);
+                    let (replan, diags) = framework::plan(&i, &read, &proposed, &config, b"");
+                    prop_assert_eq!(diags, Vec::new());
+                    prop_assert_eq!(get(&replan.state, "source"), get(&read, "source"));
+                    prop_assert_eq!(get(&replan.state, "policy"), get(&read, "policy"));
+                    prop_assert_eq!(get(&replan.state, "runner"), get(&read, "runner"));
+                    prop_assert_eq!(&replan.state, &read);
+                }
+            }
         }
     }
 }
