@@ -28,7 +28,7 @@ pub use self::core::{
     DEFAULT_DEDUP_INTERVAL, Deduplicator, LabelsLookup, MatchOutcome, MergedMetadata,
     cleanup_metadata, dedup_key, match_alert, merge_metadata,
 };
-pub use deliver::{DeliveryError, DeliveryMetrics, RetryPolicy, Target, deliver};
+pub use deliver::{Delivered, DeliveryError, DeliveryMetrics, RetryPolicy, Target, deliver};
 pub use payload::{SlackPayload, generic_request, slack_payload};
 
 /// Severity of a Flux event (`eventv1`): Warning events are `error`, Normal ones `info`.
