@@ -512,6 +512,17 @@ fn installation_create_update_drift_import_destroy() {
     );
     assert_plan(&ws, PlanOutcome::NoChanges, "plan after drift was repaired");
 
+    // Drift: a Flux CRD deleted (and with it every GitRepository): the sources are planned back
+    // and the update re-installs the CRD first.
+    cluster.delete(&crds(), None, "gitrepositories.source.toolkit.fluxcd.io");
+    let plan = assert_plan(&ws, PlanOutcome::Changes, "plan after a CRD was deleted");
+    assert!(plan.contains("deepdesk-helmcharts"), "{plan}");
+    ws.apply(&[]).unwrap();
+    let mut git_names = cluster.names(&git(), Some("flux-system"));
+    git_names.sort();
+    assert_eq!(git_names, vec!["deepdesk-config", "deepdesk-helmcharts"]);
+    assert_plan(&ws, PlanOutcome::NoChanges, "plan after the CRD came back");
+
     // Import by namespace, then the plan is empty.
     ws.run(&["state", "rm", "flux_installation.flux"])
         .unwrap()

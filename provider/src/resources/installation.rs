@@ -11,7 +11,8 @@
 //!   the runner (waited for until available), Service, Ingress, PodMonitor, custom resources.
 //!   Plans never touch the cluster.
 //! - Update: only objects whose manifest changed are applied; objects gone from the config are
-//!   deleted (custom resources first). CRDs are applied on create only.
+//!   deleted (custom resources first). CRDs are applied on create, and on update only when one is
+//!   missing.
 //! - Read: the namespace, RBAC, Service and Deployment make the installation; if one is gone the
 //!   resource plans a create (which re-applies and adopts). Custom resources are found by the label
 //!   [`LABEL`]; drift in the ClusterRole's rules is not detected (they are not attributes).
@@ -1744,6 +1745,28 @@ async fn install_crds(
     })
 }
 
+/// Whether any Flux CRD is absent (deleted behind Terraform's back): an update then re-applies
+/// them all before writing custom resources.
+async fn crds_missing(ctx: &Ctx, conn: &Connection) -> Result<bool, Diags> {
+    let crds = proto::flux::crds()
+        .map_err(|e| vec![error("Cannot build the Flux CRDs", e.to_string())])?;
+    let api: Api<CustomResourceDefinition> = Api::all(conn.client.clone());
+    for crd in crds {
+        let name = crd.metadata.name.unwrap_or_default();
+        let found = call(
+            ctx,
+            conn,
+            &format!("reading CRD {name}"),
+            api.get_opt(&name),
+        )
+        .await?;
+        if found.is_none() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Waits until the runner Deployment has observed its spec and has all replicas available. On a
 /// timeout the diagnostic quotes the Deployment's conditions (e.g. an image that cannot be pulled
 /// shows as Progressing=False ProgressDeadlineExceeded).
@@ -2013,7 +2036,7 @@ impl Installation {
         let conn = connect(ctx).await?;
         check_pod_monitor_crd(ctx, &conn, &planned).await?;
         ensure_namespace(ctx, &conn, &ns).await?;
-        if creating {
+        if creating || crds_missing(ctx, &conn).await? {
             install_crds(ctx, &conn, timeout.clone()).await?;
         }
         let prior = if creating {
