@@ -1,10 +1,11 @@
 //! Flux's `postBuild.substitute`: bash-style `${var}` expansion over each built object's YAML,
 //! then a re-parse, as kustomize-controller does it (strict mode off: undefined → "").
 //!
-//! Supported forms: `${var}`, `${var:=default}`, `${var:-default}`, `${var=default}`,
-//! `${var-default}` and the `$${var}` escape. Flux's envsubst also has string functions
-//! (`${#var}`, `${var^^}`, `${var:1:2}`, ...); those are errors here rather than silently
-//! left alone. Only braced variables are expanded.
+//! Follows `fluxcd/pkg/envsubst`: only braced `${var}` expands; `$$` is a literal `$` (so
+//! `$${var}` stays `${var}`); `${var:=d}`, `${var:-d}`, `${var:?d}`, `${var:+d}` and `${var=d}`
+//! all give `d` when the value is empty or undefined; `${}` and a missing brace are errors;
+//! values lose their newlines. Flux's string functions (`${#var}`, `${var^^}`, `${var:1:2}`,
+//! `${var/a/b}`, ...) are errors here rather than silently left alone.
 
 use std::collections::BTreeMap;
 
@@ -41,6 +42,12 @@ pub fn substitute(
             });
         }
     }
+    // Flux drops newlines from every value before substituting.
+    let vars: BTreeMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.clone(), v.replace('\n', "")))
+        .collect();
+    let vars = &vars;
     let mut out = Vec::with_capacity(objects.len());
     for obj in objects {
         let opted_out = ["labels", "annotations"].iter().any(|f| {
@@ -90,82 +97,95 @@ fn describe(obj: &Value) -> String {
     }
 }
 
-/// Expands `${...}` in `text`.
+/// Expands `text` as Flux's envsubst fork (`fluxcd/pkg/envsubst`) does with strict mode off.
 pub(crate) fn expand(text: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
     while i < chars.len() {
-        let c = chars[i];
-        if c == '$' && chars.get(i + 1) == Some(&'$') && chars.get(i + 2) == Some(&'{') {
-            // `$${var}` is the literal `${var}`.
-            out.push('$');
-            i += 2;
-            continue;
-        }
-        if c == '$' && chars.get(i + 1) == Some(&'{') {
-            // Find the matching brace (defaults may nest `${...}`).
-            let mut depth = 0;
-            let mut end = None;
-            for (j, &cj) in chars.iter().enumerate().skip(i + 1) {
-                match cj {
-                    '{' => depth += 1,
-                    '}' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            end = Some(j);
-                            break;
-                        }
-                    }
-                    _ => {}
-                }
+        match (chars[i], chars.get(i + 1)) {
+            // `$$` is one literal `$`, and the second one starts nothing: `$${x}` is `${x}`.
+            ('$', Some('$')) => {
+                out.push('$');
+                i += 2;
             }
-            let Some(end) = end else {
-                out.extend(&chars[i..]);
-                break;
-            };
-            let body: String = chars[i + 2..end].iter().collect();
-            match expand_one(&body, vars)? {
-                Some(v) => out.push_str(&v),
-                None => out.extend(&chars[i..=end]),
+            ('$', Some('{')) => {
+                let (value, next) = function(&chars, i + 2, vars)?;
+                out.push_str(&value);
+                i = next;
             }
-            i = end + 1;
-            continue;
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
         }
-        out.push(c);
-        i += 1;
     }
     Ok(out)
 }
 
-fn expand_one(body: &str, vars: &BTreeMap<String, String>) -> Result<Option<String>, String> {
-    let name_len = body
-        .char_indices()
-        .take_while(|(i, c)| c.is_ascii_alphabetic() || *c == '_' || (*i > 0 && c.is_ascii_digit()))
-        .count();
-    if name_len == 0 {
-        // Not a variable (e.g. `${}` or `${1}`): left as written.
-        return Ok(None);
+/// Parses and evaluates one `${...}` whose body starts at `i`; returns the value and the index
+/// after the closing brace.
+fn function(
+    chars: &[char],
+    mut i: usize,
+    vars: &BTreeMap<String, String>,
+) -> Result<(String, usize), String> {
+    let context =
+        |from: usize| -> String { chars[from.saturating_sub(2)..].iter().take(40).collect() };
+    let start = i;
+    if chars.get(i) == Some(&'#') {
+        return Err(format!("{}: ${{#var}} is not supported", context(start)));
     }
-    let (name, rest) = body.split_at(name_len);
-    let value = vars.get(name);
-    let (op, default) = if let Some(d) = rest.strip_prefix(":=").or(rest.strip_prefix(":-")) {
-        (true, Some(d))
-    } else if let Some(d) = rest.strip_prefix('=').or(rest.strip_prefix('-')) {
-        (false, Some(d))
-    } else if rest.is_empty() {
-        (false, None)
-    } else {
-        return Err(format!(
-            "${{{body}}}: only ${{var}}, ${{var:=default}} and ${{var:-default}} are supported"
-        ));
-    };
-    Ok(Some(match (value, default) {
-        (Some(v), Some(d)) if op && v.is_empty() => expand(d, vars)?,
-        (Some(v), _) => v.clone(),
-        (None, Some(d)) => expand(d, vars)?,
-        (None, None) => String::new(),
-    }))
+    while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
+        i += 1;
+    }
+    if i == start {
+        return Err(format!("{}: unable to parse variable name", context(start)));
+    }
+    let name: String = chars[start..i].iter().collect();
+    let value = vars.get(&name).cloned().unwrap_or_default();
+    match chars.get(i) {
+        Some('}') => Ok((value, i + 1)),
+        Some(':') if matches!(chars.get(i + 1), Some('=' | '-' | '?' | '+')) => {
+            default(chars, i + 2, value, vars)
+        }
+        Some('=') => default(chars, i + 1, value, vars),
+        Some(c @ (':' | ',' | '^' | '/' | '#' | '%')) => Err(format!(
+            "{}: the {c:?} string function is not supported (only defaults)",
+            context(start)
+        )),
+        _ => Err(format!("{}: missing closing brace", context(start))),
+    }
+}
+
+/// The default of `${var:=default}` (all of `:=`, `:-`, `:?`, `:+`, `=` act alike in Flux's
+/// envsubst: the default replaces an empty or undefined value). It may hold `${...}`.
+fn default(
+    chars: &[char],
+    mut i: usize,
+    value: String,
+    vars: &BTreeMap<String, String>,
+) -> Result<(String, usize), String> {
+    let mut text = String::new();
+    loop {
+        match (chars.get(i), chars.get(i + 1)) {
+            (None, _) => return Err("missing closing brace".into()),
+            (Some('}'), _) => {
+                i += 1;
+                break;
+            }
+            (Some('$'), Some('{')) => {
+                let (v, next) = function(chars, i + 2, vars)?;
+                text.push_str(&v);
+                i = next;
+            }
+            (Some(c), _) => {
+                text.push(*c);
+                i += 1;
+            }
+        }
+    }
+    Ok((if value.is_empty() { text } else { value }, i))
 }
 
 #[cfg(test)]
@@ -187,11 +207,15 @@ mod tests {
         assert_eq!(expand("x${a}y", &v).unwrap(), "x1y");
         assert_eq!(expand("${b:=d}", &v).unwrap(), "d");
         assert_eq!(expand("${e:=d}", &v).unwrap(), "d");
-        assert_eq!(expand("${e=d}", &v).unwrap(), "");
+        assert_eq!(expand("${e=d}", &v).unwrap(), "d");
+        assert_eq!(expand("${b:-x${a}y}", &v).unwrap(), "x1y");
         assert_eq!(expand("${b}", &v).unwrap(), "");
         assert_eq!(expand("$${a}", &v).unwrap(), "${a}");
-        assert_eq!(expand("$a ${1}", &v).unwrap(), "$a ${1}");
-        assert!(expand("${a^^}", &v).is_err());
+        assert_eq!(expand("a$$b $c", &v).unwrap(), "a$b $c");
+        assert_eq!(expand("${1}", &v).unwrap(), "");
+        assert!(expand("${a^^}", &v).unwrap_err().contains("not supported"));
+        assert!(expand("${}", &v).unwrap_err().contains("variable name"));
+        assert!(expand("${a-d}", &v).unwrap_err().contains("closing brace"));
     }
 
     #[test]
