@@ -247,9 +247,25 @@ fn coalesce_chart_values(chart: &Chart, v: &mut Map<String, J>) {
             }
             Some(_) => {}
             None => {
-                v.insert(key.clone(), val.clone());
+                if !val.is_null() {
+                    v.insert(key.clone(), strip_nulls(val));
+                }
             }
         }
+    }
+}
+
+/// Chart defaults reach the render without their null entries (checked against Helm v4:
+/// a default `x: null` disappears, a user-supplied null with no default stays).
+fn strip_nulls(v: &J) -> J {
+    match v {
+        J::Object(m) => J::Object(
+            m.iter()
+                .filter(|(_, x)| !x.is_null())
+                .map(|(k, x)| (k.clone(), strip_nulls(x)))
+                .collect(),
+        ),
+        other => other.clone(),
     }
 }
 
@@ -261,7 +277,9 @@ fn coalesce_tables(dst: &mut Map<String, J>, src: &Map<String, J>, merge: bool) 
                 dst.remove(key);
             }
             None => {
-                dst.insert(key.clone(), val.clone());
+                if !val.is_null() {
+                    dst.insert(key.clone(), strip_nulls(val));
+                }
             }
             Some(J::Object(d)) => {
                 if let J::Object(s) = val {

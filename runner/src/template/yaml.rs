@@ -166,22 +166,10 @@ fn resolves_non_string(s: &str) -> bool {
     if is_yaml_float(body) {
         return true;
     }
-    // Timestamps (YYYY-MM-DD...).
-    let b = s.as_bytes();
-    if b.len() >= 10
-        && b[..4].iter().all(u8::is_ascii_digit)
-        && b[4] == b'-'
-        && (b[5].is_ascii_digit())
-    {
-        let date = &s[..10.min(s.len())];
-        let parts: Vec<&str> = date.split('-').collect();
-        if parts.len() == 3
-            && parts
-                .iter()
-                .all(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()))
-        {
-            return true;
-        }
+    // Timestamps: go-yaml v2 tries `2006-1-2` (optionally with a time after `T`, `t` or a
+    // space) on strings starting with four digits and a dash.
+    if is_timestamp(s) {
+        return true;
     }
     // Base-60 floats (`1:20`) are quoted by go-yaml v2.
     if s.contains(':')
@@ -196,6 +184,33 @@ fn resolves_non_string(s: &str) -> bool {
         return true;
     }
     false
+}
+
+fn is_timestamp(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() < 8 || !b[..4].iter().all(u8::is_ascii_digit) || b[4] != b'-' {
+        return false;
+    }
+    let rest = &s[5..];
+    let mut parts = rest.splitn(2, '-');
+    let month = parts.next().unwrap_or("");
+    let tail = parts.next().unwrap_or("");
+    let day_len = tail.bytes().take_while(u8::is_ascii_digit).count();
+    let (day, after) = tail.split_at(day_len);
+    let num_ok = |p: &str, max: u32| {
+        (1..=2).contains(&p.len())
+            && p.bytes().all(|c| c.is_ascii_digit())
+            && p.parse::<u32>().is_ok_and(|n| (1..=max).contains(&n))
+    };
+    if !num_ok(month, 12) || !num_ok(day, 31) {
+        return false;
+    }
+    after.is_empty()
+        || (after.starts_with(['T', 't', ' '])
+            && after[1..]
+                .bytes()
+                .next()
+                .is_some_and(|c| c.is_ascii_digit()))
 }
 
 fn is_yaml_float(b: &str) -> bool {
