@@ -668,7 +668,14 @@ fn installation_adopts_an_existing_flux_install() {
 
     // Destroy keeps the namespace it did not create (and everything else goes).
     ws.destroy(&[]).unwrap();
-    assert!(cluster.get(&namespaces(), None, "flux-system").is_some());
+    let ns = cluster.get(&namespaces(), None, "flux-system").unwrap();
+    assert_eq!(ns["metadata"]["uid"], before[0]);
+    assert!(
+        ns["metadata"]["labels"]
+            .get("flux.deepdesk.com/installation")
+            .is_none(),
+        "our labels are released: {ns}"
+    );
     assert!(
         cluster
             .get(&deployments(), Some("flux-system"), "flux-runner")

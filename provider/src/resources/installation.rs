@@ -2196,11 +2196,27 @@ impl Installation {
             namespaces.get_opt(&ns),
         )
         .await?;
+        let existing_present = existing.is_some();
         let ours = existing.is_some_and(|n| {
             n.metadata
                 .annotations
                 .is_some_and(|a| a.contains_key(CREATED_ANNOTATION))
         });
+        if !ours && existing_present {
+            // Someone else's namespace: give up the labels we set (apply of no fields), keep it.
+            let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+            call(
+                ctx,
+                &conn,
+                &format!("releasing Namespace {ns}"),
+                namespaces.patch(
+                    &ns,
+                    &PatchParams::apply(FIELD_MANAGER).force(),
+                    &Patch::Apply(&body),
+                ),
+            )
+            .await?;
+        }
         if ours {
             let what = format!("deleting Namespace {ns}");
             match ctx
