@@ -52,3 +52,6 @@ pub enum HelmError {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod values_tests;
