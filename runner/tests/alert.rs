@@ -645,3 +645,215 @@ async fn deliver_unreachable_address_is_transport_error() {
         vec![("generic".to_string(), "failure")]
     );
 }
+
+// ---- dispatch: the whole pipeline ----
+
+mod dispatch {
+    use super::*;
+    use runner::alert::{AlertOutcome, AlertTarget, Dispatcher, ProviderTarget};
+
+    fn alert(name: &str, spec: AlertSpec, provider: ProviderTarget) -> AlertTarget {
+        AlertTarget {
+            namespace: "flux-system".into(),
+            name: name.into(),
+            spec,
+            provider,
+            provider_suspended: false,
+            retry: fast(),
+        }
+    }
+
+    fn dispatcher() -> (Dispatcher, Counts) {
+        let (counts, metrics) = counter();
+        (
+            Dispatcher::new(
+                reqwest::Client::new(),
+                Duration::from_secs(300),
+                Arc::new(metrics),
+            ),
+            counts,
+        )
+    }
+
+    #[tokio::test]
+    async fn dispatch_matching_alerts_delivered_others_skipped() {
+        let slack = SlackSink::start(Behaviour::Ok).await;
+        let hook = SlackSink::start(Behaviour::Ok).await;
+        let mut errors_only = spec(vec![source("*")]);
+        errors_only.event_severity = Some(EventSeverity::Error);
+        let alerts = vec![
+            alert(
+                "deployments",
+                spec(vec![source("apps")]),
+                ProviderTarget::Slack {
+                    address: slack.webhook_url(),
+                    token: None,
+                    channel: Some("#deployments".into()),
+                    username: None,
+                },
+            ),
+            alert(
+                "pager",
+                errors_only,
+                ProviderTarget::Generic {
+                    address: format!("{}/x", hook.url),
+                    hmac_key: None,
+                },
+            ),
+        ];
+        let (d, counts) = dispatcher();
+        let (e, _) = upgraded();
+        let report = d.dispatch(e, &alerts, &no_labels, Instant::now()).await;
+        assert_eq!(report.dropped, None);
+        assert!(matches!(
+            report.results[0].outcome,
+            AlertOutcome::Delivered(_)
+        ));
+        assert!(matches!(
+            report.results[1].outcome,
+            AlertOutcome::NotMatched
+        ));
+        assert_eq!(slack.posts().len(), 1);
+        assert_eq!(slack.posts()[0].json()["channel"], "#deployments");
+        assert!(hook.posts().is_empty());
+        assert_eq!(counts.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn dispatch_duplicate_within_interval_dropped_before_matching() {
+        let slack = SlackSink::start(Behaviour::Ok).await;
+        let alerts = vec![alert(
+            "a",
+            spec(vec![source("*")]),
+            ProviderTarget::Slack {
+                address: slack.webhook_url(),
+                token: None,
+                channel: None,
+                username: None,
+            },
+        )];
+        let (d, _) = dispatcher();
+        let t0 = Instant::now();
+        let (e, _) = upgraded();
+        assert_eq!(
+            d.dispatch(e.clone(), &alerts, &no_labels, t0).await.dropped,
+            None
+        );
+        let again = d
+            .dispatch(e.clone(), &alerts, &no_labels, t0 + Duration::from_secs(60))
+            .await;
+        assert_eq!(again.dropped, Some("duplicate"));
+        assert!(again.results.is_empty());
+        assert_eq!(
+            d.dispatch(e, &alerts, &no_labels, t0 + Duration::from_secs(301))
+                .await
+                .dropped,
+            None
+        );
+        assert_eq!(slack.posts().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn dispatch_trace_event_never_forwarded() {
+        let slack = SlackSink::start(Behaviour::Ok).await;
+        let alerts = vec![alert(
+            "a",
+            spec(vec![source("*")]),
+            ProviderTarget::Slack {
+                address: slack.webhook_url(),
+                token: None,
+                channel: None,
+                username: None,
+            },
+        )];
+        let (d, _) = dispatcher();
+        let report = d
+            .dispatch(
+                event(Severity::Trace, "debug"),
+                &alerts,
+                &no_labels,
+                Instant::now(),
+            )
+            .await;
+        assert_eq!(report.dropped, Some("trace"));
+        assert!(slack.posts().is_empty());
+    }
+
+    #[tokio::test]
+    async fn dispatch_failing_provider_reported_and_others_still_delivered() {
+        let broken = SlackSink::start(Behaviour::AlwaysFail).await;
+        let fine = SlackSink::start(Behaviour::Ok).await;
+        let slack = |url: String| ProviderTarget::Slack {
+            address: url,
+            token: None,
+            channel: None,
+            username: None,
+        };
+        let alerts = vec![
+            alert(
+                "broken",
+                spec(vec![source("*")]),
+                slack(broken.webhook_url()),
+            ),
+            alert("fine", spec(vec![source("*")]), slack(fine.webhook_url())),
+        ];
+        let (d, counts) = dispatcher();
+        let report = d
+            .dispatch(
+                event(Severity::Error, "failed"),
+                &alerts,
+                &no_labels,
+                Instant::now(),
+            )
+            .await;
+        assert!(matches!(
+            report.results[0].outcome,
+            AlertOutcome::Failed(DeliveryError::Status { status: 500, .. })
+        ));
+        assert!(matches!(
+            report.results[1].outcome,
+            AlertOutcome::Delivered(_)
+        ));
+        assert_eq!(fine.posts().len(), 1);
+        let mut c = counts.lock().unwrap().clone();
+        c.sort();
+        assert_eq!(
+            c,
+            vec![
+                ("slack".to_string(), "failure"),
+                ("slack".to_string(), "success")
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn dispatch_generic_hmac_body_carries_merged_metadata_and_signature() {
+        let hook = SlackSink::start(Behaviour::Ok).await;
+        let mut s = spec(vec![source("*")]);
+        s.event_metadata = Some(BTreeMap::from([("cluster".into(), "prod".into())]));
+        let alerts = vec![alert(
+            "g",
+            s,
+            ProviderTarget::Generic {
+                address: format!("{}/events", hook.url),
+                hmac_key: Some(b"k".to_vec()),
+            },
+        )];
+        let (d, _) = dispatcher();
+        let (e, _) = upgraded();
+        d.dispatch(e, &alerts, &no_labels, Instant::now()).await;
+        let post = &hook.posts()[0];
+        let body = post.json();
+        assert_eq!(
+            body["metadata"],
+            json!({"cluster": "prod", "env": "prod", "revision": "main@sha1:abc"})
+        );
+        use hmac::{KeyInit, Mac};
+        let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(b"k").unwrap();
+        mac.update(&post.body);
+        assert_eq!(
+            post.headers["x-signature"].to_str().unwrap(),
+            format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+        );
+    }
+}

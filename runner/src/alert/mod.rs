@@ -3,7 +3,9 @@
 //! payloads, and delivery with retries.
 //!
 //! Modules: [`core`] (pure rules), [`payload`] (pure: event → request body and headers),
-//! [`deliver`] (HTTP with retries inside the provider timeout, failures returned and counted).
+//! [`deliver`] (HTTP with retries inside the provider timeout, failures returned and counted),
+//! [`dispatch`] (one event → every matching Alert, deliveries concurrent; the reconcilers' entry
+//! point).
 //!
 //! Where we differ from notification-controller (deliberately):
 //! - Slack `fields` are sorted by title (Flux iterates a Go map: random order on every post).
@@ -18,6 +20,7 @@
 
 pub mod core;
 pub mod deliver;
+pub mod dispatch;
 pub mod payload;
 
 use std::collections::BTreeMap;
@@ -29,6 +32,9 @@ pub use self::core::{
     cleanup_metadata, dedup_key, match_alert, merge_metadata,
 };
 pub use deliver::{Delivered, DeliveryError, DeliveryMetrics, RetryPolicy, Target, deliver};
+pub use dispatch::{
+    AlertOutcome, AlertResult, AlertTarget, DispatchReport, Dispatcher, ProviderTarget,
+};
 pub use payload::{SlackPayload, generic_request, slack_payload};
 
 /// Severity of a Flux event (`eventv1`): Warning events are `error`, Normal ones `info`.
