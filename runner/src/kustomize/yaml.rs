@@ -8,9 +8,9 @@
 //! when go-yaml v2 would read them back as something else, and long plain or quoted scalars are
 //! folded at column 80. Where we differ: timestamps other than a bare date stay strings (go-yaml
 //! turns them into `time.Time`), merge keys (`<<`) are not expanded, `.inf`/`.nan` are
-//! rejected (kustomize fails on them too, in its JSON step), and a map of more than 12 keys
-//! whose go-yaml order is not transitive (digit runs of different lengths followed by letters,
-//! e.g. `-229`, `-2B`, `-3x`) may come out in a different order than Go's pdqsort leaves it.
+//! rejected (kustomize fails on them too, in its JSON step). For keys whose go-yaml order is
+//! not transitive (`-229`, `-2B`, `-3x` in one map) kustomize itself prints a different order
+//! on each run; ours is one fixed order.
 
 use std::collections::HashMap;
 
@@ -856,17 +856,31 @@ fn go_format_g(f: f64) -> String {
     if neg { format!("-{body}") } else { body }
 }
 
-/// Go's insertion sort (what `sort.Sort` does for up to 12 elements). go-yaml's key order is
-/// not a strict total order for some odd keys, so Rust's sorts may panic on it; this never
-/// does, and for small maps it gives Go's exact result even then.
+/// A merge sort by go-yaml's key order. That order is not transitive for keys like `-229`,
+/// `-2B`, `-3x`, and then kustomize's own output varies from run to run (Go's map iteration
+/// order feeds its sort; checked: three runs, three outputs), so no order is "right" there;
+/// this one is stable, O(n log n), and unlike `sort_by` never panics on such input.
 fn sort_keys(keys: &mut [&String]) {
-    for i in 1..keys.len() {
-        let mut j = i;
-        while j > 0 && natural_cmp(keys[j], keys[j - 1]) == std::cmp::Ordering::Less {
-            keys.swap(j, j - 1);
-            j -= 1;
+    if keys.len() <= 1 {
+        return;
+    }
+    let mid = keys.len() / 2;
+    sort_keys(&mut keys[..mid]);
+    sort_keys(&mut keys[mid..]);
+    let mut merged = Vec::with_capacity(keys.len());
+    let (mut i, mut j) = (0, mid);
+    while i < mid && j < keys.len() {
+        if natural_cmp(keys[j], keys[i]) == std::cmp::Ordering::Less {
+            merged.push(keys[j]);
+            j += 1;
+        } else {
+            merged.push(keys[i]);
+            i += 1;
         }
     }
+    merged.extend_from_slice(&keys[i..mid]);
+    merged.extend_from_slice(&keys[j..]);
+    keys.copy_from_slice(&merged);
 }
 
 /// go-yaml v2's map key order: runs of digits compare as numbers, and non-letters sort
@@ -943,6 +957,28 @@ mod tests {
             keys,
             ["1", "B", "a-", "a_", "a9", "a10", "apiVersion", "kind"]
         );
+    }
+
+    #[test]
+    fn key_sort_survives_a_non_transitive_order() {
+        // "-229" < "-2B" < "-3x" < "-229" in go-yaml's order: must not panic.
+        let owned: Vec<String> = (0..200)
+            .map(|i| match i % 3 {
+                0 => format!("-{}9", i),
+                1 => format!("-{}B", i % 7),
+                _ => format!("-{}x", i),
+            })
+            .collect();
+        let mut keys: Vec<&String> = owned.iter().collect();
+        sort_keys(&mut keys);
+        assert_eq!(keys.len(), 200);
+        let plain = vec!["b", "a10", "a9", "A"]
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>();
+        let mut refs: Vec<&String> = plain.iter().collect();
+        sort_keys(&mut refs);
+        assert_eq!(refs, ["A", "a9", "a10", "b"]);
     }
 
     #[test]
