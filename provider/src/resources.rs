@@ -9,10 +9,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 
-use crate::framework::{Applied, ApplyInput, Ctx, Diags, Resource, error};
-use crate::value::Value;
+use crate::framework::{Ctx, Diags, Resource, error};
 
 pub mod alert;
 pub mod installation;
@@ -146,34 +144,6 @@ pub async fn connect(ctx: &Ctx) -> Result<crate::config::Connection, Diags> {
         .connect()
         .await
         .map_err(|e| vec![error("Cannot reach the Kubernetes API", e.to_string())])
-}
-
-/// The answer of a resource whose behaviour is not written yet.
-pub(crate) fn not_implemented(type_name: &str) -> Diags {
-    vec![error(
-        format!("{type_name} is not implemented yet (issue 4)"),
-        format!(
-            "This build of terraform-provider-flux declares the {type_name} schema but cannot create, update, import or delete it yet (tracked as issue 4). Nothing was changed in the cluster."
-        ),
-    )]
-}
-
-/// CRUD for a resource whose behaviour is issue 4: every operation fails plainly; a read keeps the
-/// state as it is (there can be none, since create never succeeds).
-pub(crate) fn unimplemented_create<'a>(
-    type_name: &'a str,
-    _ctx: &'a Ctx,
-    _input: ApplyInput,
-) -> BoxFuture<'a, Result<Applied, Diags>> {
-    Box::pin(async move { Err(not_implemented(type_name)) })
-}
-
-/// See [`unimplemented_create`].
-pub(crate) fn unimplemented_read<'a>(
-    state: Value,
-    private: Vec<u8>,
-) -> BoxFuture<'a, Result<Option<Applied>, Diags>> {
-    Box::pin(async move { Ok(Some(Applied::new(state, private))) })
 }
 
 #[cfg(test)]
