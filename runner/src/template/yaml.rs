@@ -6,9 +6,9 @@
 //! same string, else single-quoted, else double-quoted; multi-line strings as literal
 //! blocks (`|`, `|-`, `|+`). This module writes that form directly.
 //!
-//! In: `fromYaml` and values files are parsed with serde-saphyr (YAML 1.2 core schema);
-//! go-yaml v2 is YAML 1.1, so `yes`/`on`/`off` stay strings here where Helm reads booleans
-//! (documented gap; quote such values).
+//! In: `fromYaml` and values files are parsed with serde-saphyr, set up for go-yaml v2's
+//! YAML 1.1 scalars (`yes`/`on`/`off` booleans, `0755` octal; pinned by the `yamlcodec`
+//! golden case). Not matched: YAML 1.1 keys (`n:` is the key `false` in Helm).
 
 use super::gofmt::format_float_g;
 use serde_json::Value as J;
@@ -18,7 +18,11 @@ pub fn parse_yaml(src: &str) -> Result<J, String> {
     if src.trim().is_empty() {
         return Ok(J::Object(Default::default()));
     }
-    let v: J = serde_saphyr::from_str(src).map_err(|e| e.to_string())?;
+    // go-yaml v2 is YAML 1.1: `0755` is octal (serde-saphyr's default already reads
+    // `yes`/`on`/`off` as booleans).
+    let mut opts = serde_saphyr::Options::default();
+    opts.legacy_octal_numbers = true;
+    let v: J = serde_saphyr::from_str_with_options(src, opts).map_err(|e| e.to_string())?;
     Ok(if v.is_null() {
         J::Object(Default::default())
     } else {
