@@ -3,7 +3,8 @@
 //! through dev_overrides and configured against the Kubernetes API test server in both runs, so
 //! the difference is the per-resource cost of our provider). Target: ratio ≤ 1.25×.
 //!
-//! Two scenarios: the create plan (empty state), and the refresh plan after both were applied
+//! Two scenarios: the create plan (empty state; also split into the fixed cost, from plans of one
+//! resource each, and the cost per extra resource), and the refresh plan after both were applied
 //! (every `flux_kustomization` is read back from the API server; `terraform_data` reads nothing).
 //! Each plan runs `BENCH_RUNS` times (default 5, first run as warm-up excluded); the median is
 //! printed.
@@ -71,9 +72,9 @@ fn header(kubeconfig: &str) -> String {
     format!("{REQUIRED_PROVIDERS}\nprovider \"flux\" {{\n  config_path = \"{kubeconfig}\"\n}}\n")
 }
 
-fn kustomizations(kubeconfig: &str) -> String {
+fn kustomizations(kubeconfig: &str, n: usize) -> String {
     let mut tf = header(kubeconfig);
-    for i in 0..N {
+    for i in 0..n {
         tf.push_str(&format!(
             r#"
 resource "flux_kustomization" "account_{i}" {{
@@ -90,9 +91,9 @@ resource "flux_kustomization" "account_{i}" {{
     tf
 }
 
-fn terraform_data(kubeconfig: &str) -> String {
+fn terraform_data(kubeconfig: &str, n: usize) -> String {
     let mut tf = header(kubeconfig);
-    for i in 0..N {
+    for i in 0..n {
         tf.push_str(&format!(
             r#"
 resource "terraform_data" "account_{i}" {{
@@ -171,12 +172,26 @@ fn main() {
     for ws in [&mut flux, &mut data] {
         ws.set_timeout(Duration::from_secs(600));
     }
-    flux.write_main_tf(&kustomizations(&kc)).unwrap();
-    data.write_main_tf(&terraform_data(&kc)).unwrap();
 
+    // One resource each: the fixed cost of a plan that uses the provider for a resource
+    // (Terraform starts it three times: schema, validate, plan) against one that does not.
+    flux.write_main_tf(&kustomizations(&kc, 1)).unwrap();
+    data.write_main_tf(&terraform_data(&kc, 1)).unwrap();
+    let f1 = time_plans(&flux, runs, PlanOutcome::Changes);
+    let d1 = time_plans(&data, runs, PlanOutcome::Changes);
+
+    flux.write_main_tf(&kustomizations(&kc, N)).unwrap();
+    data.write_main_tf(&terraform_data(&kc, N)).unwrap();
     let f = time_plans(&flux, runs, PlanOutcome::Changes);
     let d = time_plans(&data, runs, PlanOutcome::Changes);
     report("create plan (empty state)", f, d);
+    let per = (f.as_secs_f64() - f1.as_secs_f64() - (d.as_secs_f64() - d1.as_secs_f64()))
+        / (N - 1) as f64;
+    println!(
+        "  of which fixed: 1 flux_kustomization {f1:.2?} vs 1 terraform_data {d1:.2?} (+{:.0} ms); per extra resource: +{:.2} ms",
+        (f1.as_secs_f64() - d1.as_secs_f64()) * 1000.0,
+        per * 1000.0
+    );
 
     flux.apply(&["-parallelism=10"]).unwrap();
     data.apply(&["-parallelism=10"]).unwrap();
