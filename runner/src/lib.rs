@@ -11,9 +11,15 @@
 //!   `kubectl kustomize` output.
 //! - [`alert`]: Alert matching, metadata, dedup, Slack/generic payloads and delivery.
 //! - [`receiver`]: the webhook Receiver (verification, coalescing, axum edge, trigger patch).
+//! - [`controller`]: one reconciler per kind of the image loop (GitRepository,
+//!   ImageRepository, ImagePolicy, ImageUpdateAutomation) and the one-shot `reconcile --once`,
+//!   `diff`, `check`; [`context`] holds their handles, [`bus`] the in-process event bus.
 
 pub mod alert;
 pub mod automation;
+pub mod bus;
+pub mod context;
+pub mod controller;
 pub mod git;
 pub mod kustomize;
 pub mod policy;

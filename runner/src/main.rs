@@ -3,8 +3,8 @@
 //!
 //! This file owns the command line only. `crds` prints every Flux CRD the runner serves (from
 //! [`proto::flux::crds_yaml`]) for `kubectl apply -f -`; `build PATH` prints what the kustomize
-//! subset builds from a directory, as `kubectl kustomize PATH` does; the reconcile subcommands
-//! arrive with their controllers.
+//! subset builds from a directory, as `kubectl kustomize PATH` does; `reconcile --once`, `diff`
+//! and `check` drive [`runner::controller::once`] against a cluster.
 
 use std::io::Write;
 
@@ -35,6 +35,71 @@ enum Command {
         /// The directory to build.
         path: std::path::PathBuf,
     },
+    /// Reconcile every GitRepository, ImageRepository, ImagePolicy and ImageUpdateAutomation
+    /// once in dependency order; exit non-zero if any is not Ready.
+    Reconcile {
+        /// Run once and exit (the only mode; `run` keeps reconciling).
+        #[arg(long)]
+        once: bool,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
+    /// Print the unified diff the next ImageUpdateAutomation runs would commit; push nothing.
+    Diff {
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
+    /// Check the cluster is reachable, the Flux CRDs are present and current, and the
+    /// referenced Secrets are readable.
+    Check {
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
+}
+
+/// How to reach the cluster and where to cache.
+#[derive(Debug, clap::Args)]
+struct ClusterArgs {
+    /// Kubeconfig file; default: in-cluster config, then `$KUBECONFIG` / `~/.kube/config`.
+    #[arg(long, env = "KUBECONFIG")]
+    kubeconfig: Option<std::path::PathBuf>,
+    /// Directory for git clones and tag lists.
+    #[arg(
+        long,
+        env = "FLUX_RUNNER_CACHE_DIR",
+        default_value = "/tmp/flux-runner"
+    )]
+    cache_dir: std::path::PathBuf,
+}
+
+impl ClusterArgs {
+    async fn context(&self) -> anyhow::Result<runner::context::Context> {
+        let config = match &self.kubeconfig {
+            Some(path) => {
+                let kc = kube::config::Kubeconfig::read_from(path)
+                    .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+                kube::Config::from_custom_kubeconfig(
+                    kc,
+                    &kube::config::KubeConfigOptions::default(),
+                )
+                .await
+                .with_context(|| format!("loading kubeconfig {}", path.display()))?
+            }
+            None => kube::Config::infer().await.context(
+                "no kubeconfig given and none inferred (in-cluster, KUBECONFIG, ~/.kube/config)",
+            )?,
+        };
+        let client = kube::Client::try_from(config).context("building the Kubernetes client")?;
+        runner::context::Context::new(client, &self.cache_dir)
+            .with_context(|| format!("opening the cache {}", self.cache_dir.display()))
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }
 
 /// Runs one command, writing its output to `out`.
@@ -52,6 +117,55 @@ fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
             out.write_all(runner::kustomize::render(&objects).as_bytes())
                 .and_then(|()| out.flush())
                 .context("writing the manifests to stdout")?;
+        }
+        Command::Reconcile { once, cluster } => {
+            anyhow::ensure!(
+                once,
+                "`reconcile` needs --once (use `run` to keep reconciling)"
+            );
+            let report = runtime()?.block_on(async {
+                let mut ctx = cluster.context().await?;
+                ctx.force_scan = true;
+                runner::controller::once::reconcile_all(&ctx)
+                    .await
+                    .context("reconciling")
+            })?;
+            for line in report.lines() {
+                writeln!(out, "{line}").context("writing the report")?;
+            }
+            let failures = report.failures();
+            if !failures.is_empty() {
+                let names: Vec<String> = failures
+                    .iter()
+                    .map(|(o, f)| format!("{o} ({}: {})", f.reason, f.message))
+                    .collect();
+                anyhow::bail!("{} object(s) not Ready: {}", names.len(), names.join("; "));
+            }
+        }
+        Command::Diff { cluster } => {
+            let (diff, problems) = runtime()?.block_on(async {
+                let ctx = cluster.context().await?;
+                runner::controller::once::diff(&ctx)
+                    .await
+                    .context("computing the diff")
+            })?;
+            out.write_all(diff.as_bytes())
+                .and_then(|()| out.flush())
+                .context("writing the diff to stdout")?;
+            anyhow::ensure!(problems.is_empty(), "{}", problems.join("; "));
+        }
+        Command::Check { cluster } => {
+            let items = runtime()?.block_on(async {
+                let ctx = cluster.context().await?;
+                anyhow::Ok(runner::controller::once::check(&ctx).await)
+            })?;
+            for i in &items {
+                let mark = if i.ok { "ok" } else { "FAIL" };
+                writeln!(out, "{mark}\t{}: {}", i.subject, i.detail)
+                    .context("writing the check")?;
+            }
+            let bad = items.iter().filter(|i| !i.ok).count();
+            anyhow::ensure!(bad == 0, "{bad} check(s) failed");
         }
     }
     Ok(())
@@ -144,7 +258,7 @@ mod tests {
 
     #[test]
     fn unknown_subcommand_is_rejected() {
-        let err = Cli::try_parse_from(["flux-runner", "reconcile"]).expect_err("not yet");
+        let err = Cli::try_parse_from(["flux-runner", "frobnicate"]).expect_err("unknown");
         assert_eq!(err.kind(), clap::error::ErrorKind::InvalidSubcommand);
     }
 

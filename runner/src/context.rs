@@ -1,0 +1,102 @@
+//! The handles every reconciler gets: Kubernetes client, cache directory, event bus, clock,
+//! registry client. Built once by the binary ([`Context::new`]); tests build their own with
+//! a fixed clock.
+//!
+//! Owns no policy: the reconcilers in [`crate::controller`] decide what to do with these.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use crate::bus::Bus;
+use crate::registry::{ClientOptions, RegistryClient, RegistryError, TagStore};
+
+/// The time source (injected so tests can pin it).
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// Now.
+    fn now(&self) -> jiff::Timestamp;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> jiff::Timestamp {
+        jiff::Timestamp::now()
+    }
+}
+
+/// Everything a reconcile needs besides the object.
+#[derive(Clone)]
+pub struct Context {
+    /// The Kubernetes client.
+    pub client: kube::Client,
+    /// Root of the local caches: `git/` (clones), `tags/` (tag store).
+    pub cache_dir: PathBuf,
+    /// The in-process event bus.
+    pub bus: Bus,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// The registry client (shared connection pool).
+    pub registry: RegistryClient,
+    /// The tag store under `cache_dir/tags`.
+    pub tags: TagStore,
+    /// Scan every ImageRepository now, ignoring `interval` (`reconcile --once`).
+    pub force_scan: bool,
+    /// Field manager / event source name.
+    pub manager: String,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("cache_dir", &self.cache_dir)
+            .field("force_scan", &self.force_scan)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    /// A context with the system clock, a new bus and default registry options.
+    pub fn new(client: kube::Client, cache_dir: &Path) -> Result<Self, RegistryError> {
+        Self::with(
+            client,
+            cache_dir,
+            Bus::default(),
+            Arc::new(SystemClock),
+            ClientOptions::default(),
+        )
+    }
+
+    /// A context from explicit parts.
+    pub fn with(
+        client: kube::Client,
+        cache_dir: &Path,
+        bus: Bus,
+        clock: Arc<dyn Clock>,
+        registry: ClientOptions,
+    ) -> Result<Self, RegistryError> {
+        Ok(Self {
+            client,
+            cache_dir: cache_dir.to_path_buf(),
+            bus,
+            clock,
+            registry: RegistryClient::new(registry)?,
+            tags: TagStore::open(cache_dir.join("tags"))?,
+            force_scan: false,
+            manager: "flux-runner".into(),
+        })
+    }
+
+    /// Now, as a Kubernetes `Time`.
+    pub fn now(&self) -> Time {
+        Time(self.clock.now())
+    }
+
+    /// The git cache directory.
+    pub fn git_cache(&self) -> PathBuf {
+        self.cache_dir.join("git")
+    }
+}
