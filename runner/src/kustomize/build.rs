@@ -570,18 +570,20 @@ fn is_remote(p: &str) -> bool {
 }
 
 fn check_unique(acc: &[Res]) -> Result<(), Error> {
-    for (i, a) in acc.iter().enumerate() {
-        for b in &acc[..i] {
-            if a.kind() == b.kind()
-                && a.group_version().0 == b.group_version().0
-                && a.name() == b.name()
-                && effective_ns(&a.namespace()) == effective_ns(&b.namespace())
-            {
-                return Err(Error::Conflict(format!(
-                    "may not add resource with an already registered id: {}",
-                    a.id()
-                )));
-            }
+    let mut seen = std::collections::HashSet::with_capacity(acc.len());
+    for r in acc {
+        let ns = r.namespace();
+        let key = (
+            r.group_version().0.to_owned(),
+            r.kind().to_owned(),
+            effective_ns(&ns).to_owned(),
+            r.name(),
+        );
+        if !seen.insert(key) {
+            return Err(Error::Conflict(format!(
+                "may not add resource with an already registered id: {}",
+                r.id()
+            )));
         }
     }
     Ok(())
