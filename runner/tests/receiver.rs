@@ -770,3 +770,55 @@ async fn router_fault_mix_rejects_invalid_and_accepts_valid() {
         "exactly one trigger per valid call"
     );
 }
+
+// ---- logs ----
+
+#[derive(Clone, Default)]
+struct LogBuf(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuf {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn logs_never_contain_token_signature_or_body() {
+    let buf = LogBuf::default();
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let (app, _rec, path) = app(entry(ReceiverType::Github), Duration::ZERO);
+    let body = br#"{"ref":"refs/heads/main","marker":"BODY-MARKER-42"}"#.to_vec();
+    let good = sign_sha256(TOKEN.as_bytes(), &body);
+    let wrong = sign_sha256(b"nope", &body);
+    for (sig, event) in [
+        (good.as_str(), "push"),
+        (wrong.as_str(), "push"),
+        (good.as_str(), "ping"),
+    ] {
+        let h = [
+            ("content-type", "application/json"),
+            ("x-hub-signature-256", sig),
+            ("x-github-event", event),
+        ];
+        send(&app, post(&path, &h, body.clone())).await;
+    }
+    let logs = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("webhook call rejected") && logs.contains("webhook call verified"),
+        "{logs}"
+    );
+    for secret in [TOKEN, &good[7..], &wrong[7..], "BODY-MARKER-42", &path[6..]] {
+        assert!(!logs.contains(secret), "log leaks {secret:?}:\n{logs}");
+    }
+}

@@ -39,6 +39,7 @@ use sha2::{Digest, Sha256};
 pub use debounce::{Debouncer, Offer};
 pub use push::RegistryPush;
 pub use server::{ReceiverLookup, Trigger, TriggerError, TriggerRequest, router};
+pub use trigger::KubeTrigger;
 pub use verify::{Rejection, Verified, verify};
 
 /// The annotation a valid call sets on every target.
@@ -211,6 +212,38 @@ pub fn plan_targets(
         .collect()
 }
 
+/// The edge's view of a Receiver: spec and Ready condition from the object, the token from its
+/// Secret (read by the reconciler). Fails when a `spec.resources` entry cannot be a target.
+pub fn entry_from(
+    receiver: &proto::flux::notification::Receiver,
+    token: &str,
+) -> Result<ReceiverEntry, TargetError> {
+    let namespace = receiver.metadata.namespace.clone().unwrap_or_default();
+    let spec = &receiver.spec;
+    let ready = receiver
+        .status
+        .as_ref()
+        .is_some_and(|s| s.conditions.iter().any(|c| c.is_ready()));
+    Ok(ReceiverEntry {
+        name: receiver.metadata.name.clone().unwrap_or_default(),
+        targets: plan_targets(&namespace, &spec.resources)?,
+        namespace,
+        type_: spec.type_,
+        events: spec.events.clone().unwrap_or_default(),
+        token: token.to_string(),
+        suspended: spec.suspend,
+        ready,
+        uses_cel: spec
+            .resource_filter
+            .as_deref()
+            .is_some_and(|f| !f.is_empty())
+            || spec
+                .resources
+                .iter()
+                .any(|r| r.filter.as_deref().is_some_and(|f| !f.is_empty())),
+    })
+}
+
 /// Compares two secrets in time independent of where they differ: both are hashed first, so
 /// the comparison runs over 32 bytes whatever the lengths.
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -281,6 +314,32 @@ mod tests {
             t,
             Err(TargetError::WildcardWithoutLabels { index: 0, .. })
         ));
+    }
+
+    #[test]
+    fn entry_from_receiver_reads_spec_ready_and_cel() {
+        let r: proto::flux::notification::Receiver = serde_json::from_value(serde_json::json!({
+            "apiVersion": "notification.toolkit.fluxcd.io/v1", "kind": "Receiver",
+            "metadata": {"name": "gh", "namespace": "flux-system"},
+            "spec": {"type": "github", "events": ["push"], "secretRef": {"name": "s"},
+                     "resources": [{"kind": "GitRepository", "name": "repo"}]},
+            "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "Succeeded",
+                       "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let e = entry_from(&r, "tok").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (e.name.as_str(), e.namespace.as_str()),
+            ("gh", "flux-system")
+        );
+        assert!(e.ready && !e.suspended && !e.uses_cel);
+        assert_eq!(e.events, vec!["push".to_string()]);
+        assert_eq!(e.targets[0].namespace, "flux-system");
+        let mut not_ready = r.clone();
+        not_ready.status = None;
+        not_ready.spec.resource_filter = Some("true".into());
+        let e = entry_from(&not_ready, "tok").unwrap_or_else(|e| panic!("{e}"));
+        assert!(!e.ready && e.uses_cel);
     }
 
     #[test]
