@@ -1079,4 +1079,96 @@ mod tests {
             assert!(err[0].detail.contains("namespace/name"), "{bad}: {err:?}");
         }
     }
+
+    mod properties {
+        use super::*;
+        use proptest::collection::{btree_map, vec};
+        use proptest::option::of;
+        use proptest::prelude::*;
+
+        prop_compose! {
+            fn arb_resource()(
+                kind in prop_oneof![Just("GitRepository"), Just("Kustomization"), Just("HelmRelease"), Just("ImageRepository")],
+                name in of("[a-z][a-z0-9-]{0,8}"),
+                namespace in of("[a-z]{1,8}"),
+                api_version in of(Just("example.io/v1")),
+                labels in btree_map("[a-z]{1,5}", "[a-z0-9]{0,5}", 1..3),
+            ) -> Value {
+                let s = |v: Option<&str>| v.map(|v| Value::String(v.into())).unwrap_or(Value::Null);
+                Value::Object(BTreeMap::from([
+                    ("kind".to_string(), Value::String(kind.into())),
+                    ("name".to_string(), s(name.as_deref())),
+                    ("namespace".to_string(), s(namespace.as_deref())),
+                    ("api_version".to_string(), s(api_version)),
+                    // Labels always: a wildcard name needs them, and Flux accepts them with a name.
+                    ("match_labels".to_string(), Value::Map(labels.into_iter().map(|(k, v)| (k, Value::String(v))).collect())),
+                ]))
+            }
+        }
+
+        prop_compose! {
+            fn arb_config()(
+                name in "[a-z][a-z0-9-]{0,10}[a-z0-9]",
+                namespace in of("[a-z]{1,8}"),
+                kind in prop_oneof![Just("github"), Just("gitlab"), Just("generic-hmac"), Just("gcr")],
+                events in of(vec("[a-z_]{1,8}", 0..3)),
+                token in of("[A-Za-z0-9]{1,20}"),
+                interval in of(prop_oneof![Just("10m"), Just("1h")]),
+                suspend in of(any::<bool>()),
+                base_url in of(prop_oneof![Just("https://hooks.example.com"), Just("http://h.example.com/x/")]),
+                resources in vec(arb_resource(), 1..4),
+            ) -> Value {
+                let s = |v: Option<&str>| v.map(|v| Value::String(v.into())).unwrap_or(Value::Null);
+                config(&[
+                    ("name", Value::String(name)),
+                    ("namespace", s(namespace.as_deref())),
+                    ("type", Value::String(kind.into())),
+                    ("events", events.map(|e| Value::List(e.into_iter().map(Value::String).collect())).unwrap_or(Value::Null)),
+                    ("token", s(token.as_deref())),
+                    ("interval", s(interval)),
+                    ("suspend", suspend.map(Value::Bool).unwrap_or(Value::Null)),
+                    ("base_url", s(base_url)),
+                    ("resource", Value::List(resources)),
+                ])
+            }
+        }
+
+        proptest! {
+            /// No perpetual diff: plan a create, apply it as the API server answers (a token is
+            /// generated when none is configured), re-plan: exactly the state; import and read
+            /// back the same objects: the plan is empty too.
+            #[test]
+            fn plan_apply_replan_and_import_are_empty(c in arb_config()) {
+                let r = Receiver::new();
+                let block = &r.spec().block;
+                prop_assert_eq!(framework::validate(&r, &c), Vec::new());
+                let proposed = framework::proposed_new(block, &Value::Null, &c);
+                let (planned, diags) = framework::plan(&r, &Value::Null, &proposed, &c, b"");
+                prop_assert_eq!(diags, Vec::new());
+                let token = get_str(&planned.state, "token").map(str::to_string).unwrap_or_else(|| generate_token().unwrap());
+                let mut obj = manifest(&planned.state);
+                obj["metadata"]["uid"] = json!("uid-1");
+                let state = state_from_objects(&obj, &token, &planned.state);
+                prop_assert_eq!(consistency::check_applied(&r.spec().schema().block, &planned.state, &state), Vec::new());
+                prop_assert_eq!(get_str(&state, "webhook_path").map(str::to_string), Some(webhook_path(&token, get_str(&state, "name").unwrap(), get_str(&state, "namespace").unwrap())));
+
+                let proposed = framework::proposed_new(block, &state, &c);
+                let (replan, diags) = framework::plan(&r, &state, &proposed, &c, b"");
+                prop_assert_eq!(diags, Vec::new());
+                prop_assert_eq!(&replan.state, &state);
+                prop_assert!(replan.requires_replace.is_empty());
+
+                let empty_events = matches!(get(&c, "events"), Value::List(e) if e.is_empty());
+                if !empty_events {
+                    let id = get_str(&state, "id").unwrap_or_default().to_string();
+                    let imported = framework::import(&r, &id).unwrap();
+                    let read = state_from_objects(&obj, &token, &imported);
+                    let proposed = framework::proposed_new(block, &read, &c);
+                    let (replan, diags) = framework::plan(&r, &read, &proposed, &c, b"");
+                    prop_assert_eq!(diags, Vec::new());
+                    prop_assert_eq!(&replan.state, &read);
+                }
+            }
+        }
+    }
 }
