@@ -857,3 +857,106 @@ mod dispatch {
         );
     }
 }
+
+// ---- provider resolution ----
+
+mod provider {
+    use super::*;
+    use proto::flux::notification::{ProviderSpec, ProviderType};
+    use runner::alert::{ProviderError, ProviderTarget, provider_target};
+
+    fn spec(type_: ProviderType, address: Option<&str>) -> ProviderSpec {
+        serde_json::from_value(json!({"type": type_, "address": address})).unwrap()
+    }
+
+    fn secret(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn provider_secret_address_and_username_override_spec() {
+        let mut s = spec(
+            ProviderType::Slack,
+            Some("https://hooks.slack.com/services/spec"),
+        );
+        s.username = Some("spec-user".into());
+        s.channel = Some("#deployments".into());
+        let sec = secret(&[
+            ("address", "https://hooks.slack.com/services/from-secret"),
+            ("username", "secret-user"),
+            ("token", "xoxb"),
+        ]);
+        let (t, retry) = provider_target(&s, Some(&sec)).unwrap();
+        match t {
+            ProviderTarget::Slack {
+                address,
+                token,
+                channel,
+                username,
+            } => {
+                assert_eq!(address, "https://hooks.slack.com/services/from-secret");
+                assert_eq!(token.as_deref(), Some("xoxb"));
+                assert_eq!(channel.as_deref(), Some("#deployments"));
+                assert_eq!(username.as_deref(), Some("secret-user"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(retry.timeout, Duration::from_secs(15));
+    }
+
+    #[test]
+    fn provider_timeout_from_spec_bounds_delivery() {
+        let mut s = spec(ProviderType::Generic, Some("http://127.0.0.1:1/x"));
+        s.timeout = Some("1m30s".into());
+        assert_eq!(
+            provider_target(&s, None).unwrap().1.timeout,
+            Duration::from_secs(90)
+        );
+        s.timeout = Some("soon".into());
+        assert!(matches!(
+            provider_target(&s, None),
+            Err(ProviderError::InvalidTimeout { .. })
+        ));
+    }
+
+    #[test]
+    fn provider_missing_or_invalid_address_is_error() {
+        assert_eq!(
+            provider_target(&spec(ProviderType::Slack, None), None).unwrap_err(),
+            ProviderError::MissingAddress
+        );
+        let err = provider_target(
+            &spec(ProviderType::Slack, Some("ftp://x/secret-path")),
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            ProviderError::InvalidAddress {
+                source_field: "spec.address"
+            }
+        );
+        assert!(!err.to_string().contains("secret-path"));
+    }
+
+    #[test]
+    fn provider_generic_hmac_requires_token() {
+        let s = spec(ProviderType::GenericHmac, Some("http://127.0.0.1:1/x"));
+        assert_eq!(
+            provider_target(&s, None).unwrap_err(),
+            ProviderError::MissingHmacKey
+        );
+        let (t, _) = provider_target(&s, Some(&secret(&[("token", "k")]))).unwrap();
+        assert!(matches!(t, ProviderTarget::Generic { hmac_key: Some(k), .. } if k == b"k"));
+    }
+
+    #[test]
+    fn provider_unsupported_type_is_error_naming_it() {
+        let err =
+            provider_target(&spec(ProviderType::Msteams, Some("https://x")), None).unwrap_err();
+        assert_eq!(err, ProviderError::UnsupportedType("msteams".into()));
+    }
+}

@@ -219,3 +219,100 @@ impl Dispatcher {
         }
     }
 }
+
+/// A Provider that cannot be used; each names the field, the value and what is expected.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ProviderError {
+    /// No address in the Secret or the spec.
+    #[error(
+        "Provider address: missing in Secret key `address` and spec.address; expected an http(s) URL"
+    )]
+    MissingAddress,
+    /// The address does not parse as an http(s) URL (the value is not shown: it may hold a
+    /// webhook secret).
+    #[error("Provider address ({source_field}): not an http(s) URL")]
+    InvalidAddress {
+        /// `spec.address` or `Secret key address`.
+        source_field: &'static str,
+    },
+    /// `generic-hmac` without a Secret `token`.
+    #[error("Provider type generic-hmac: Secret key `token` missing; expected the HMAC key")]
+    MissingHmacKey,
+    /// `spec.timeout` is not a duration.
+    #[error("Provider spec.timeout {value:?}: {reason}; expected a duration such as 15s")]
+    InvalidTimeout {
+        /// The value.
+        value: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// A type flux-runner does not send to.
+    #[error(
+        "Provider spec.type {0:?}: not supported by flux-runner; expected slack, generic or generic-hmac"
+    )]
+    UnsupportedType(String),
+}
+
+/// Resolves a Provider as notification-controller does: the Secret's `address` overrides
+/// `spec.address`, its `username` overrides `spec.username`, its `token` is Slack's bearer token
+/// or the generic-hmac key; `spec.timeout` (default 15 s) bounds the delivery with retries.
+pub fn provider_target(
+    spec: &proto::flux::notification::ProviderSpec,
+    secret: Option<&std::collections::BTreeMap<String, String>>,
+) -> Result<(ProviderTarget, RetryPolicy), ProviderError> {
+    use proto::flux::notification::ProviderType;
+    let from_secret = |k: &str| {
+        secret
+            .and_then(|s| s.get(k))
+            .filter(|v| !v.is_empty())
+            .cloned()
+    };
+    let (address, source_field) = match from_secret("address") {
+        Some(a) => (a.trim().to_string(), "Secret key address"),
+        None => match spec.address.as_deref().filter(|a| !a.is_empty()) {
+            Some(a) => (a.to_string(), "spec.address"),
+            None => return Err(ProviderError::MissingAddress),
+        },
+    };
+    match reqwest::Url::parse(&address) {
+        Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
+        _ => return Err(ProviderError::InvalidAddress { source_field }),
+    }
+    let mut retry = RetryPolicy::default();
+    if let Some(t) = spec.timeout.as_deref().filter(|t| !t.is_empty()) {
+        retry.timeout =
+            proto::flux::meta::parse_duration(t).map_err(|e| ProviderError::InvalidTimeout {
+                value: e.value,
+                reason: e.reason,
+            })?;
+    }
+    let target = match spec.type_ {
+        ProviderType::Slack => ProviderTarget::Slack {
+            address,
+            token: from_secret("token"),
+            channel: spec.channel.clone().filter(|c| !c.is_empty()),
+            username: from_secret("username")
+                .or_else(|| spec.username.clone().filter(|u| !u.is_empty())),
+        },
+        ProviderType::Generic => ProviderTarget::Generic {
+            address,
+            hmac_key: None,
+        },
+        ProviderType::GenericHmac => ProviderTarget::Generic {
+            address,
+            hmac_key: Some(
+                from_secret("token")
+                    .ok_or(ProviderError::MissingHmacKey)?
+                    .into_bytes(),
+            ),
+        },
+        other => {
+            let name = serde_json::to_value(other)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            return Err(ProviderError::UnsupportedType(name));
+        }
+    };
+    Ok((target, retry))
+}

@@ -33,7 +33,8 @@ pub use self::core::{
 };
 pub use deliver::{Delivered, DeliveryError, DeliveryMetrics, RetryPolicy, Target, deliver};
 pub use dispatch::{
-    AlertOutcome, AlertResult, AlertTarget, DispatchReport, Dispatcher, ProviderTarget,
+    AlertOutcome, AlertResult, AlertTarget, DispatchReport, Dispatcher, ProviderError,
+    ProviderTarget, provider_target,
 };
 pub use payload::{SlackPayload, generic_request, slack_payload};
 
