@@ -3,7 +3,7 @@
 //! payloads, and delivery with retries.
 //!
 //! Modules: [`core`] (pure rules), [`payload`] (pure: event → request body and headers),
-//! [`deliver`] (HTTP with retries inside the provider timeout, failures returned and counted),
+//! [`mod@deliver`] (HTTP with retries inside the provider timeout, failures returned and counted),
 //! [`dispatch`] (one event → every matching Alert, deliveries concurrent; the reconcilers' entry
 //! point).
 //!

@@ -2,7 +2,7 @@
 //! verification per Receiver type, registry-push parsing, the burst debouncer, the axum edge and
 //! the cluster-side trigger (merge-patch of `reconcile.fluxcd.io/requestedAt`).
 //!
-//! Modules: [`verify`] (pure: headers + raw body → verdict), [`push`] (pure: registry payloads →
+//! Modules: [`mod@verify`] (pure: headers + raw body → verdict), [`push`] (pure: registry payloads →
 //! pushed repository/tags), [`debounce`] (pure, injected clock), [`server`] (axum router over two
 //! ports, [`server::ReceiverLookup`] and [`server::Trigger`]), [`trigger`] (kube I/O).
 //!
