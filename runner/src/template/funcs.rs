@@ -19,6 +19,8 @@ type R = Result<Value, gotmpl::TemplateError>;
 
 /// Name of the function the engine pipes every printed action through.
 pub const PRINT_FN: &str = "__helmPrint";
+/// Name of the function field paths are walked through (Go's nil-pointer errors).
+pub const PATH_FN: &str = "__helmPath";
 /// Name of the function `printf`'s `%v` operands are passed through.
 pub const GO_ARG_FN: &str = "__goArg";
 
@@ -360,6 +362,25 @@ pub fn sprig(env: &Env) -> FuncMap {
             }
             other => other.clone(),
         })
+    });
+    f!(m, PATH_FN, |a: &[Value]| -> R {
+        let mut cur = a.first().cloned().unwrap_or(Value::Nil);
+        for f in a.iter().skip(1) {
+            let name = f.as_str().unwrap_or("");
+            cur = match &cur {
+                Value::Map(m) => m.get(name).cloned().unwrap_or(Value::Nil),
+                Value::Nil => {
+                    return Err(err(format!("nil pointer evaluating interface {{}}.{name}")));
+                }
+                other => {
+                    return Err(err(format!(
+                        "can't evaluate field {name} in type {}",
+                        type_of(other)
+                    )));
+                }
+            };
+        }
+        Ok(cur)
     });
     // print: Go's fmt.Sprint (spaces only between non-string operands).
     f!(m, "print", |a: &[Value]| -> R {

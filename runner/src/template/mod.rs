@@ -324,6 +324,9 @@ fn rewrite_pipe(pipe: &mut PipeNode) {
             cmd.args
                 .insert(0, Expr::Identifier(pos, SmolStr::new("call")));
         }
+        for arg in &mut cmd.args {
+            rewrite_path(arg);
+        }
     }
     // `$_ := set $d …` → `$d = set $d …` (maps are values here, see the module doc).
     if pipe.commands.len() == 1 && pipe.decl.len() == 1 {
@@ -410,6 +413,44 @@ fn rewrite_expr(e: &mut Expr) {
         }
         _ => {}
     }
+}
+
+/// `.a.b`, `$x.a`, `(p).a` → `__helmPath base "a" "b"`: Go fails with "nil pointer
+/// evaluating interface {}.b" when a step is nil, where gotmpl yields nil; Helm charts
+/// that break in Helm must break here too.
+fn rewrite_path(e: &mut Expr) {
+    let (pos, base, fields) = match e {
+        Expr::Field(pos, f) if f.len() >= 2 => (*pos, Expr::Dot(*pos), std::mem::take(f)),
+        Expr::Variable(pos, name, f) if !f.is_empty() => {
+            let fields = std::mem::take(f);
+            (*pos, Expr::Variable(*pos, name.clone(), vec![]), fields)
+        }
+        Expr::Chain(pos, inner, f) if !f.is_empty() && !matches!(**inner, Expr::Identifier(..)) => {
+            let pos = *pos;
+            let fields = std::mem::take(f);
+            (
+                pos,
+                std::mem::replace(inner.as_mut(), Expr::Nil(pos)),
+                fields,
+            )
+        }
+        _ => return,
+    };
+    let mut args = vec![Expr::Identifier(pos, SmolStr::new(funcs::PATH_FN)), base];
+    args.extend(
+        fields
+            .iter()
+            .map(|f| Expr::String(pos, Arc::from(f.as_str()))),
+    );
+    *e = Expr::Pipe(
+        pos,
+        PipeNode {
+            pos,
+            decl: vec![],
+            commands: vec![CommandNode { pos, args }],
+            is_assign: false,
+        },
+    );
 }
 
 fn is_niladic(f: &str) -> bool {

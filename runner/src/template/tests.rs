@@ -141,3 +141,29 @@ fn printf_v_prints_go_floats_even_when_piped() {
     .unwrap();
     assert_eq!(out, "2e+06|3 2e+06");
 }
+
+#[test]
+fn field_of_missing_value_fails_like_go() {
+    let err = run(
+        "{{ .Values.nope.deeper }}",
+        serde_json::json!({"Values": {}}),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("nil pointer evaluating interface {}.deeper"),
+        "{err}"
+    );
+    let err = run("{{ $x := .a }}{{ $x.b }}", serde_json::json!({"a": null}))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("nil pointer evaluating interface {}.b"),
+        "{err}"
+    );
+    // A missing last step is fine, as in Go.
+    assert_eq!(
+        run("[{{ .Values.nope }}]", serde_json::json!({"Values": {}})).unwrap(),
+        "[]"
+    );
+}
