@@ -160,7 +160,7 @@ async fn latest(
                 kind: "ImageRepository",
                 namespace: repo_ns,
                 name: r.name.clone(),
-                source,
+                source: Box::new(source),
             });
         }
     };
@@ -226,7 +226,7 @@ async fn admits(ctx: &Context, repo: &ImageRepository, ns: &str) -> Result<bool,
             kind: "Namespace",
             namespace: String::new(),
             name: ns.to_string(),
-            source,
+            source: Box::new(source),
         })?
         .and_then(|n| n.metadata.labels)
         .unwrap_or_default();

@@ -187,7 +187,7 @@ pub async fn plan(
                 kind: "GitRepository",
                 namespace: src_ns,
                 name: src.name.clone(),
-                source,
+                source: Box::new(source),
             });
         }
     };
@@ -281,7 +281,7 @@ async fn policies(
         kind: "ImagePolicy",
         namespace: ns.to_string(),
         name: String::new(),
-        source,
+        source: Box::new(source),
     })?;
     Ok(Ok(list
         .items

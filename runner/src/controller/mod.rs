@@ -55,7 +55,7 @@ pub enum Error {
         name: String,
         /// The client error.
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
     /// The object has no namespace or name.
     #[error("{kind} without metadata.{field}")]
@@ -254,7 +254,7 @@ where
         kind,
         namespace: namespace.to_string(),
         name: name.to_string(),
-        source,
+        source: Box::new(source),
     })
 }
 

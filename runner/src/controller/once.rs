@@ -72,7 +72,7 @@ macro_rules! pass {
                 kind: $name,
                 namespace: String::new(),
                 name: String::new(),
-                source,
+                source: Box::new(source),
             })?;
         for obj in list.items {
             let (ns, name) = super::key_of(&obj, $name)?;
@@ -83,7 +83,7 @@ macro_rules! pass {
                 kind: $name,
                 namespace: ns.clone(),
                 name: name.clone(),
-                source,
+                source: Box::new(source),
             })?
             else {
                 continue;
@@ -130,7 +130,7 @@ pub async fn diff(ctx: &Context) -> Result<(String, Vec<String>), Error> {
             kind: "ImageUpdateAutomation",
             namespace: String::new(),
             name: String::new(),
-            source,
+            source: Box::new(source),
         })?;
     let mut out = String::new();
     let mut problems = Vec::new();

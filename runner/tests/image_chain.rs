@@ -1,0 +1,419 @@
+//! The first half of the loop with real parts: kube-test-apiserver (in process, Flux CRDs
+//! applied), the Debian `docker-registry`, a bare repository served by `git daemon`.
+//! Tags pushed to the registry → `reconcile --once` (library call, then the binary) → the
+//! ImagePolicy's `latestRef` is the newest timestamp tag → the bare repository has exactly
+//! one new commit changing exactly the marked line → a second run commits nothing; an
+//! invalid regex leaves its policy not Ready quoting the regex error; `flux-runner diff`
+//! prints the pending change and pushes nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use proto::flux::condition::{ConditionStatus, find_condition};
+use proto::flux::image::{ImagePolicy, ImageRepository, ImageUpdateAutomation};
+use proto::flux::source::GitRepository;
+use runner::bus::EventKind;
+use runner::context::Context;
+use runner::controller::{Outcome, image_policy, image_repository, once};
+use serde_json::json;
+use support::{Guard, Registry, basic, git, seed_repo, serve_git_http};
+use tests::apiserver::{ApiServer, Options as ServerOptions, RunningApiServer};
+
+const NS: &str = "flux-system";
+
+async fn cluster() -> (RunningApiServer, Client) {
+    let server = ApiServer::start(ServerOptions {
+        sim_delay: Duration::from_millis(20),
+        ..ServerOptions::default()
+    })
+    .await
+    .unwrap();
+    let kc = Kubeconfig::read_from(server.kubeconfig_path()).unwrap();
+    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    let client = Client::try_from(config).unwrap();
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in proto::flux::crds().unwrap() {
+        let name = crd.metadata.name.clone().unwrap();
+        crds.patch(&name, &PatchParams::apply("test"), &Patch::Apply(&crd))
+            .await
+            .unwrap();
+    }
+    let ns: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    ns.create(
+        &PostParams::default(),
+        &serde_json::from_value(
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}),
+        )
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    (server, client)
+}
+
+async fn create<K>(client: &Client, obj: serde_json::Value)
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let obj: K = serde_json::from_value(obj).unwrap();
+    Api::<K>::namespaced(client.clone(), NS)
+        .create(&PostParams::default(), &obj)
+        .await
+        .unwrap();
+}
+
+async fn get<K>(client: &Client, name: &str) -> K
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    Api::<K>::namespaced(client.clone(), NS)
+        .get(name)
+        .await
+        .unwrap()
+}
+
+fn release(image: &str, tag: &str) -> String {
+    format!(
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: api\n  namespace: prod\nspec:\n  chart:\n    spec:\n      chart: service\n  values:\n    image:\n      repository: {image} # plain comment\n      tag: {tag} # {{\"$imagepolicy\": \"flux-system:api:tag\"}}\n    replicas: 2\n"
+    )
+}
+
+fn commits(bare: &Path) -> Vec<String> {
+    git(bare, &["log", "--format=%H", "main"])
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+const TEMPLATE: &str = "Automated image update by {{ .AutomationObject.Name }}\n{{ range .Changed.Changes }}- {{ .OldValue }} -> {{ .NewValue }}\n{{ end }}";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tags_in_registry_become_one_commit_in_config_repo() {
+    let (server, client) = cluster().await;
+    let registry = Registry::start(None);
+    let image = format!("{}/deepdesk/api", registry.addr);
+    let tags: Vec<String> = [
+        "main-aaa1111-1700000001",
+        "main-bbb2222-1700000300",
+        "main-ccc3333-1700000020",
+        "latest",
+        "main-ddd4444-1700000999.sig",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    registry.push_tags("deepdesk/api", &tags, 4).await;
+
+    // The GitRepository CRD only admits http(s)/ssh URLs: smart HTTP over `git http-backend`,
+    // pushes guarded by Basic auth from the GitRepository's Secret.
+    let git_root = tempfile::tempdir().unwrap();
+    let addr = serve_git_http(
+        git_root.path().to_path_buf(),
+        vec![basic("fluxbot", "s3cret")],
+        Guard::PushOnly,
+    )
+    .await;
+    let original = release(&image, "main-0000000-1600000000");
+    let untouched = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: other\ndata:\n  tag: main-0000000-1600000000 # {\"$imagepolicy\": \"flux-system:api:tag\"}\n";
+    seed_repo(
+        git_root.path(),
+        "config.git",
+        &[
+            ("clusters/prod/api.yaml", original.as_str()),
+            ("clusters/staging/other.yaml", untouched),
+            ("README.md", "config\n"),
+        ],
+    );
+    let bare = git_root.path().join("config.git");
+    let seeded = commits(&bare);
+    assert_eq!(seeded.len(), 1);
+
+    create::<GitRepository>(
+        &client,
+        json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+            "metadata": {"name": "config", "namespace": NS},
+            "spec": {"url": format!("http://{addr}/config.git"), "interval": "1m",
+                     "ref": {"branch": "main"}, "secretRef": {"name": "git-auth"}},
+        }),
+    )
+    .await;
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), NS);
+    secrets
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": "git-auth", "namespace": NS},
+                "stringData": {"username": "fluxbot", "password": "s3cret"},
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    create::<ImageRepository>(
+        &client,
+        json!({
+            "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageRepository",
+            "metadata": {"name": "api", "namespace": NS},
+            "spec": {"image": image, "interval": "5m", "insecure": true},
+        }),
+    )
+    .await;
+    create::<ImagePolicy>(&client, json!({
+        "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImagePolicy",
+        "metadata": {"name": "api", "namespace": NS},
+        "spec": {"imageRepositoryRef": {"name": "api"},
+                 "filterTags": {"pattern": "^main-[a-fA-F0-9]+-(?P<ts>[0-9]+)$", "extract": "$ts"},
+                 "policy": {"numerical": {"order": "asc"}}},
+    })).await;
+    create::<ImagePolicy>(
+        &client,
+        json!({
+            "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImagePolicy",
+            "metadata": {"name": "broken", "namespace": NS},
+            "spec": {"imageRepositoryRef": {"name": "api"},
+                     "filterTags": {"pattern": "^main-(?P<ts[0-9]+", "extract": "$ts"},
+                     "policy": {"numerical": {}}},
+        }),
+    )
+    .await;
+    create::<ImageUpdateAutomation>(
+        &client,
+        json!({
+            "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageUpdateAutomation",
+            "metadata": {"name": "deepdesk", "namespace": NS},
+            "spec": {"sourceRef": {"kind": "GitRepository", "name": "config"},
+                     "interval": "5m",
+                     "git": {"commit": {"author": {"name": "fluxbot", "email": "flux@deepdesk.com"},
+                                        "messageTemplate": TEMPLATE}},
+                     "update": {"path": "./clusters/prod", "strategy": "Setters"}},
+        }),
+    )
+    .await;
+
+    let cache = tempfile::tempdir().unwrap();
+    let mut ctx = Context::new(client.clone(), cache.path()).unwrap();
+    ctx.force_scan = true;
+    let mut events = ctx.bus.subscribe();
+
+    // First pass: everything Ready but the broken policy.
+    let report = once::reconcile_all(&ctx).await.unwrap();
+    let failures = report.failures();
+    assert_eq!(failures.len(), 1, "{:#?}", report.lines());
+    let (obj, failure) = failures[0];
+    assert_eq!(
+        (obj.kind.as_str(), obj.name.as_str()),
+        ("ImagePolicy", "broken")
+    );
+    assert!(
+        failure.message.contains("^main-(?P<ts[0-9]+") && failure.stalled,
+        "{failure:?}"
+    );
+
+    // Policy status.
+    let policy: ImagePolicy = get(&client, "api").await;
+    let status = policy.status.clone().unwrap();
+    let latest = status.latest_ref.clone().unwrap();
+    assert_eq!(latest.tag, "main-bbb2222-1700000300");
+    assert_eq!(latest.name, image);
+    let ready = find_condition(&status.conditions, "Ready").unwrap();
+    assert_eq!(ready.status, ConditionStatus::True);
+    assert_eq!(
+        ready.message,
+        format!("Latest image tag for {image} resolved to main-bbb2222-1700000300")
+    );
+    assert_eq!(status.observed_generation, policy.metadata.generation);
+
+    let broken: ImagePolicy = get(&client, "broken").await;
+    let bs = broken.status.unwrap();
+    let ready = find_condition(&bs.conditions, "Ready").unwrap();
+    assert_eq!(ready.status, ConditionStatus::False);
+    assert!(
+        ready.message.contains("invalid regular expression"),
+        "{}",
+        ready.message
+    );
+    assert_eq!(
+        find_condition(&bs.conditions, "Stalled").unwrap().status,
+        ConditionStatus::True
+    );
+    assert!(bs.latest_ref.is_none());
+
+    // ImageRepository status: Flux's summary, the .sig tag excluded.
+    let repo: ImageRepository = get(&client, "api").await;
+    let rs = repo.status.unwrap();
+    let scan = rs.last_scan_result.unwrap();
+    assert_eq!(scan.tag_count, 4);
+    assert_eq!(scan.latest_tags.unwrap()[0], "main-ccc3333-1700000020");
+    let ready = find_condition(&rs.conditions, "Ready").unwrap();
+    assert!(
+        ready
+            .message
+            .starts_with("successful scan: found 4 tags with checksum "),
+        "{}",
+        ready.message
+    );
+
+    // Exactly one new commit, changing exactly the marked line of the HelmRelease.
+    let after = commits(&bare);
+    assert_eq!(after.len(), 2, "one commit pushed");
+    assert_eq!(after[1], seeded[0]);
+    let head = &after[0];
+    let changed = git(&bare, &["diff", "--name-only", &seeded[0], head]);
+    assert_eq!(changed, "clusters/prod/api.yaml");
+    let content = git(&bare, &["show", &format!("{head}:clusters/prod/api.yaml")]);
+    assert_eq!(
+        format!("{content}\n"),
+        release(&image, "main-bbb2222-1700000300")
+    );
+    let message = git(&bare, &["log", "-1", "--format=%B", head]);
+    assert_eq!(
+        message,
+        "Automated image update by deepdesk\n- main-0000000-1600000000 -> main-bbb2222-1700000300"
+    );
+    let author = git(&bare, &["log", "-1", "--format=%an <%ae>", head]);
+    assert_eq!(author, "fluxbot <flux@deepdesk.com>");
+
+    // Automation and GitRepository status follow the push.
+    let auto: ImageUpdateAutomation = get(&client, "deepdesk").await;
+    let aus = auto.status.unwrap();
+    assert_eq!(aus.last_push_commit.as_deref(), Some(head.as_str()));
+    assert!(aus.last_push_time.is_some());
+    assert_eq!(
+        aus.observed_policies.unwrap()["api"].tag,
+        "main-bbb2222-1700000300"
+    );
+    assert_eq!(
+        find_condition(&aus.conditions, "Ready").unwrap().message,
+        "repository up-to-date"
+    );
+    let gitrepo: GitRepository = get(&client, "config").await;
+    let gs = gitrepo.status.unwrap();
+    assert_eq!(gs.artifact.unwrap().revision, format!("main@sha1:{head}"));
+
+    // The bus saw the chain.
+    let mut seen = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        seen.push(e);
+    }
+    assert!(seen.iter().any(|e| e.object.name == "api"
+        && matches!(&e.kind, EventKind::LatestImageChanged { image: i, previous: None } if i.ends_with(":main-bbb2222-1700000300"))), "{seen:#?}");
+    assert!(
+        seen.iter()
+            .any(|e| matches!(&e.kind, EventKind::Pushed { commit, .. } if commit == head)),
+        "{seen:#?}"
+    );
+
+    // Second pass: nothing new, no commit.
+    let report = once::reconcile_all(&ctx).await.unwrap();
+    assert_eq!(report.failures().len(), 1);
+    assert_eq!(commits(&bare), after);
+
+    // A newer tag: refresh repository and policy only, then `flux-runner diff` shows the
+    // pending change and pushes nothing.
+    registry
+        .push_tags("deepdesk/api", &["main-eee5555-1700000400".to_string()], 1)
+        .await;
+    let repo: ImageRepository = get(&client, "api").await;
+    assert!(matches!(
+        image_repository::reconcile(&ctx, &repo).await.unwrap(),
+        Outcome::Ready { .. }
+    ));
+    let policy: ImagePolicy = get(&client, "api").await;
+    let out = image_policy::reconcile(&ctx, &policy).await.unwrap();
+    match out {
+        Outcome::Ready { message, .. } => assert_eq!(
+            message,
+            format!(
+                "Latest image tag for {image} resolved to main-eee5555-1700000400 \
+                 (previously {image}:main-bbb2222-1700000300)"
+            )
+        ),
+        other => panic!("{other:?}"),
+    }
+
+    let bin = env!("CARGO_BIN_EXE_flux-runner");
+    let cli_cache = tempfile::tempdir().unwrap();
+    let kubeconfig = server.kubeconfig_path().to_path_buf();
+    let run = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(bin);
+        cmd.args(args)
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .arg("--cache-dir")
+            .arg(cli_cache.path());
+        cmd
+    };
+    let diff = tokio::task::spawn_blocking({
+        let mut cmd = run(&["diff"]);
+        move || cmd.output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        diff.status.success(),
+        "{}",
+        String::from_utf8_lossy(&diff.stderr)
+    );
+    let diff = String::from_utf8(diff.stdout).unwrap();
+    assert!(
+        diff.contains("--- a/clusters/prod/api.yaml\n+++ b/clusters/prod/api.yaml\n"),
+        "{diff}"
+    );
+    assert!(diff.contains("\n-      tag: main-bbb2222-1700000300 # {\"$imagepolicy\": \"flux-system:api:tag\"}\n+      tag: main-eee5555-1700000400 # {\"$imagepolicy\": \"flux-system:api:tag\"}\n"), "{diff}");
+    let removed = diff
+        .lines()
+        .filter(|l| l.starts_with('-') && !l.starts_with("---"))
+        .count();
+    assert_eq!(removed, 1, "{diff}");
+    assert_eq!(commits(&bare), after, "diff pushes nothing");
+
+    // The binary's reconcile --once: commits the pending change, exits non-zero naming the
+    // broken policy and its regex error.
+    let once = tokio::task::spawn_blocking({
+        let mut cmd = run(&["reconcile", "--once"]);
+        move || cmd.output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&once.stderr);
+    assert!(!once.status.success());
+    assert!(
+        stderr.contains("ImagePolicy/flux-system/broken")
+            && stderr.contains("invalid regular expression"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("ImagePolicy/flux-system/api "), "{stderr}");
+    let last = commits(&bare);
+    assert_eq!(last.len(), 3);
+    let content = git(&bare, &["show", "main:clusters/prod/api.yaml"]);
+    assert_eq!(
+        format!("{content}\n"),
+        release(&image, "main-eee5555-1700000400")
+    );
+    // The staging file outside update.path was never touched.
+    assert_eq!(
+        format!(
+            "{}\n",
+            git(&bare, &["show", "main:clusters/staging/other.yaml"])
+        ),
+        untouched
+    );
+}
