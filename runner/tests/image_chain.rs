@@ -137,6 +137,10 @@ async fn tags_in_registry_become_one_commit_in_config_repo() {
         &[
             ("clusters/prod/api.yaml", original.as_str()),
             ("clusters/staging/other.yaml", untouched),
+            (
+                "clusters/prod/bad-marker.yaml",
+                "kind: ConfigMap\ndata:\n  a: b\n  tag: x # {\"$imagepolicy\": flux-system:api}\n",
+            ),
             ("README.md", "config\n"),
         ],
     );
@@ -315,6 +319,15 @@ async fn tags_in_registry_become_one_commit_in_config_repo() {
     }
     assert!(seen.iter().any(|e| e.object.name == "api"
         && matches!(&e.kind, EventKind::LatestImageChanged { image: i, previous: None } if i.ends_with(":main-bbb2222-1700000300"))), "{seen:#?}");
+    let warning = seen.iter().find_map(|e| match &e.kind {
+        EventKind::Warning { message } if e.object.name == "deepdesk" => Some(message.clone()),
+        _ => None,
+    });
+    let warning = warning.expect("a warning for the malformed marker");
+    assert!(
+        warning.starts_with("bad-marker.yaml: line 4: marker skipped"),
+        "{warning}"
+    );
     assert!(
         seen.iter()
             .any(|e| matches!(&e.kind, EventKind::Pushed { commit, .. } if commit == head)),
@@ -415,5 +428,28 @@ async fn tags_in_registry_become_one_commit_in_config_repo() {
             git(&bare, &["show", "main:clusters/staging/other.yaml"])
         ),
         untouched
+    );
+
+    // `flux-runner check`: cluster, CRDs as applied from proto, the referenced Secret.
+    let check = tokio::task::spawn_blocking({
+        let mut cmd = run(&["check"]);
+        move || cmd.output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        check.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(stdout.contains("ok\tcluster: reachable"), "{stdout}");
+    assert!(
+        stdout.contains("ok\tCRD imageupdateautomations.image.toolkit.fluxcd.io: current"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("ok\tSecret flux-system/git-auth: readable"),
+        "{stdout}"
     );
 }
