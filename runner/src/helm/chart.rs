@@ -3,8 +3,9 @@
 //! `Chart.yaml` → metadata, `values.yaml` → defaults, `values.schema.json` → schema,
 //! `templates/**` → templates, `charts/<dir>` → subcharts (directories only: packaged
 //! `.tgz` subcharts are not read yet), everything else → `.Files` (so `crds/` too).
-//! `.helmignore` is honoured for the common patterns (`*.ext`, `name`, `dir/`, `/anchored`,
+//! `.helmignore` is honoured for the common patterns (`*.ext`, `name`, `dir/`, `/anchored`;
 //! `!negation` is not supported), plus Helm's default rule ignoring `templates/.?*`.
+//! `charts/*.tgz`, `requirements.yaml` and `Chart.lock` are not read.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -233,11 +234,13 @@ impl Ignore {
     }
 }
 
-/// `filepath.Match` for `*`, `?` (no `/` crossing) and literal characters.
+/// Glob matching as `.Files.Glob` (gobwas/glob with `/` separators) and `.helmignore` use
+/// it: `**` crosses `/`, `*` and `?` do not; other characters are literal.
 pub fn glob_match(pat: &str, name: &str) -> bool {
     fn go(p: &[char], n: &[char]) -> bool {
         match p.first() {
             None => n.is_empty(),
+            Some('*') if p.get(1) == Some(&'*') => (0..=n.len()).any(|i| go(&p[2..], &n[i..])),
             Some('*') => (0..=n.len()).any(|i| !n[..i].contains(&'/') && go(&p[1..], &n[i..])),
             Some('?') => !n.is_empty() && n[0] != '/' && go(&p[1..], &n[1..]),
             Some(c) => n.first() == Some(c) && go(&p[1..], &n[1..]),

@@ -227,3 +227,13 @@ fn crds_and_helmignore_are_honoured_by_the_loader() {
     );
     assert!(chart.dependencies.iter().any(|d| d.is_library()));
 }
+
+#[test]
+fn glob_double_star_crosses_directories_single_star_does_not() {
+    use super::chart::glob_match;
+    assert!(glob_match("config/*", "config/a.ini"));
+    assert!(!glob_match("config/*", "config/sub/a.ini"));
+    assert!(glob_match("config/**", "config/sub/a.ini"));
+    assert!(glob_match("**.ini", "config/sub/a.ini"));
+    assert!(!glob_match("*.ini", "config/a.ini"));
+}

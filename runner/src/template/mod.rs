@@ -17,8 +17,12 @@
 //! - **Numbers.** Helm decodes values through JSON, so every number in `.Values` is a
 //!   float64: we hold them as `Value::Float` and print them as Go's `%v` does (`1e+06`).
 //!   Template literals and Sprig math results stay integers, as in Go.
+//! - **Field paths** (`.a.b`, `$x.a`) are walked by a helper that fails on a nil step
+//!   ("nil pointer evaluating interface {}.b") as Go does; gotmpl alone would yield nil.
+//! - **`printf "%v"`** operands are pre-formatted the Go way when the format is a literal.
 //! - **`<no value>`** is removed from the output, as Helm does (`missingkey=zero` + replace).
-//! - Error messages carry the template name but not Go's exact `executing ... at <...>` text.
+//! - Error messages carry the template name (and line:column for parse errors) but not
+//!   Go's exact `executing ... at <...>` text nor the line of an execution error.
 
 pub mod funcs;
 pub mod gofmt;
