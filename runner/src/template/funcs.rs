@@ -1075,6 +1075,16 @@ fn type_of(v: &Value) -> &'static str {
     }
 }
 
+thread_local! {
+    /// Nesting of `include` calls on this thread (each call runs a fresh executor, so
+    /// gotmpl's own depth limit does not see them).
+    static INCLUDE_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Helm stops recursive `include` at 1000 levels; we stop earlier so a self-including
+/// template fails with an error instead of exhausting a 2 MiB thread stack.
+const MAX_INCLUDE_DEPTH: usize = 100;
+
 /// Helm's own functions: `include`, `tpl`, `required`, `fail`, YAML/JSON codecs, `lookup`
 /// and the `.Files` helpers that the engine's rewrite turns into functions.
 pub fn helm(m: &mut FuncMap, set: &TemplateSet) {
@@ -1095,9 +1105,21 @@ pub fn helm(m: &mut FuncMap, set: &TemplateSet) {
                 "error calling include: template: no template {name:?} associated with template \"gotpl\""
             )));
         }
-        t.execute_template_to_string(&name, &data)
-            .map(s)
-            .map_err(|e| err(format!("error calling include: {e}")))
+        let depth = INCLUDE_DEPTH.with(|d| {
+            d.set(d.get() + 1);
+            d.get()
+        });
+        let out = if depth > MAX_INCLUDE_DEPTH {
+            Err(err(format!(
+                "rendering template has a nested reference name: {name}: unable to execute template"
+            )))
+        } else {
+            t.execute_template_to_string(&name, &data)
+                .map(s)
+                .map_err(|e| err(format!("error calling include: {e}")))
+        };
+        INCLUDE_DEPTH.with(|d| d.set(d.get() - 1));
+        out
     });
     let (tpl_trees, tpl_env) = (Arc::clone(&set.trees), Arc::clone(&set.env));
     f!(m, "tpl", move |a: &[Value]| -> R {

@@ -167,3 +167,21 @@ fn field_of_missing_value_fails_like_go() {
         "[]"
     );
 }
+
+#[test]
+fn self_including_template_fails_instead_of_overflowing_the_stack() {
+    let sources = vec![(
+        "t".to_string(),
+        r#"{{ define "loop" }}{{ include "loop" . }}{{ end }}{{ include "loop" . }}"#.to_string(),
+    )];
+    let set = TemplateSet::parse(&sources, Env::default()).unwrap();
+    let err = set.execute("t", &Value::Nil).unwrap_err().to_string();
+    assert!(err.contains("nested reference name: loop"), "{err}");
+    // A bounded recursion still works.
+    let sources = vec![(
+        "t".to_string(),
+        r#"{{ define "count" }}{{ if gt . 0 }}{{ . }}{{ include "count" (sub . 1) }}{{ end }}{{ end }}{{ include "count" 5 }}"#.to_string(),
+    )];
+    let set = TemplateSet::parse(&sources, Env::default()).unwrap();
+    assert_eq!(set.execute("t", &Value::Nil).unwrap(), "54321");
+}
