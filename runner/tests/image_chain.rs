@@ -453,3 +453,174 @@ async fn tags_in_registry_become_one_commit_in_config_repo() {
         "{stdout}"
     );
 }
+
+fn ready_of(conditions: &[proto::flux::condition::Condition]) -> (ConditionStatus, String, String) {
+    let c = find_condition(conditions, "Ready").expect("Ready condition");
+    (c.status.clone(), c.reason.clone(), c.message.clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_input_is_not_ready_and_pushes_nothing() {
+    let (_server, client) = cluster().await;
+    let registry = Registry::start(None);
+    let private = Registry::start(Some(("user", "pass")));
+    let image = format!("{}/deepdesk/api", registry.addr);
+    registry
+        .push_tags(
+            "deepdesk/api",
+            &["main-aaa-100".to_string(), "latest".to_string()],
+            2,
+        )
+        .await;
+    private
+        .push_tags("deepdesk/private", &["1.0.0".to_string()], 1)
+        .await;
+
+    let git_root = tempfile::tempdir().unwrap();
+    let addr = serve_git_http(
+        git_root.path().to_path_buf(),
+        vec![basic("fluxbot", "s3cret")],
+        Guard::PushOnly,
+    )
+    .await;
+    seed_repo(
+        git_root.path(),
+        "config.git",
+        &[("api.yaml", release(&image, "main-000-1").as_str())],
+    );
+    let bare = git_root.path().join("config.git");
+    let seeded = commits(&bare);
+
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), NS);
+    secrets
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": "wrong-auth", "namespace": NS},
+                "stringData": {"username": "fluxbot", "password": "wrong"},
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    create::<GitRepository>(
+        &client,
+        json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+            "metadata": {"name": "config", "namespace": NS},
+            "spec": {"url": format!("http://{addr}/config.git"), "interval": "1m",
+                     "ref": {"branch": "main"}, "secretRef": {"name": "wrong-auth"}},
+        }),
+    )
+    .await;
+    create::<ImageRepository>(
+        &client,
+        json!({
+            "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageRepository",
+            "metadata": {"name": "api", "namespace": NS},
+            "spec": {"image": image, "interval": "5m", "insecure": true},
+        }),
+    )
+    .await;
+    create::<ImageRepository>(&client, json!({
+        "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageRepository",
+        "metadata": {"name": "private", "namespace": NS},
+        "spec": {"image": format!("{}/deepdesk/private", private.addr), "interval": "5m", "insecure": true},
+    }))
+    .await;
+    create::<ImagePolicy>(
+        &client,
+        json!({
+            "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImagePolicy",
+            "metadata": {"name": "api", "namespace": NS},
+            "spec": {"imageRepositoryRef": {"name": "api"},
+                     "filterTags": {"pattern": "^main-[a-f0-9]+-(?P<ts>[0-9]+)$", "extract": "$ts"},
+                     "policy": {"numerical": {}}},
+        }),
+    )
+    .await;
+    create::<ImagePolicy>(
+        &client,
+        json!({
+            "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImagePolicy",
+            "metadata": {"name": "every-tag", "namespace": NS},
+            "spec": {"imageRepositoryRef": {"name": "api"}, "policy": {"numerical": {}}},
+        }),
+    )
+    .await;
+    create::<ImageUpdateAutomation>(
+        &client,
+        json!({
+            "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageUpdateAutomation",
+            "metadata": {"name": "deepdesk", "namespace": NS},
+            "spec": {"sourceRef": {"kind": "GitRepository", "name": "config"}, "interval": "5m",
+                     "git": {"commit": {"author": {"email": "flux@deepdesk.com"}}}},
+        }),
+    )
+    .await;
+
+    let cache = tempfile::tempdir().unwrap();
+    let mut ctx = Context::new(client.clone(), cache.path()).unwrap();
+    ctx.force_scan = true;
+    let report = once::reconcile_all(&ctx).await.unwrap();
+    let mut failed: Vec<String> = report
+        .failures()
+        .iter()
+        .map(|(o, f)| format!("{}/{} {}", o.kind, o.name, f.reason))
+        .collect();
+    failed.sort();
+    assert_eq!(
+        failed,
+        [
+            "ImagePolicy/every-tag Failure",
+            "ImageRepository/private AuthenticationFailed",
+            "ImageUpdateAutomation/deepdesk GitOperationFailed",
+        ],
+        "{:#?}",
+        report.lines()
+    );
+
+    // The numerical policy names the tag that is not a number.
+    let p: ImagePolicy = get(&client, "every-tag").await;
+    let (status, _, message) = ready_of(&p.status.unwrap().conditions);
+    assert_eq!(status, ConditionStatus::False);
+    assert!(message.contains("'latest'"), "{message}");
+
+    // Push refused (wrong password): nothing pushed, the message says why.
+    assert_eq!(commits(&bare), seeded);
+    let a: ImageUpdateAutomation = get(&client, "deepdesk").await;
+    let st = a.status.unwrap();
+    let (_, _, message) = ready_of(&st.conditions);
+    assert!(
+        message.contains("push") || message.contains("auth"),
+        "{message}"
+    );
+    assert!(st.last_push_commit.is_none());
+    assert_eq!(
+        find_condition(&st.conditions, "Reconciling")
+            .unwrap()
+            .reason,
+        "ProgressingWithRetry"
+    );
+
+    // The registry goes away: the repository is not Ready with the transport error, its
+    // last scan and the policy's latestRef are kept.
+    let before: ImageRepository = get(&client, "api").await;
+    let last_scan = before.status.clone().unwrap().last_scan_result;
+    drop(registry);
+    let out = image_repository::reconcile(&ctx, &before).await.unwrap();
+    let Outcome::NotReady(f) = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(f.reason, "ReadOperationFailed");
+    let after: ImageRepository = get(&client, "api").await;
+    assert_eq!(after.status.unwrap().last_scan_result, last_scan);
+    let p: ImagePolicy = get(&client, "api").await;
+    assert!(matches!(
+        image_policy::reconcile(&ctx, &p).await.unwrap(),
+        Outcome::Ready { .. }
+    ));
+    let p: ImagePolicy = get(&client, "api").await;
+    assert_eq!(p.status.unwrap().latest_ref.unwrap().tag, "main-aaa-100");
+}

@@ -14,7 +14,8 @@
 //! Sprig); `.Changed.FileChanges` and `.Changed.Objects` are keyed by strings
 //! (`<file>` and `<kind> <namespace>/<name>`), not by Go structs, so `{{ $obj.Kind }}` on
 //! a key does not work (the values carry `Setter`/`OldValue`/`NewValue`); `.Updated` is not
-//! provided. `signingKey` and `push.refspec`/`push.options` are not implemented.
+//! provided. `signingKey` and `push.refspec`/`push.options` are not implemented. An author
+//! without `name` commits under its e-mail as name (libgit2 refuses empty names).
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -224,8 +225,15 @@ pub async fn plan(
         push_branch,
         path,
         policies,
+        // libgit2 refuses an empty name (go-git takes it): the e-mail stands in.
         author: Author {
-            name: git.commit.author.name.clone().unwrap_or_default(),
+            name: git
+                .commit
+                .author
+                .name
+                .clone()
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| git.commit.author.email.clone()),
             email: git.commit.author.email.clone(),
         },
         template: git.commit.message_template.clone(),
