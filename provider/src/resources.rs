@@ -9,7 +9,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-
 use crate::framework::{Ctx, Diags, Resource, error};
 
 pub mod alert;
