@@ -44,6 +44,14 @@ enum Command {
         #[command(flatten)]
         cluster: ClusterArgs,
     },
+    /// Run the controllers until stopped (SIGINT/SIGTERM), chaining image updates at once.
+    Run {
+        /// Only watch objects matching this label selector (sharding across runners).
+        #[arg(long)]
+        watch_label_selector: Option<String>,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
     /// Print the unified diff the next ImageUpdateAutomation runs would commit; push nothing.
     Diff {
         #[command(flatten)]
@@ -141,6 +149,22 @@ fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
                     .collect();
                 anyhow::bail!("{} object(s) not Ready: {}", names.len(), names.join("; "));
             }
+        }
+        Command::Run {
+            watch_label_selector,
+            cluster,
+        } => {
+            runtime()?.block_on(async {
+                let ctx = cluster.context().await?;
+                let opts = runner::controller::run::RunOptions {
+                    label_selector: watch_label_selector,
+                };
+                let shutdown = async {
+                    let _ = tokio::signal::ctrl_c().await;
+                };
+                runner::controller::run::run(ctx, opts, shutdown).await;
+                anyhow::Ok(())
+            })?;
         }
         Command::Diff { cluster } => {
             let (diff, problems) = runtime()?.block_on(async {

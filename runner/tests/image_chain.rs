@@ -456,7 +456,7 @@ async fn tags_in_registry_become_one_commit_in_config_repo() {
 
 fn ready_of(conditions: &[proto::flux::condition::Condition]) -> (ConditionStatus, String, String) {
     let c = find_condition(conditions, "Ready").expect("Ready condition");
-    (c.status.clone(), c.reason.clone(), c.message.clone())
+    (c.status, c.reason.clone(), c.message.clone())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -623,4 +623,155 @@ async fn bad_input_is_not_ready_and_pushes_nothing() {
     ));
     let p: ImagePolicy = get(&client, "api").await;
     assert_eq!(p.status.unwrap().latest_ref.unwrap().tag, "main-aaa-100");
+}
+
+/// `run`: with 1h intervals, only the chain can carry a new tag to a commit and the
+/// GitRepository's revision within seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn run_chains_new_tag_to_commit_and_source_revision() {
+    let (_server, client) = cluster().await;
+    let registry = Registry::start(None);
+    let image = format!("{}/deepdesk/api", registry.addr);
+    registry
+        .push_tags("deepdesk/api", &["main-aaa-100".to_string()], 1)
+        .await;
+    let git_root = tempfile::tempdir().unwrap();
+    let addr = serve_git_http(
+        git_root.path().to_path_buf(),
+        vec![basic("fluxbot", "s3cret")],
+        Guard::PushOnly,
+    )
+    .await;
+    seed_repo(
+        git_root.path(),
+        "config.git",
+        &[("api.yaml", release(&image, "main-000-1").as_str())],
+    );
+    let bare = git_root.path().join("config.git");
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), NS);
+    secrets
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": "git-auth", "namespace": NS},
+                "stringData": {"username": "fluxbot", "password": "s3cret"},
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    create::<GitRepository>(
+        &client,
+        json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+            "metadata": {"name": "config", "namespace": NS},
+            "spec": {"url": format!("http://{addr}/config.git"), "interval": "1h",
+                     "ref": {"branch": "main"}, "secretRef": {"name": "git-auth"}},
+        }),
+    )
+    .await;
+    create::<ImageRepository>(
+        &client,
+        json!({
+            "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageRepository",
+            "metadata": {"name": "api", "namespace": NS},
+            "spec": {"image": image, "interval": "1h", "insecure": true},
+        }),
+    )
+    .await;
+    create::<ImagePolicy>(
+        &client,
+        json!({
+            "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImagePolicy",
+            "metadata": {"name": "api", "namespace": NS},
+            "spec": {"imageRepositoryRef": {"name": "api"},
+                     "filterTags": {"pattern": "^main-[a-f0-9]+-(?P<ts>[0-9]+)$", "extract": "$ts"},
+                     "policy": {"numerical": {}}},
+        }),
+    )
+    .await;
+    create::<ImageUpdateAutomation>(&client, json!({
+        "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageUpdateAutomation",
+        "metadata": {"name": "deepdesk", "namespace": NS},
+        "spec": {"sourceRef": {"kind": "GitRepository", "name": "config"}, "interval": "1h",
+                 "git": {"commit": {"author": {"name": "fluxbot", "email": "flux@deepdesk.com"}}}},
+    }))
+    .await;
+
+    let cache = tempfile::tempdir().unwrap();
+    let ctx = Context::new(client.clone(), cache.path()).unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let runner = tokio::spawn(runner::controller::run::run(
+        ctx,
+        runner::controller::run::RunOptions::default(),
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let head = loop {
+        let c = commits(&bare);
+        let repo: GitRepository = get(&client, "config").await;
+        let revision = repo
+            .status
+            .and_then(|s| s.artifact)
+            .map(|a| a.revision)
+            .unwrap_or_default();
+        if c.len() == 2 && revision == format!("main@sha1:{}", c[0]) {
+            break c[0].clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no chained commit within 30s: commits {c:?}, revision {revision}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let content = git(&bare, &["show", &format!("{head}:api.yaml")]);
+    assert_eq!(format!("{content}\n"), release(&image, "main-aaa-100"));
+    // Status writes do not loop the reconcilers into more commits.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(commits(&bare).len(), 2);
+
+    // A new tag and a receiver-style requestedAt on the ImageRepository only: the policy,
+    // the automation and the GitRepository follow through the chain (intervals are 1h).
+    registry
+        .push_tags("deepdesk/api", &["main-bbb-200".to_string()], 1)
+        .await;
+    Api::<ImageRepository>::namespaced(client.clone(), NS)
+        .patch(
+            "api",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {
+                "reconcile.fluxcd.io/requestedAt": "2026-11-25T22:30:00Z"}}})),
+        )
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let c = commits(&bare);
+        let repo: GitRepository = get(&client, "config").await;
+        let revision = repo.status.and_then(|s| s.artifact).map(|a| a.revision);
+        if c.len() == 3 && revision == Some(format!("main@sha1:{}", c[0])) {
+            let content = git(&bare, &["show", &format!("{}:api.yaml", c[0])]);
+            assert_eq!(format!("{content}\n"), release(&image, "main-bbb-200"));
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "chain did not carry main-bbb-200 within 30s: commits {c:?}, revision {revision:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let repo: ImageRepository = get(&client, "api").await;
+    assert_eq!(
+        repo.status.unwrap().last_handled_reconcile_at.as_deref(),
+        Some("2026-11-25T22:30:00Z")
+    );
+    let _ = stop_tx.send(());
+    tokio::time::timeout(Duration::from_secs(10), runner)
+        .await
+        .expect("run stops on shutdown")
+        .unwrap();
 }

@@ -9,7 +9,8 @@
 //! - [`image_update_automation`]: setters over `update.path`, one commit per run, push with
 //!   retry, `lastPushCommit`/`observedPolicies`;
 //! - [`once`]: every object once in dependency order (`flux-runner reconcile --once`), the
-//!   pending diff (`flux-runner diff`) and the cluster check (`flux-runner check`).
+//!   pending diff (`flux-runner diff`) and the cluster check (`flux-runner check`);
+//! - [`run`]: kube-runtime Controllers per kind and the event chaining (`flux-runner run`).
 //!
 //! Shared shape (image-automation-controller's): the reconcile computes a [`Result`] of
 //! "ready with message" or a [`Failure`] (reason, message, stalled), and the status is
@@ -26,6 +27,7 @@ pub mod image_policy;
 pub mod image_repository;
 pub mod image_update_automation;
 pub mod once;
+pub mod run;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
