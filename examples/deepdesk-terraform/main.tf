@@ -51,6 +51,39 @@ resource "flux_kustomization" "account" {
   }
 }
 
+variable "slack_webhook_url" {
+  description = "Slack incoming-webhook address of #deployments."
+  type        = string
+  sensitive   = true
+  default     = "https://hooks.slack.com/services/T000/B000/XXXX"
+}
+
+# #deployments hears about every HelmRelease of the accounts (the per-account Alerts and Providers in
+# deepdesk-config keep working beside it).
+resource "flux_alert" "deployments" {
+  name     = "deployments-${var.environment}"
+  severity = "info"
+
+  dynamic "event_source" {
+    for_each = var.accounts
+    content {
+      kind      = "HelmRelease"
+      name      = "*"
+      namespace = event_source.value
+    }
+  }
+
+  event_source {
+    kind = "Kustomization"
+    name = "*"
+  }
+
+  slack {
+    channel = "#deployments"
+    address = var.slack_webhook_url
+  }
+}
+
 output "kustomizations" {
   description = "The Kustomization of each account, as namespace/name."
   value       = { for k, v in flux_kustomization.account : k => v.id }

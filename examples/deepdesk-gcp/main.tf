@@ -1,0 +1,133 @@
+# deepdesk-gcp: the cluster-wide Flux-compatible installation (what the old `flux` module deployed with a
+# local Helm chart): CRDs, flux-runner, the two GitRepositories, image scanning for the services in
+# staging, the image update automation, the GitHub webhook Receiver behind an Ingress, and the PodMonitor.
+terraform {
+  required_providers {
+    flux = {
+      source = "deepdesk/flux"
+    }
+  }
+}
+
+variable "kubeconfig" {
+  description = "Path of the kubeconfig of the GKE cluster."
+  type        = string
+  default     = "~/.kube/config"
+}
+
+variable "github_token" {
+  description = "Token with read/write access to deepdesk-config and read access to deepdesk-helmcharts."
+  type        = string
+  sensitive   = true
+  default     = "change-me"
+}
+
+variable "registry" {
+  description = "Registry path the service images are pushed to."
+  type        = string
+  default     = "eu.gcr.io/deepdesk-cloud"
+}
+
+variable "services" {
+  description = "Services whose staging image follows the newest main-<sha>-<unix ts> tag."
+  type        = list(string)
+  default     = ["backend", "engine"]
+}
+
+provider "flux" {
+  config_path = var.kubeconfig
+}
+
+resource "flux_installation" "flux" {
+  runner {
+    replicas  = 1
+    log_level = "info"
+  }
+
+  source {
+    name     = "deepdesk-helmcharts"
+    url      = "https://github.com/deepdesk/deepdesk-helmcharts"
+    branch   = "main"
+    interval = "5m"
+    credentials {
+      username = "git"
+      password = var.github_token
+    }
+  }
+  source {
+    name     = "deepdesk-config"
+    url      = "https://github.com/deepdesk/deepdesk-config"
+    branch   = "main"
+    interval = "1m"
+    credentials {
+      username = "git"
+      password = var.github_token
+    }
+  }
+
+  dynamic "image" {
+    for_each = toset(var.services)
+    content {
+      name  = image.value
+      image = "${var.registry}/${image.value}"
+    }
+  }
+
+  # Tags main-<sha>-<unix ts>; the newest timestamp wins (the provider's default filter and order).
+  dynamic "policy" {
+    for_each = toset(var.services)
+    content {
+      name             = "${policy.value}-staging"
+      image_repository = policy.value
+    }
+  }
+
+  registry_credentials {
+    gcp_workload_identity = true
+    gcp_service_account   = "flux@deepdesk-cloud.iam.gserviceaccount.com"
+  }
+
+  image_update_automation {
+    source       = "deepdesk-config"
+    path         = "./k8s"
+    author_name  = "fluxcdbot"
+    author_email = "fluxcdbot@deepdesk.com"
+  }
+
+  pod_monitor {
+    labels = { release = "prometheus" }
+  }
+
+  ingress {
+    host            = "flux-webhook.deepdesk.com"
+    class_name      = "nginx"
+    tls_secret_name = "flux-webhook-tls"
+    annotations     = { "cert-manager.io/cluster-issuer" = "letsencrypt" }
+  }
+}
+
+# GitHub calls this on every push to deepdesk-config, so a commit reaches the accounts at once.
+resource "flux_receiver" "github" {
+  name     = "github"
+  type     = "github"
+  events   = ["ping", "push"]
+  base_url = flux_installation.flux.webhook_base_url
+
+  resource {
+    kind = "GitRepository"
+    name = "deepdesk-config"
+  }
+
+  depends_on = [flux_installation.flux]
+}
+
+output "github_webhook_url" {
+  description = "Payload URL to configure on the deepdesk-config repository's GitHub webhook."
+  value       = flux_receiver.github.webhook_url
+}
+
+output "github_webhook_secret" {
+  description = "Secret of that webhook."
+  value       = flux_receiver.github.token
+  sensitive   = true
+}
