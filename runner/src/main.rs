@@ -49,6 +49,15 @@ enum Command {
         /// Only watch objects matching this label selector (sharding across runners).
         #[arg(long)]
         watch_label_selector: Option<String>,
+        /// Run only while holding the Lease `--lease-namespace/--lease-name`.
+        #[arg(long)]
+        leader_elect: bool,
+        /// Namespace of the leader Lease.
+        #[arg(long, default_value = "flux-system")]
+        lease_namespace: String,
+        /// Name of the leader Lease (one per shard).
+        #[arg(long, default_value = "flux-runner")]
+        lease_name: String,
         #[command(flatten)]
         cluster: ClusterArgs,
     },
@@ -152,12 +161,26 @@ fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
         }
         Command::Run {
             watch_label_selector,
+            leader_elect,
+            lease_namespace,
+            lease_name,
             cluster,
         } => {
             runtime()?.block_on(async {
                 let ctx = cluster.context().await?;
                 let opts = runner::controller::run::RunOptions {
                     label_selector: watch_label_selector,
+                    leader_election: leader_elect.then(|| {
+                        runner::controller::run::LeaderElection {
+                            namespace: lease_namespace,
+                            name: lease_name,
+                            // The pod name in a Deployment; unique per process otherwise.
+                            identity: std::env::var("HOSTNAME")
+                                .unwrap_or_else(|_| uuid::Uuid::new_v4().to_string()),
+                            lease_duration: std::time::Duration::from_secs(15),
+                            renew_every: std::time::Duration::from_secs(5),
+                        }
+                    }),
                 };
                 let shutdown = async {
                     let _ = tokio::signal::ctrl_c().await;

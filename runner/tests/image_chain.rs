@@ -775,3 +775,82 @@ async fn run_chains_new_tag_to_commit_and_source_revision() {
         .expect("run stops on shutdown")
         .unwrap();
 }
+
+/// Two runners on one Lease: only the holder reconciles; when it stops, the standby takes
+/// over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn run_with_leader_election_has_one_active_replica() {
+    use runner::controller::run::{LeaderElection, RunOptions, run};
+    let (_server, client) = cluster().await;
+    // An unreachable registry: every reconcile publishes a Failed event on its runner's bus.
+    create::<ImageRepository>(
+        &client,
+        json!({
+            "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageRepository",
+            "metadata": {"name": "down", "namespace": NS},
+            "spec": {"image": "127.0.0.1:1/deepdesk/api", "interval": "1h", "insecure": true,
+                     "timeout": "2s"},
+        }),
+    )
+    .await;
+    let le = |id: &str| LeaderElection {
+        namespace: NS.into(),
+        name: "flux-runner".into(),
+        identity: id.into(),
+        lease_duration: Duration::from_secs(2),
+        renew_every: Duration::from_millis(200),
+    };
+    let start = |id: &str| {
+        let cache = tempfile::tempdir().unwrap();
+        let ctx = Context::new(client.clone(), cache.path()).unwrap();
+        let events = ctx.bus.subscribe();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let opts = RunOptions {
+            label_selector: None,
+            leader_election: Some(le(id)),
+        };
+        let handle = tokio::spawn(run(ctx, opts, async move {
+            let _ = rx.await;
+        }));
+        (cache, events, tx, handle)
+    };
+    let holder = |client: Client| async move {
+        Api::<k8s_openapi::api::coordination::v1::Lease>::namespaced(client, NS)
+            .get_opt("flux-runner")
+            .await
+            .unwrap()
+            .and_then(|l| l.spec)
+            .and_then(|s| s.holder_identity)
+    };
+    let wait_for_event = |mut rx: tokio::sync::broadcast::Receiver<runner::bus::BusEvent>| async move {
+        let got = tokio::time::timeout(Duration::from_secs(15), rx.recv()).await;
+        (got.is_ok_and(|e| e.is_ok()), rx)
+    };
+
+    let (_ca, events_a, stop_a, run_a) = start("a");
+    let (seen, _events_a) = wait_for_event(events_a).await;
+    assert!(seen, "the only runner reconciles");
+    assert_eq!(holder(client.clone()).await.as_deref(), Some("a"));
+
+    let (_cb, mut events_b, stop_b, run_b) = start("b");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        events_b.try_recv().is_err(),
+        "the standby does not reconcile"
+    );
+    assert_eq!(holder(client.clone()).await.as_deref(), Some("a"));
+
+    let _ = stop_a.send(());
+    tokio::time::timeout(Duration::from_secs(10), run_a)
+        .await
+        .expect("a stops")
+        .unwrap();
+    let (seen, _events_b) = wait_for_event(events_b).await;
+    assert!(seen, "the standby takes over and reconciles");
+    assert_eq!(holder(client.clone()).await.as_deref(), Some("b"));
+    let _ = stop_b.send(());
+    tokio::time::timeout(Duration::from_secs(10), run_b)
+        .await
+        .expect("b stops")
+        .unwrap();
+}

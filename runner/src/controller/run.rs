@@ -14,7 +14,10 @@
 //! namespace of an ImagePolicy whose `latestRef` changed, and the GitRepository an
 //! automation pushed to.
 //!
-//! Not implemented: Lease leader election (run one replica per label shard).
+//! Leader election ([`LeaderElection`]): with it, `run` starts its controllers only while it
+//! holds a `coordination.k8s.io/v1` Lease (taken over once `renewTime + leaseDuration` has
+//! passed), renews it every `renew_every`, stops its controllers when a renewal fails or
+//! another holder appears, and releases the Lease on shutdown so a standby takes over at once.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -38,6 +41,99 @@ use crate::context::Context;
 pub struct RunOptions {
     /// Only objects matching this label selector (`--watch-label-selector`).
     pub label_selector: Option<String>,
+    /// Hold this Lease while running (several replicas: one active).
+    pub leader_election: Option<LeaderElection>,
+}
+
+/// A Lease to hold while running.
+#[derive(Debug, Clone)]
+pub struct LeaderElection {
+    /// Namespace of the Lease.
+    pub namespace: String,
+    /// Name of the Lease.
+    pub name: String,
+    /// This replica's identity (`holderIdentity`).
+    pub identity: String,
+    /// `leaseDurationSeconds`.
+    pub lease_duration: Duration,
+    /// How often the holder renews (and a standby retries).
+    pub renew_every: Duration,
+}
+
+/// Takes or renews the Lease; `Ok(true)` when we hold it afterwards.
+pub async fn try_acquire(client: &kube::Client, le: &LeaderElection) -> Result<bool, Error> {
+    use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+    let api: Api<Lease> = Api::namespaced(client.clone(), &le.namespace);
+    let kube_err = |op: &'static str| {
+        let (ns, name) = (le.namespace.clone(), le.name.clone());
+        move |source| Error::Kube {
+            op,
+            kind: "Lease",
+            namespace: ns,
+            name,
+            source: Box::new(source),
+        }
+    };
+    let now = jiff::Timestamp::now();
+    let secs = i32::try_from(le.lease_duration.as_secs())
+        .unwrap_or(i32::MAX)
+        .max(1);
+    let existing = api.get_opt(&le.name).await.map_err(kube_err("get"))?;
+    let Some(mut lease) = existing else {
+        let lease = Lease {
+            metadata: kube::api::ObjectMeta {
+                name: Some(le.name.clone()),
+                namespace: Some(le.namespace.clone()),
+                ..Default::default()
+            },
+            spec: Some(LeaseSpec {
+                holder_identity: Some(le.identity.clone()),
+                lease_duration_seconds: Some(secs),
+                acquire_time: Some(MicroTime(now)),
+                renew_time: Some(MicroTime(now)),
+                lease_transitions: Some(0),
+                ..Default::default()
+            }),
+        };
+        // A concurrent creator wins: we are then a standby.
+        return Ok(api.create(&Default::default(), &lease).await.is_ok());
+    };
+    let spec = lease.spec.get_or_insert_with(Default::default);
+    let holder = spec.holder_identity.clone().filter(|h| !h.is_empty());
+    let expired = spec.renew_time.as_ref().is_none_or(|t| {
+        let d = i64::from(spec.lease_duration_seconds.unwrap_or(secs));
+        t.0.as_second() + d < now.as_second()
+    });
+    match holder {
+        Some(h) if h == le.identity => {}
+        Some(_) if !expired => return Ok(false),
+        _ => {
+            spec.holder_identity = Some(le.identity.clone());
+            spec.acquire_time = Some(MicroTime(now));
+            spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0) + 1);
+        }
+    }
+    spec.renew_time = Some(MicroTime(now));
+    spec.lease_duration_seconds = Some(secs);
+    // The replace carries our resourceVersion: a concurrent writer makes it fail (409).
+    Ok(api
+        .replace(&le.name, &Default::default(), &lease)
+        .await
+        .is_ok())
+}
+
+/// Gives the Lease up (holder cleared) if we hold it.
+pub async fn release(client: &kube::Client, le: &LeaderElection) {
+    use k8s_openapi::api::coordination::v1::Lease;
+    let api: Api<Lease> = Api::namespaced(client.clone(), &le.namespace);
+    if let Ok(Some(mut lease)) = api.get_opt(&le.name).await
+        && let Some(spec) = lease.spec.as_mut()
+        && spec.holder_identity.as_deref() == Some(le.identity.as_str())
+    {
+        spec.holder_identity = None;
+        let _ = api.replace(&le.name, &Default::default(), &lease).await;
+    }
 }
 
 /// Backoff for objects that are not Ready (transient failures).
@@ -178,6 +274,51 @@ where
     S: Future<Output = ()> + Send + Sync + 'static,
 {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stop_tx = Arc::new(stop_tx);
+    {
+        let stop_tx = Arc::clone(&stop_tx);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+    }
+    if let Some(le) = opts.leader_election.clone() {
+        // Standby until we hold the Lease (or are told to stop).
+        let mut stop = stop_rx.clone();
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            match try_acquire(&ctx.client, &le).await {
+                Ok(true) => break,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "leader election"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(le.renew_every) => {}
+                _ = stop.changed() => {}
+            }
+        }
+        let (client, stop_tx) = (ctx.client.clone(), Arc::clone(&stop_tx));
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(le.renew_every) => {}
+                    _ = stop.changed() => {}
+                }
+                if *stop.borrow() {
+                    release(&client, &le).await;
+                    return;
+                }
+                if !matches!(try_acquire(&client, &le).await, Ok(true)) {
+                    tracing::warn!(lease = %le.name, "lost the leader Lease: stopping");
+                    let _ = stop_tx.send(true);
+                    return;
+                }
+            }
+        });
+    }
     let stopped = move || {
         let mut rx = stop_rx.clone();
         async move {
@@ -299,10 +440,6 @@ where
         }
     };
     let chain = tokio::spawn(chain);
-    tokio::spawn(async move {
-        shutdown.await;
-        let _ = stop_tx.send(true);
-    });
     tokio::join!(git, repos, pols, autos);
     chain.abort();
 }
