@@ -6,7 +6,7 @@
 //! subscribe. Publishing never blocks and never fails: with no subscriber the event is
 //! dropped, and a slow subscriber loses the oldest events (it sees `Lagged`), as a
 //! broadcast channel does. Unlike Flux there is no Kubernetes Event round trip between
-//! controllers; Kubernetes Events are written separately by the reconcilers.
+//! controllers; [`crate::context::Context::emit`] writes the Kubernetes Event as well.
 
 use tokio::sync::broadcast;
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use crate::bus::Bus;
+use crate::bus::{Bus, EventKind, ObjectRef};
 use crate::registry::{ClientOptions, RegistryClient, RegistryError, TagStore};
 
 /// The time source (injected so tests can pin it).
@@ -47,6 +47,8 @@ pub struct Context {
     pub force_scan: bool,
     /// Field manager / event source name.
     pub manager: String,
+    /// Writes Kubernetes Events (`None`: bus only).
+    pub recorder: Option<kube::runtime::events::Recorder>,
 }
 
 impl std::fmt::Debug for Context {
@@ -79,7 +81,7 @@ impl Context {
         registry: ClientOptions,
     ) -> Result<Self, RegistryError> {
         Ok(Self {
-            client,
+            client: client.clone(),
             cache_dir: cache_dir.to_path_buf(),
             bus,
             clock,
@@ -87,12 +89,87 @@ impl Context {
             tags: TagStore::open(cache_dir.join("tags"))?,
             force_scan: false,
             manager: "flux-runner".into(),
+            recorder: Some(kube::runtime::events::Recorder::new(
+                client,
+                kube::runtime::events::Reporter {
+                    controller: "flux-runner".into(),
+                    instance: std::env::var("HOSTNAME").ok(),
+                },
+            )),
         })
     }
 
     /// Now, as a Kubernetes `Time`.
     pub fn now(&self) -> Time {
         Time(self.clock.now())
+    }
+
+    /// Publishes `kind` about `object` on the bus and, best effort, as a Kubernetes Event
+    /// (type Warning for failures and warnings, Normal otherwise; the reason is Flux's where
+    /// there is one). A failed Event write is logged, never returned.
+    pub async fn emit(&self, object: ObjectRef, kind: EventKind) {
+        use kube::runtime::events::{Event, EventType};
+        let (type_, reason, note) = match &kind {
+            EventKind::Failed { reason, message } => {
+                (EventType::Warning, reason.clone(), message.clone())
+            }
+            EventKind::Warning { message } => (
+                EventType::Warning,
+                "UpdateWarning".to_string(),
+                message.clone(),
+            ),
+            EventKind::TagsChanged { revision } => (
+                EventType::Normal,
+                "Succeeded".to_string(),
+                format!("new tag list with checksum {revision}"),
+            ),
+            EventKind::LatestImageChanged { image, previous } => (
+                EventType::Normal,
+                "Succeeded".to_string(),
+                match previous {
+                    Some(p) => format!("Latest image tag resolved to {image} (previously {p})"),
+                    None => format!("Latest image tag resolved to {image}"),
+                },
+            ),
+            EventKind::Pushed { commit, branch, .. } => (
+                EventType::Normal,
+                "Succeeded".to_string(),
+                format!(
+                    "pushed commit '{}' to branch '{branch}'",
+                    commit.get(..7).unwrap_or(commit)
+                ),
+            ),
+            EventKind::NewRevision { revision } => (
+                EventType::Normal,
+                "NewArtifact".to_string(),
+                format!("stored artifact for revision '{revision}'"),
+            ),
+        };
+        self.bus.publish(object.clone(), kind);
+        let Some(recorder) = &self.recorder else {
+            return;
+        };
+        let api_version = match object.kind.as_str() {
+            "GitRepository" => "source.toolkit.fluxcd.io/v1",
+            _ => "image.toolkit.fluxcd.io/v1",
+        };
+        let reference = k8s_openapi::api::core::v1::ObjectReference {
+            api_version: Some(api_version.into()),
+            kind: Some(object.kind.clone()),
+            namespace: Some(object.namespace.clone()),
+            name: Some(object.name.clone()),
+            ..Default::default()
+        };
+        let event = Event {
+            type_,
+            reason,
+            note: Some(note),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        if let Err(e) = recorder.publish(&event, &reference).await {
+            tracing::warn!(error = %e, object = %object, "writing a Kubernetes Event failed");
+        }
     }
 
     /// The git cache directory.

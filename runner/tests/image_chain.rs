@@ -334,6 +334,25 @@ async fn tags_in_registry_become_one_commit_in_config_repo() {
         "{seen:#?}"
     );
 
+    // The same warning as a Kubernetes Event on the automation.
+    let k8s_events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), NS);
+    let list = k8s_events.list(&Default::default()).await.unwrap();
+    let marker_event = list.items.iter().find(|e| {
+        e.type_.as_deref() == Some("Warning")
+            && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("deepdesk")
+            && e.note
+                .as_deref()
+                .is_some_and(|n| n.starts_with("bad-marker.yaml: line 4: marker skipped"))
+    });
+    assert!(marker_event.is_some(), "{:#?}", list.items);
+    assert!(
+        list.items
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("Succeeded")
+                && e.note.as_deref()
+                    == Some(format!("pushed commit '{}' to branch 'main'", &head[..7]).as_str()))
+    );
+
     // Second pass: nothing new, no commit.
     let report = once::reconcile_all(&ctx).await.unwrap();
     assert_eq!(report.failures().len(), 1);

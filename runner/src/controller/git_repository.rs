@@ -63,6 +63,7 @@ pub async fn reconcile(ctx: &Context, repo: &GitRepository) -> Result<Outcome, E
     let interval = duration_field("spec.interval", &repo.spec.interval);
     let previous = repo.status.clone().unwrap_or_default();
     let mut status = previous.clone();
+    let mut new_revision = None;
     let result = match interval.clone() {
         Err(f) => Err(f),
         Ok(_) => fetch(ctx, repo).await?.map(|(revision, digest)| {
@@ -71,12 +72,7 @@ pub async fn reconcile(ctx: &Context, repo: &GitRepository) -> Result<Outcome, E
                 .as_ref()
                 .is_some_and(|a| a.revision == revision && a.digest == digest);
             if !unchanged {
-                ctx.bus.publish(
-                    ObjectRef::new(KIND, &ns, &name),
-                    EventKind::NewRevision {
-                        revision: revision.clone(),
-                    },
-                );
+                new_revision = Some(revision.clone());
                 let sha = revision.rsplit(':').next().unwrap_or_default().to_string();
                 let path = format!("gitrepository/{ns}/{name}/{sha}");
                 status.artifact = Some(Artifact {
@@ -92,14 +88,22 @@ pub async fn reconcile(ctx: &Context, repo: &GitRepository) -> Result<Outcome, E
             format!("stored artifact for revision '{revision}'")
         }),
     };
+    if let Some(revision) = new_revision {
+        ctx.emit(
+            ObjectRef::new(KIND, &ns, &name),
+            EventKind::NewRevision { revision },
+        )
+        .await;
+    }
     if let Err(f) = &result {
-        ctx.bus.publish(
+        ctx.emit(
             ObjectRef::new(KIND, &ns, &name),
             EventKind::Failed {
                 reason: f.reason.clone(),
                 message: f.message.clone(),
             },
-        );
+        )
+        .await;
     }
     let generation = repo.metadata.generation;
     status.conditions = conditions_for(&previous.conditions, &result, generation, &ctx.now());

@@ -90,13 +90,14 @@ pub async fn reconcile(ctx: &Context, policy: &ImagePolicy) -> Result<Outcome, E
                 ),
             };
             if old.as_ref() != Some(&latest) {
-                ctx.bus.publish(
+                ctx.emit(
                     ObjectRef::new(KIND, &ns, &name),
                     EventKind::LatestImageChanged {
                         image: format!("{}:{}", latest.name, latest.tag),
                         previous: old.as_ref().map(|o| format!("{}:{}", o.name, o.tag)),
                     },
-                );
+                )
+                .await;
                 status.observed_previous_ref = old;
             }
             status.latest_ref = Some(latest);
@@ -105,13 +106,14 @@ pub async fn reconcile(ctx: &Context, policy: &ImagePolicy) -> Result<Outcome, E
         Err(f) => Err(f),
     };
     if let Err(f) = &result {
-        ctx.bus.publish(
+        ctx.emit(
             ObjectRef::new(KIND, &ns, &name),
             EventKind::Failed {
                 reason: f.reason.clone(),
                 message: f.message.clone(),
             },
-        );
+        )
+        .await;
     }
     let generation = policy.metadata.generation;
     status.conditions = conditions_for(&previous.conditions, &result, generation, &ctx.now());

@@ -41,13 +41,14 @@ pub async fn reconcile(ctx: &Context, repo: &ImageRepository) -> Result<Outcome,
         Err(f) => (Err(f), None),
     };
     if let Err(f) = &result {
-        ctx.bus.publish(
+        ctx.emit(
             ObjectRef::new(KIND, &ns, &name),
             EventKind::Failed {
                 reason: f.reason.clone(),
                 message: f.message.clone(),
             },
-        );
+        )
+        .await;
     }
     let generation = repo.metadata.generation;
     status.conditions = conditions_for(&previous.conditions, &result, generation, &ctx.now());
@@ -204,12 +205,13 @@ async fn scan(
         != Some(summary.revision.as_str());
     if changed {
         let (name, kind) = (repo.metadata.name.clone().unwrap_or_default(), KIND);
-        ctx.bus.publish(
+        ctx.emit(
             ObjectRef::new(kind, ns, &name),
             EventKind::TagsChanged {
                 revision: summary.revision.clone(),
             },
-        );
+        )
+        .await;
     }
     status.canonical_image_name = Some(canonical);
     status.observed_exclusion_list = Some(exclusion.patterns());

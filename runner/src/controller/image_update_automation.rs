@@ -104,12 +104,13 @@ pub async fn reconcile(ctx: &Context, auto: &ImageUpdateAutomation) -> Result<Ou
             let (outcome, update) = run(ctx, plan).await?;
             if let Some(update) = &update {
                 for w in &update.warnings {
-                    ctx.bus.publish(
+                    ctx.emit(
                         me.clone(),
                         EventKind::Warning {
                             message: w.to_string(),
                         },
-                    );
+                    )
+                    .await;
                 }
             }
             status.last_automation_run_time = Some(ctx.now());
@@ -122,14 +123,15 @@ pub async fn reconcile(ctx: &Context, auto: &ImageUpdateAutomation) -> Result<Ou
                     status.observed_source_revision = Some(format!("{branch}@sha1:{commit}"));
                     status.last_push_commit = Some(commit.clone());
                     status.last_push_time = Some(ctx.now());
-                    ctx.bus.publish(
+                    ctx.emit(
                         me.clone(),
                         EventKind::Pushed {
                             commit,
                             branch,
                             source,
                         },
-                    );
+                    )
+                    .await;
                     Ok("repository up-to-date".to_string())
                 }
                 Err(f) => Err(f),
@@ -137,13 +139,14 @@ pub async fn reconcile(ctx: &Context, auto: &ImageUpdateAutomation) -> Result<Ou
         }
     };
     if let Err(f) = &result {
-        ctx.bus.publish(
+        ctx.emit(
             me,
             EventKind::Failed {
                 reason: f.reason.clone(),
                 message: f.message.clone(),
             },
-        );
+        )
+        .await;
     }
     let generation = auto.metadata.generation;
     status.conditions = conditions_for(&previous.conditions, &result, generation, &ctx.now());

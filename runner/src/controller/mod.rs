@@ -19,8 +19,11 @@
 //! configuration failure is Ready=False plus Stalled=True. `observedGeneration` and
 //! `lastHandledReconcileAt` are set on every run. A suspended object is not touched.
 //!
+//! Events go through [`Context::emit`]: on the in-process [`crate::bus`] (chaining, Alerts)
+//! and as Kubernetes Events (`events.k8s.io/v1`) regarding the object.
+//!
 //! Differences from Flux: no finalizers (nothing to clean up: caches are shared and keyed by
-//! URL/image), and Kubernetes Events are published on the in-process [`crate::bus`] only.
+//! URL/image).
 
 pub mod git_repository;
 pub mod image_policy;
