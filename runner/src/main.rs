@@ -52,9 +52,13 @@ enum Command {
         /// Run only while holding the Lease `--lease-namespace/--lease-name`.
         #[arg(long)]
         leader_elect: bool,
-        /// Namespace of the leader Lease.
-        #[arg(long, default_value = "flux-system")]
+        /// Namespace of the leader Lease (in a cluster: the runner's own, from `RUNNER_NAMESPACE`).
+        #[arg(long, env = "RUNNER_NAMESPACE", default_value = "flux-system")]
         lease_namespace: String,
+        /// Log level or `tracing` filter of the log on stderr (`error`, `warn`, `info`, `debug`,
+        /// `trace`, or e.g. `info,runner::git=debug`).
+        #[arg(long, default_value = "info")]
+        log_level: String,
         /// Name of the leader Lease (one per shard).
         #[arg(long, default_value = "flux-runner")]
         lease_name: String,
@@ -164,8 +168,16 @@ fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
             leader_elect,
             lease_namespace,
             lease_name,
+            log_level,
             cluster,
         } => {
+            let filter = tracing_subscriber::EnvFilter::try_new(&log_level).with_context(|| {
+                format!("--log-level {log_level:?}: expected a level (error, warn, info, debug, trace) or a tracing filter")
+            })?;
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .init();
             runtime()?.block_on(async {
                 let ctx = cluster.context().await?;
                 let opts = runner::controller::run::RunOptions {
@@ -307,6 +319,32 @@ mod tests {
     fn unknown_subcommand_is_rejected() {
         let err = Cli::try_parse_from(["flux-runner", "frobnicate"]).expect_err("unknown");
         assert_eq!(err.kind(), clap::error::ErrorKind::InvalidSubcommand);
+    }
+
+    #[test]
+    fn run_with_a_bad_log_level_names_the_flag_and_value() {
+        let cli = Cli::try_parse_from(["flux-runner", "run", "--log-level", "info,[bad"])
+            .expect("parses");
+        let err = run(cli, &mut Vec::new()).expect_err("bad filter");
+        let text = format!("{err:#}");
+        assert!(text.contains("--log-level \"info,[bad\""), "{text}");
+    }
+
+    #[test]
+    fn run_defaults_log_level_to_info_and_takes_a_lease_namespace() {
+        let cli = Cli::try_parse_from(["flux-runner", "run", "--lease-namespace", "deepdesk-flux"])
+            .expect("parses");
+        match cli.command {
+            Command::Run {
+                lease_namespace,
+                log_level,
+                ..
+            } => {
+                assert_eq!(lease_namespace, "deepdesk-flux");
+                assert_eq!(log_level, "info");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

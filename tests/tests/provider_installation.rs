@@ -253,10 +253,7 @@ fn installation_create_update_drift_import_destroy() {
         c["args"],
         json!([
             "run",
-            "--webhook-addr",
-            ":9292",
-            "--metrics-addr",
-            ":8080",
+            "--leader-elect",
             "--log-level",
             "info",
             "--concurrency",

@@ -650,17 +650,11 @@ pub fn cluster_role_rules() -> J {
 
 /// The runner's command line for a `runner` block (null: defaults).
 pub fn runner_args(runner: &Value) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "run",
-        "--webhook-addr",
-        ":9292",
-        "--metrics-addr",
-        ":8080",
-        "--log-level",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    // Only flags `flux-runner run` has: the webhook and metrics listeners join with issue 8.
+    let mut args: Vec<String> = ["run", "--leader-elect", "--log-level"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     args.push(get_str(runner, "log_level").unwrap_or("info").to_string());
     for a in items(runner, "extra_args") {
         if let Some(s) = a.as_str() {
