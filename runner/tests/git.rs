@@ -152,6 +152,8 @@ fn later_fetches_are_incremental() {
     let nothing = src.fetch().unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(nothing.received_objects, 0, "{nothing:?}");
 
+    // Release the cache clone's lock before reopening it.
+    drop(src);
     let new = support::commit_and_push_cli(&work, "f3.txt", "changed\n", "one change");
     // A fresh GitSource over the same cache reuses it: only the new commit, tree and blob.
     // (The first one must go first: it holds the cache's lock.)
