@@ -3,9 +3,8 @@
 //! Flux's revision strings, and commit-and-push with retry when the remote moved.
 //!
 //! **Blocking.** Every call does network and disk I/O on the calling thread; async callers
-//! must run it in `tokio::task::spawn_blocking`. A [`GitSource`] owns its cache clone while
-//! it lives (a file lock: a second `open` of the same URL and cache waits), so keep it
-//! short-lived: open, checkout or commit-and-push, drop. It is `Send`, not `Sync`.
+//! must run it in `tokio::task::spawn_blocking`. A [`GitSource`] owns its cache directory:
+//! use one at a time per URL (it is `Send`, not `Sync`).
 //!
 //! Where we differ from Flux:
 //! - The cache keeps full history and fetches incrementally; Flux clones shallowly afresh.

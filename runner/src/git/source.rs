@@ -27,15 +27,11 @@ use crate::policy::semver::{Constraints, Version};
 const PUSH_SOURCE: &str = "refs/flux-runner/push";
 
 /// A cached clone of one remote. See the module docs of [`crate::git`]: blocking.
-/// [`GitSource::open`] waits until no other `GitSource` (in any process) holds the same
-/// cache clone; drop it to let the next one in.
 pub struct GitSource {
     repo: Repository,
     url: String,
     auth: GitAuth,
     retry: PushRetry,
-    /// Exclusive lock on `<cache dir>.lock`, held while this value lives.
-    _lock: std::fs::File,
 }
 
 impl std::fmt::Debug for GitSource {
@@ -71,19 +67,6 @@ impl GitSource {
             url: url.to_string(),
             message: format!("{} ({})", e.message(), dir.display()),
         };
-        // One user of a cache clone at a time (a GitRepository and an automation on the
-        // same URL, or two runner processes): flock, which also excludes within a process.
-        let lock_path = dir.with_extension("lock");
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .and_then(|f| f.lock().map(|()| f))
-            .map_err(|source| GitError::Io {
-                path: lock_path.clone(),
-                source,
-            })?;
         let repo = match Repository::open(&dir) {
             Ok(r) => r,
             Err(e) if e.code() == ErrorCode::NotFound => Repository::init(&dir).map_err(op_err)?,
@@ -101,7 +84,6 @@ impl GitSource {
             url: url.to_string(),
             auth,
             retry: PushRetry::default(),
-            _lock: lock,
         })
     }
 
