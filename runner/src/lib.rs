@@ -16,6 +16,7 @@
 //!   `diff`, `check`; [`context`] holds their handles, [`bus`] the in-process event bus.
 
 pub mod alert;
+pub mod apply;
 pub mod automation;
 pub mod bus;
 pub mod context;
@@ -23,6 +24,7 @@ pub mod controller;
 pub mod git;
 pub mod helm;
 pub mod kustomize;
+pub mod metrics;
 pub mod policy;
 pub mod receiver;
 pub mod registry;

@@ -26,9 +26,11 @@
 //! URL/image).
 
 pub mod git_repository;
+pub mod helm_release;
 pub mod image_policy;
 pub mod image_repository;
 pub mod image_update_automation;
+pub mod kustomization;
 pub mod once;
 pub mod run;
 

@@ -1,0 +1,1 @@
+//! Prometheus metrics of `flux-runner run` (issue 8). Being written.
