@@ -70,6 +70,23 @@ enum Command {
         #[command(flatten)]
         cluster: ClusterArgs,
     },
+    /// Render a chart directory and print the manifests as `helm template` does.
+    Template {
+        /// The chart directory.
+        chart: std::path::PathBuf,
+        /// Values files, merged in order.
+        #[arg(short = 'f', long = "values")]
+        values: Vec<std::path::PathBuf>,
+        /// `key=value[,key=value]` set on top of the values files.
+        #[arg(long)]
+        set: Vec<String>,
+        /// Release name.
+        #[arg(long, default_value = "release-name")]
+        name: String,
+        /// Release namespace.
+        #[arg(long, default_value = "default")]
+        namespace: String,
+    },
     /// Check the cluster is reachable, the Flux CRDs are present and current, and the
     /// referenced Secrets are readable.
     Check {
@@ -212,6 +229,26 @@ fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
                 .and_then(|()| out.flush())
                 .context("writing the diff to stdout")?;
             anyhow::ensure!(problems.is_empty(), "{}", problems.join("; "));
+        }
+        Command::Template {
+            chart,
+            values,
+            set,
+            name,
+            namespace,
+        } => {
+            let args = runner::helm::cli::TemplateArgs {
+                chart_dir: chart.clone(),
+                values_files: values,
+                set,
+                name,
+                namespace,
+            };
+            let text = runner::helm::cli::template(&args, jiff::Timestamp::now().as_second())
+                .with_context(|| format!("rendering chart {}", chart.display()))?;
+            out.write_all(text.as_bytes())
+                .and_then(|()| out.flush())
+                .context("writing the manifests to stdout")?;
         }
         Command::Check { cluster } => {
             let items = runtime()?.block_on(async {

@@ -7,6 +7,7 @@
 //! as `helm template` does), full JSON Schema (see [`schema`]).
 
 pub mod chart;
+pub mod cli;
 pub mod manifest;
 pub mod render;
 pub mod schema;
