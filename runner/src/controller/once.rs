@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ListParams};
+use proto::flux::helm::HelmRelease;
 use proto::flux::image::{ImagePolicy, ImageRepository, ImageUpdateAutomation};
 use proto::flux::source::GitRepository;
 
@@ -114,6 +115,8 @@ pub async fn reconcile_all(ctx: &Context) -> Result<Report, Error> {
         image_update_automation
     );
     pass!(ctx, report, GitRepository, "GitRepository", git_repository);
+    // HelmReleases after the sources (and Kustomizations) they may depend on.
+    pass!(ctx, report, HelmRelease, "HelmRelease", helm_release);
     Ok(report)
 }
 
