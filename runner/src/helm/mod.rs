@@ -2,19 +2,25 @@
 //! rendering ([`render`]) and manifest ordering/hooks ([`manifest`]), held to Helm v4's
 //! output by golden tests against `helm-python-sdk`.
 //!
-//! Not here (yet): release storage Secrets, install/upgrade against a cluster, remediation,
-//! `import-values`, packaged (`.tgz`) subcharts, a live `lookup` (it returns an empty map,
-//! as `helm template` does), full JSON Schema (see [`schema`]).
+//! Releases: Helm's release record and its Secret storage ([`release`]), and install,
+//! upgrade, rollback and uninstall against a cluster with hooks ([`action`]), readable by
+//! Helm's own `list`/`history`/`status`.
+//!
+//! Not here (yet): remediation (the HelmRelease reconciler decides it), `import-values`,
+//! packaged (`.tgz`) subcharts, a live `lookup` (it returns an empty map, as
+//! `helm template` does), full JSON Schema (see [`schema`]).
 
+pub mod action;
 pub mod chart;
-pub mod cli;
 pub mod manifest;
+pub mod release;
 pub mod render;
 pub mod schema;
 pub mod values;
 
 pub use chart::{Chart, load_dir};
 pub use manifest::{Hook, Manifest, SortedRelease, sort_manifests};
+pub use release::{Release, Status, Storage};
 pub use render::{Capabilities, ReleaseInfo, render};
 pub use values::{ValuesReference, coalesce_values, compose_values, set_path};
 

@@ -1,0 +1,1217 @@
+//! Helm's actions against a cluster: install, upgrade, rollback, uninstall (and Flux's
+//! unlock), recording every revision in Helm's release Secrets ([`super::release`]).
+//!
+//! Objects are applied with server-side apply (field manager `helm-controller`, force), in
+//! Helm's install order, carrying Helm's ownership metadata (`meta.helm.sh/release-name`,
+//! `meta.helm.sh/release-namespace`, `app.kubernetes.io/managed-by: Helm`) so Helm itself
+//! can take them over and we can take over Helm's. A revision is first recorded
+//! `pending-*`, then `deployed` (the previous deployed revision becomes `superseded`) or
+//! `failed` (earlier revisions untouched); a render error records nothing.
+//!
+//! Hooks (`pre-/post-install|upgrade|rollback|delete`) run by weight then name; Jobs and Pods
+//! are waited for (completion), others count as done once applied; delete policies
+//! `before-hook-creation` (the default), `hook-succeeded`, `hook-failed` are honoured.
+//!
+//! Where this differs from Helm: readiness is judged from status fields (Deployment,
+//! StatefulSet, DaemonSet, Job, Pod, PVC; everything else is ready once applied) by polling,
+//! not by kstatus watches; CRDs from `crds/` are applied on install like any object (no wait
+//! for `Established`); uninstall does not wait for deletions to finish; `lookup` returns an
+//! empty map.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::core::GroupVersionKind;
+use kube::discovery::Scope;
+use serde_json::Value as J;
+
+use super::manifest::split_manifests;
+use super::release::{
+    ChartRecord, HookExecution, HookRecord, Info, Release, ReleaseError, Status, Storage,
+};
+use super::{Capabilities, Chart, HelmError, ReleaseInfo, render, sort_manifests};
+use crate::context::{Clock, SystemClock};
+use crate::template::FuncMap;
+use crate::template::yaml::parse_yaml;
+
+/// Annotation that keeps an object on uninstall and upgrade.
+pub const RESOURCE_POLICY: &str = "helm.sh/resource-policy";
+
+/// How actions run.
+#[derive(Clone)]
+pub struct ActionConfig {
+    /// The cluster.
+    pub client: kube::Client,
+    /// Where release Secrets live (the HelmRelease's `storageNamespace`).
+    pub storage_namespace: String,
+    /// Field manager of applies.
+    pub field_manager: String,
+    /// `.Capabilities` for rendering.
+    pub capabilities: Capabilities,
+    /// Revisions kept (0: all).
+    pub max_history: usize,
+    /// Wait for applied objects to be ready.
+    pub wait: bool,
+    /// Bound of the wait and of each hook.
+    pub timeout: Duration,
+    /// Skip hooks.
+    pub disable_hooks: bool,
+    /// Time of records.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for ActionConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActionConfig")
+            .field("storage_namespace", &self.storage_namespace)
+            .field("field_manager", &self.field_manager)
+            .field("max_history", &self.max_history)
+            .field("wait", &self.wait)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ActionConfig {
+    /// Flux's defaults: manager `helm-controller`, maxHistory 5, wait, timeout 5m, hooks on.
+    pub fn new(client: kube::Client, storage_namespace: &str) -> Self {
+        ActionConfig {
+            client,
+            storage_namespace: storage_namespace.to_string(),
+            field_manager: "helm-controller".to_string(),
+            capabilities: Capabilities::default(),
+            max_history: 5,
+            wait: true,
+            timeout: Duration::from_secs(300),
+            disable_hooks: false,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    fn storage(&self) -> Storage {
+        Storage::new(self.client.clone(), &self.storage_namespace)
+    }
+
+    fn now(&self) -> jiff::Timestamp {
+        self.clock.now()
+    }
+}
+
+/// What to release.
+#[derive(Debug, Clone, Copy)]
+pub struct ReleaseRequest<'a> {
+    /// Release name.
+    pub name: &'a str,
+    /// Target namespace.
+    pub namespace: &'a str,
+    /// The chart.
+    pub chart: &'a Chart,
+    /// User values, already composed (stored as the release's `config`).
+    pub values: &'a J,
+}
+
+/// Errors of actions; each names the release, object or hook and the API's message.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    /// Rendering failed: nothing applied, nothing recorded.
+    #[error("rendering: {0}")]
+    Render(HelmError),
+    /// Applying or deleting an object failed; `revision` is recorded failed.
+    #[error("{object}: {message}")]
+    Apply {
+        /// The revision recorded failed.
+        revision: i64,
+        /// `Kind/namespace/name (from template)`.
+        object: String,
+        /// The API's message.
+        message: String,
+    },
+    /// A hook failed; `revision` is recorded failed.
+    #[error("hook {hook}: {message}")]
+    Hook {
+        /// The revision recorded failed.
+        revision: i64,
+        /// `Kind/name (event)`.
+        hook: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// Objects were not ready in time; `revision` is recorded failed.
+    #[error("waiting for readiness: {message}")]
+    Wait {
+        /// The revision recorded failed.
+        revision: i64,
+        /// Which objects and why.
+        message: String,
+    },
+    /// No revision of the release.
+    #[error("release {name}: not found")]
+    NotFound {
+        /// Release.
+        name: String,
+    },
+    /// Install over a live release.
+    #[error("release {name}: cannot install, revision {version} exists (upgrade it)")]
+    Exists {
+        /// Release.
+        name: String,
+        /// Its latest revision.
+        version: i64,
+    },
+    /// Another operation is in progress (or died): unlock first.
+    #[error(
+        "release {name}: another operation (install/upgrade/rollback) is in progress (revision {version} is {status})"
+    )]
+    Locked {
+        /// Release.
+        name: String,
+        /// The pending revision.
+        version: i64,
+        /// Its status.
+        status: Status,
+    },
+    /// Nothing to roll back to.
+    #[error("release {name}: no revision to roll back to")]
+    NoRollbackTarget {
+        /// Release.
+        name: String,
+    },
+    /// Release storage failed.
+    #[error(transparent)]
+    Storage(#[from] ReleaseError),
+    /// Another Kubernetes call failed.
+    #[error("{what}: {message}")]
+    Kube {
+        /// What was being done.
+        what: String,
+        /// The API's message.
+        message: String,
+    },
+}
+
+impl ActionError {
+    /// The revision this error recorded as failed, if any.
+    pub fn failed_revision(&self) -> Option<i64> {
+        match self {
+            ActionError::Apply { revision, .. }
+            | ActionError::Hook { revision, .. }
+            | ActionError::Wait { revision, .. } => Some(*revision),
+            _ => None,
+        }
+    }
+}
+
+/// A failure inside a recorded operation, before it knows its revision.
+#[derive(Debug)]
+enum Step {
+    Apply { object: String, message: String },
+    Hook { hook: String, message: String },
+    Wait(String),
+}
+
+impl Step {
+    fn message(&self) -> String {
+        match self {
+            Step::Apply { object, message } => format!("{object}: {message}"),
+            Step::Hook { hook, message } => format!("hook {hook}: {message}"),
+            Step::Wait(m) => format!("waiting for readiness: {m}"),
+        }
+    }
+
+    fn into_error(self, revision: i64) -> ActionError {
+        match self {
+            Step::Apply { object, message } => ActionError::Apply {
+                revision,
+                object,
+                message,
+            },
+            Step::Hook { hook, message } => ActionError::Hook {
+                revision,
+                hook,
+                message,
+            },
+            Step::Wait(message) => ActionError::Wait { revision, message },
+        }
+    }
+}
+
+fn kube_message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => s.message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// One object of a manifest.
+#[derive(Debug, Clone)]
+struct Obj {
+    value: J,
+    source: String,
+    api_version: String,
+    kind: String,
+    name: String,
+}
+
+impl Obj {
+    fn group(&self) -> &str {
+        self.api_version
+            .rsplit_once('/')
+            .map(|(g, _)| g)
+            .unwrap_or("")
+    }
+
+    fn namespace(&self) -> Option<&str> {
+        self.value
+            .pointer("/metadata/namespace")
+            .and_then(J::as_str)
+    }
+
+    fn annotation(&self, key: &str) -> Option<&str> {
+        self.value
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(key))
+            .and_then(J::as_str)
+    }
+
+    fn keep(&self) -> bool {
+        self.annotation(RESOURCE_POLICY) == Some("keep")
+    }
+
+    fn describe(&self, ns: &str) -> String {
+        let src = if self.source.is_empty() {
+            String::new()
+        } else {
+            format!(" (from {})", self.source)
+        };
+        if ns.is_empty() {
+            format!("{}/{}{src}", self.kind, self.name)
+        } else {
+            format!("{}/{ns}/{}{src}", self.kind, self.name)
+        }
+    }
+}
+
+/// Parses one document (its `# Source:` comment gives the template path).
+fn parse_doc(doc: &str, source_hint: &str) -> Result<Obj, HelmError> {
+    let source = doc
+        .lines()
+        .find_map(|l| l.strip_prefix("# Source: "))
+        .unwrap_or(source_hint)
+        .trim()
+        .to_string();
+    let err = |message: String| HelmError::Chart {
+        path: source.clone(),
+        message,
+    };
+    let value = parse_yaml(doc).map_err(|e| err(format!("YAML parse error: {e}")))?;
+    let field = |p: &str| {
+        value
+            .pointer(p)
+            .and_then(J::as_str)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+    };
+    let api_version = field("/apiVersion")
+        .ok_or_else(|| err("field apiVersion: missing (expected e.g. apps/v1)".into()))?;
+    let kind = field("/kind")
+        .ok_or_else(|| err("field kind: missing (expected e.g. Deployment)".into()))?;
+    let name = field("/metadata/name").ok_or_else(|| {
+        err(format!(
+            "{kind}: field metadata.name: missing (expected a name)"
+        ))
+    })?;
+    Ok(Obj {
+        value,
+        source,
+        api_version,
+        kind,
+        name,
+    })
+}
+
+/// The objects of a release manifest, in its order.
+fn parse_manifest(text: &str) -> Result<Vec<Obj>, HelmError> {
+    split_manifests(text)
+        .iter()
+        .filter(|d| {
+            d.lines()
+                .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        })
+        .map(|d| parse_doc(d, ""))
+        .collect()
+}
+
+/// Resolves kinds to API resources (once per kind per action).
+struct Resolver {
+    client: kube::Client,
+    cache: HashMap<(String, String), (ApiResource, bool)>,
+}
+
+impl Resolver {
+    fn new(client: kube::Client) -> Self {
+        Resolver {
+            client,
+            cache: HashMap::new(),
+        }
+    }
+
+    /// The API of `obj` and its effective namespace (`default_ns` for namespaced objects
+    /// that name none, `""` for cluster-scoped ones).
+    async fn api(
+        &mut self,
+        obj: &Obj,
+        default_ns: &str,
+    ) -> Result<(Api<DynamicObject>, String), String> {
+        let key = (obj.api_version.clone(), obj.kind.clone());
+        let (ar, namespaced) = match self.cache.get(&key) {
+            Some(v) => v.clone(),
+            None => {
+                let (group, version) = obj
+                    .api_version
+                    .rsplit_once('/')
+                    .unwrap_or(("", obj.api_version.as_str()));
+                let gvk = GroupVersionKind::gvk(group, version, &obj.kind);
+                let (ar, caps) = kube::discovery::pinned_kind(&self.client, &gvk)
+                    .await
+                    .map_err(|e| {
+                        format!(
+                            "resource mapping not found for kind {:?} in version {:?}: {}",
+                            obj.kind,
+                            obj.api_version,
+                            kube_message(&e)
+                        )
+                    })?;
+                let v = (ar, caps.scope == Scope::Namespaced);
+                self.cache.insert(key, v.clone());
+                v
+            }
+        };
+        if namespaced {
+            let ns = obj.namespace().unwrap_or(default_ns).to_string();
+            Ok((Api::namespaced_with(self.client.clone(), &ns, &ar), ns))
+        } else {
+            Ok((Api::all_with(self.client.clone(), &ar), String::new()))
+        }
+    }
+}
+
+/// Identity of an object across manifests: group, kind, namespace, name.
+type Key = (String, String, String, String);
+
+/// Readiness of an object from its status.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Readiness {
+    /// Ready (or complete).
+    Ready,
+    /// Not yet; why.
+    Pending(String),
+    /// Will not become ready; why.
+    Failed(String),
+}
+
+fn cond<'a>(obj: &'a J, kind: &str) -> Option<&'a J> {
+    obj.pointer("/status/conditions")
+        .and_then(J::as_array)
+        .and_then(|cs| {
+            cs.iter()
+                .find(|c| c.get("type").and_then(J::as_str) == Some(kind))
+        })
+}
+
+fn cond_is(obj: &J, kind: &str, status: &str) -> bool {
+    cond(obj, kind)
+        .and_then(|c| c.get("status"))
+        .and_then(J::as_str)
+        == Some(status)
+}
+
+fn int(obj: &J, p: &str) -> i64 {
+    obj.pointer(p).and_then(J::as_i64).unwrap_or(0)
+}
+
+/// Whether `obj` (as read from the cluster) is ready, as Helm's wait judges the kinds it knows;
+/// other kinds are ready once they exist.
+pub fn readiness(obj: &J) -> Readiness {
+    let kind = obj.get("kind").and_then(J::as_str).unwrap_or("");
+    let generation = int(obj, "/metadata/generation");
+    let observed = int(obj, "/status/observedGeneration");
+    let replicas = obj
+        .pointer("/spec/replicas")
+        .and_then(J::as_i64)
+        .unwrap_or(1);
+    match kind {
+        "Deployment" => {
+            if let Some(c) = cond(obj, "Progressing")
+                && c.get("reason").and_then(J::as_str) == Some("ProgressDeadlineExceeded")
+            {
+                let msg = c.get("message").and_then(J::as_str).unwrap_or("");
+                return Readiness::Failed(format!("progress deadline exceeded: {msg}"));
+            }
+            if observed < generation {
+                return Readiness::Pending("generation not observed yet".into());
+            }
+            let updated = int(obj, "/status/updatedReplicas");
+            let available = int(obj, "/status/availableReplicas");
+            if updated < replicas || available < replicas {
+                return Readiness::Pending(format!("{available}/{replicas} replicas available"));
+            }
+            Readiness::Ready
+        }
+        "StatefulSet" | "ReplicaSet" => {
+            let ready = int(obj, "/status/readyReplicas");
+            if observed < generation || ready < replicas {
+                return Readiness::Pending(format!("{ready}/{replicas} replicas ready"));
+            }
+            Readiness::Ready
+        }
+        "DaemonSet" => {
+            let want = int(obj, "/status/desiredNumberScheduled");
+            let ready = int(obj, "/status/numberReady");
+            if observed < generation || obj.pointer("/status").is_none() || ready < want {
+                return Readiness::Pending(format!("{ready}/{want} pods ready"));
+            }
+            Readiness::Ready
+        }
+        "Job" => {
+            if cond_is(obj, "Failed", "True") {
+                let reason = cond(obj, "Failed")
+                    .and_then(|c| c.get("reason"))
+                    .and_then(J::as_str)
+                    .unwrap_or("Failed");
+                return Readiness::Failed(format!("job failed: {reason}"));
+            }
+            if cond_is(obj, "Complete", "True") {
+                Readiness::Ready
+            } else {
+                Readiness::Pending("job not complete".into())
+            }
+        }
+        "Pod" => match obj.pointer("/status/phase").and_then(J::as_str) {
+            Some("Succeeded") => Readiness::Ready,
+            Some("Failed") => Readiness::Failed("pod failed".into()),
+            Some("Running") if cond_is(obj, "Ready", "True") => Readiness::Ready,
+            p => Readiness::Pending(format!("pod phase {}", p.unwrap_or("unknown"))),
+        },
+        "PersistentVolumeClaim" => match obj.pointer("/status/phase").and_then(J::as_str) {
+            Some("Bound") => Readiness::Ready,
+            p => Readiness::Pending(format!("claim phase {}", p.unwrap_or("unknown"))),
+        },
+        _ => Readiness::Ready,
+    }
+}
+
+/// Hooks complete only when a Job completes or a Pod succeeds (Helm's `WatchUntilReady`).
+fn hook_done(obj: &J) -> Readiness {
+    match obj.get("kind").and_then(J::as_str) {
+        Some("Job") => readiness(obj),
+        Some("Pod") => match obj.pointer("/status/phase").and_then(J::as_str) {
+            Some("Succeeded") => Readiness::Ready,
+            Some("Failed") => Readiness::Failed("pod failed".into()),
+            p => Readiness::Pending(format!("pod phase {}", p.unwrap_or("unknown"))),
+        },
+        _ => Readiness::Ready,
+    }
+}
+
+const POLL: Duration = Duration::from_millis(100);
+
+/// The running action: config, resolver, release namespace.
+struct Run<'a> {
+    cfg: &'a ActionConfig,
+    resolver: Resolver,
+    namespace: String,
+    release_name: String,
+}
+
+impl<'a> Run<'a> {
+    fn new(cfg: &'a ActionConfig, name: &str, namespace: &str) -> Self {
+        Run {
+            cfg,
+            resolver: Resolver::new(cfg.client.clone()),
+            namespace: namespace.to_string(),
+            release_name: name.to_string(),
+        }
+    }
+
+    async fn key(&mut self, o: &Obj) -> Result<Key, Step> {
+        let (_, ns) = self.api(o).await?;
+        Ok((o.group().to_string(), o.kind.clone(), ns, o.name.clone()))
+    }
+
+    async fn api(&mut self, o: &Obj) -> Result<(Api<DynamicObject>, String), Step> {
+        let ns = self.namespace.clone();
+        self.resolver
+            .api(o, &ns)
+            .await
+            .map_err(|message| Step::Apply {
+                object: o.describe(o.namespace().unwrap_or(&ns)),
+                message,
+            })
+    }
+
+    /// Server-side applies `o` (with Helm's ownership metadata unless it is a hook).
+    async fn apply(&mut self, o: &Obj, owned: bool) -> Result<(), Step> {
+        let (api, ns) = self.api(o).await?;
+        let mut v = o.value.clone();
+        if let Some(meta) = v.get_mut("metadata").and_then(J::as_object_mut) {
+            if !ns.is_empty() {
+                meta.insert("namespace".into(), J::String(ns.clone()));
+            }
+            if owned {
+                let ann = meta
+                    .entry("annotations")
+                    .or_insert_with(|| J::Object(Default::default()));
+                if let Some(a) = ann.as_object_mut() {
+                    a.insert(
+                        "meta.helm.sh/release-name".into(),
+                        J::String(self.release_name.clone()),
+                    );
+                    a.insert(
+                        "meta.helm.sh/release-namespace".into(),
+                        J::String(self.namespace.clone()),
+                    );
+                } else {
+                    *ann = serde_json::json!({
+                        "meta.helm.sh/release-name": self.release_name,
+                        "meta.helm.sh/release-namespace": self.namespace,
+                    });
+                }
+                let labels = meta
+                    .entry("labels")
+                    .or_insert_with(|| J::Object(Default::default()));
+                if let Some(l) = labels.as_object_mut() {
+                    l.insert(
+                        "app.kubernetes.io/managed-by".into(),
+                        J::String("Helm".into()),
+                    );
+                } else {
+                    *labels = serde_json::json!({"app.kubernetes.io/managed-by": "Helm"});
+                }
+            }
+        }
+        let pp = PatchParams::apply(&self.cfg.field_manager).force();
+        api.patch(&o.name, &pp, &Patch::Apply(&v))
+            .await
+            .map(|_| ())
+            .map_err(|e| Step::Apply {
+                object: o.describe(&ns),
+                message: kube_message(&e),
+            })
+    }
+
+    /// Deletes `o` (absent is fine).
+    async fn delete(&mut self, o: &Obj) -> Result<(), Step> {
+        let (api, ns) = self.api(o).await?;
+        match api.delete(&o.name, &DeleteParams::background()).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+            Err(e) => Err(Step::Apply {
+                object: format!("deleting {}", o.describe(&ns)),
+                message: kube_message(&e),
+            }),
+        }
+    }
+
+    async fn get(&mut self, o: &Obj) -> Result<Option<J>, Step> {
+        let (api, ns) = self.api(o).await?;
+        match api.get_opt(&o.name).await {
+            Ok(v) => Ok(v.and_then(|d| serde_json::to_value(d).ok())),
+            Err(e) => Err(Step::Apply {
+                object: format!("reading {}", o.describe(&ns)),
+                message: kube_message(&e),
+            }),
+        }
+    }
+
+    /// Polls until `judge` says every object is ready, one fails, or the timeout passes.
+    async fn wait_for(&mut self, objs: &[Obj], judge: fn(&J) -> Readiness) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + self.cfg.timeout;
+        let mut pending: Vec<&Obj> = objs.iter().collect();
+        loop {
+            let mut still = Vec::new();
+            let mut reasons = Vec::new();
+            for o in pending {
+                let live = self.get(o).await.map_err(|s| s.message())?;
+                let ns = o.namespace().unwrap_or(&self.namespace).to_string();
+                match live.as_ref().map(judge) {
+                    Some(Readiness::Ready) => {}
+                    Some(Readiness::Failed(why)) => {
+                        return Err(format!("{}: {why}", o.describe(&ns)));
+                    }
+                    Some(Readiness::Pending(why)) => {
+                        reasons.push(format!("{}: {why}", o.describe(&ns)));
+                        still.push(o);
+                    }
+                    None => {
+                        reasons.push(format!("{}: not found", o.describe(&ns)));
+                        still.push(o);
+                    }
+                }
+            }
+            if still.is_empty() {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(format!(
+                    "timed out after {:?}: {}",
+                    self.cfg.timeout,
+                    reasons.join("; ")
+                ));
+            }
+            pending = still;
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Waits until `o` is gone (before-hook-creation).
+    async fn wait_gone(&mut self, o: &Obj) -> Result<(), Step> {
+        let deadline = tokio::time::Instant::now() + self.cfg.timeout;
+        while self.get(o).await?.is_some() {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Step::Apply {
+                    object: o.describe(&self.namespace),
+                    message: "still present after deletion".into(),
+                });
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        Ok(())
+    }
+
+    /// Runs the hooks of `event` in `rel` (recording their last run), Helm's `execHook`.
+    async fn hooks(&mut self, rel: &mut Release, event: &str) -> Result<(), Step> {
+        if self.cfg.disable_hooks {
+            return Ok(());
+        }
+        let mut idx: Vec<usize> = (0..rel.hooks.len())
+            .filter(|i| rel.hooks[*i].events.iter().any(|e| e == event))
+            .collect();
+        idx.sort_by(|a, b| {
+            let (x, y) = (&rel.hooks[*a], &rel.hooks[*b]);
+            x.weight.cmp(&y.weight).then_with(|| x.name.cmp(&y.name))
+        });
+        let mut done = Vec::new();
+        for i in idx {
+            let h = rel.hooks[i].clone();
+            let label = format!("{}/{} ({event})", h.kind, h.name);
+            let obj = parse_doc(&h.manifest, &h.path).map_err(|e| Step::Hook {
+                hook: label.clone(),
+                message: e.to_string(),
+            })?;
+            let has = |p: &str| h.delete_policies.iter().any(|x| x == p);
+            if has("before-hook-creation") || h.delete_policies.is_empty() {
+                self.delete(&obj).await?;
+                self.wait_gone(&obj).await?;
+            } else if matches!(obj.kind.as_str(), "Job" | "Pod") && self.get(&obj).await?.is_some()
+            {
+                // Its status is the earlier run's (and a Job's template is immutable): Helm's
+                // create fails the same way.
+                return Err(Step::Hook {
+                    hook: label,
+                    message: "already exists from an earlier run (add the before-hook-creation delete policy to re-run it)".into(),
+                });
+            }
+            rel.hooks[i].last_run = HookExecution {
+                started_at: Some(self.cfg.now()),
+                completed_at: None,
+                phase: "Running".into(),
+            };
+            let result = match self.apply(&obj, false).await {
+                Err(s) => Err(s.message()),
+                Ok(()) => self.wait_for(std::slice::from_ref(&obj), hook_done).await,
+            };
+            rel.hooks[i].last_run.completed_at = Some(self.cfg.now());
+            match result {
+                Ok(()) => {
+                    rel.hooks[i].last_run.phase = "Succeeded".into();
+                    done.push((obj, has("hook-succeeded")));
+                }
+                Err(message) => {
+                    rel.hooks[i].last_run.phase = "Failed".into();
+                    if has("hook-failed") {
+                        let _ = self.delete(&obj).await;
+                    }
+                    return Err(Step::Hook {
+                        hook: label,
+                        message,
+                    });
+                }
+            }
+        }
+        // hook-succeeded: delete once every hook of the event succeeded.
+        for (obj, delete) in &done {
+            if *delete {
+                self.delete(obj).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies `target` in order; deletes what `current` had and `target` has not
+    /// (unless `helm.sh/resource-policy: keep`); waits when configured.
+    async fn update(&mut self, current: &[Obj], target: &[Obj]) -> Result<(), Step> {
+        let mut wanted = BTreeSet::new();
+        for o in target {
+            wanted.insert(self.key(o).await?);
+        }
+        for o in target {
+            self.apply(o, true).await?;
+        }
+        for o in current.iter().rev() {
+            if o.keep() {
+                continue;
+            }
+            // A kind the cluster no longer serves cannot be left behind: skip it.
+            let Ok(k) = self.key(o).await else { continue };
+            if !wanted.contains(&k) {
+                self.delete(o).await?;
+            }
+        }
+        if self.cfg.wait {
+            self.wait_for(target, readiness).await.map_err(Step::Wait)?;
+        }
+        Ok(())
+    }
+}
+
+fn hook_records(hooks: &[super::Hook]) -> Vec<HookRecord> {
+    hooks
+        .iter()
+        .map(|h| HookRecord {
+            name: h.manifest.name.clone(),
+            kind: h.manifest.kind.clone(),
+            path: h.manifest.source.clone(),
+            manifest: h.manifest.content.clone(),
+            events: h.events.clone(),
+            last_run: HookExecution::default(),
+            weight: h.weight,
+            delete_policies: if h.delete_policies.is_empty() {
+                vec!["before-hook-creation".to_string()]
+            } else {
+                h.delete_policies.clone()
+            },
+            extra: Default::default(),
+        })
+        .collect()
+}
+
+/// Renders `req` as revision `version`: the release record (status unknown) and its objects.
+fn build(
+    cfg: &ActionConfig,
+    req: &ReleaseRequest<'_>,
+    version: i64,
+    is_install: bool,
+) -> Result<(Release, Vec<Obj>), ActionError> {
+    let info = ReleaseInfo {
+        name: req.name.to_string(),
+        namespace: req.namespace.to_string(),
+        revision: version,
+        is_install,
+    };
+    let files = render(
+        req.chart,
+        req.values,
+        &info,
+        &cfg.capabilities,
+        cfg.now().as_second(),
+        FuncMap::new(),
+    )
+    .map_err(ActionError::Render)?;
+    let sorted = sort_manifests(&files, req.chart.name()).map_err(ActionError::Render)?;
+    let manifest = sorted.manifest_text();
+    let objects = parse_manifest(&manifest).map_err(ActionError::Render)?;
+    for h in &sorted.hooks {
+        parse_doc(&h.manifest.content, &h.manifest.source).map_err(ActionError::Render)?;
+    }
+    let now = cfg.now();
+    let rel = Release {
+        name: req.name.to_string(),
+        namespace: req.namespace.to_string(),
+        version,
+        info: Info {
+            first_deployed: Some(now),
+            last_deployed: Some(now),
+            notes: sorted.notes.clone(),
+            ..Default::default()
+        },
+        chart: ChartRecord::from_chart(req.chart),
+        config: if req.values.is_null() {
+            J::Object(Default::default())
+        } else {
+            req.values.clone()
+        },
+        manifest,
+        hooks: hook_records(&sorted.hooks),
+        apply_method: Some("ssa".into()),
+        extra: Default::default(),
+    };
+    Ok((rel, objects))
+}
+
+fn crd_objects(chart: &Chart) -> Result<Vec<Obj>, ActionError> {
+    let mut out = Vec::new();
+    for (path, text) in chart.crds() {
+        for doc in split_manifests(&text) {
+            out.push(parse_doc(&doc, &path).map_err(ActionError::Render)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Marks every deployed revision except `keep` superseded.
+async fn supersede(storage: &Storage, name: &str, keep: i64) -> Result<(), ActionError> {
+    for mut r in storage.history(name).await? {
+        if r.version != keep && r.info.status == Status::Deployed {
+            r.info.status = Status::Superseded;
+            storage.update(&r).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Records the outcome of a pending revision.
+async fn finish(
+    cfg: &ActionConfig,
+    storage: &Storage,
+    mut rel: Release,
+    outcome: Result<(), Step>,
+    ok_description: String,
+    fail_prefix: &str,
+) -> Result<Release, ActionError> {
+    match outcome {
+        Ok(()) => {
+            supersede(storage, &rel.name, rel.version).await?;
+            rel.info.status = Status::Deployed;
+            rel.info.description = ok_description;
+            rel.info.last_deployed = Some(cfg.now());
+            storage.update(&rel).await?;
+            storage.prune(&rel.name, cfg.max_history).await?;
+            Ok(rel)
+        }
+        Err(step) => {
+            rel.info.status = Status::Failed;
+            rel.info.description =
+                format!("{fail_prefix} {:?} failed: {}", rel.name, step.message());
+            storage.update(&rel).await?;
+            storage.prune(&rel.name, cfg.max_history).await?;
+            Err(step.into_error(rel.version))
+        }
+    }
+}
+
+fn locked(r: &Release) -> Result<(), ActionError> {
+    if r.info.status.is_pending() {
+        return Err(ActionError::Locked {
+            name: r.name.clone(),
+            version: r.version,
+            status: r.info.status,
+        });
+    }
+    Ok(())
+}
+
+/// Installs `req` as a new release (revision 1, or last+1 after an uninstall that kept history).
+pub async fn install(cfg: &ActionConfig, req: &ReleaseRequest<'_>) -> Result<Release, ActionError> {
+    let storage = cfg.storage();
+    let version = match storage.last(req.name).await? {
+        None => 1,
+        Some(l) => {
+            locked(&l)?;
+            if l.info.status != Status::Uninstalled {
+                return Err(ActionError::Exists {
+                    name: l.name,
+                    version: l.version,
+                });
+            }
+            l.version + 1
+        }
+    };
+    let (mut rel, objects) = build(cfg, req, version, true)?;
+    let crds = crd_objects(req.chart)?;
+    rel.info.status = Status::PendingInstall;
+    rel.info.description = "Initial install underway".into();
+    storage.create(&rel).await?;
+    let mut run = Run::new(cfg, req.name, req.namespace);
+    let outcome = async {
+        for c in &crds {
+            run.apply(c, false).await?;
+        }
+        run.hooks(&mut rel, "pre-install").await?;
+        run.update(&[], &objects).await?;
+        run.hooks(&mut rel, "post-install").await
+    }
+    .await;
+    finish(
+        cfg,
+        &storage,
+        rel,
+        outcome,
+        "Install complete".into(),
+        "Release",
+    )
+    .await
+}
+
+/// Upgrades the release to `req` as revision last+1 (taking over a release Helm wrote).
+pub async fn upgrade(cfg: &ActionConfig, req: &ReleaseRequest<'_>) -> Result<Release, ActionError> {
+    let storage = cfg.storage();
+    let history = storage.history(req.name).await?;
+    let last = history
+        .last()
+        .cloned()
+        .ok_or_else(|| ActionError::NotFound {
+            name: req.name.to_string(),
+        })?;
+    locked(&last)?;
+    let current = history
+        .iter()
+        .rev()
+        .find(|r| r.info.status == Status::Deployed)
+        .cloned()
+        .unwrap_or_else(|| last.clone());
+    let (mut rel, objects) = build(cfg, req, last.version + 1, false)?;
+    // A stored manifest we cannot parse cannot be diffed; treat it as empty rather than fail.
+    let current_objs = parse_manifest(&current.manifest).unwrap_or_default();
+    rel.info.first_deployed = current.info.first_deployed.or(rel.info.first_deployed);
+    rel.info.status = Status::PendingUpgrade;
+    rel.info.description = "Preparing upgrade".into();
+    storage.create(&rel).await?;
+    let mut run = Run::new(cfg, req.name, req.namespace);
+    let outcome = async {
+        run.hooks(&mut rel, "pre-upgrade").await?;
+        run.update(&current_objs, &objects).await?;
+        run.hooks(&mut rel, "post-upgrade").await
+    }
+    .await;
+    finish(
+        cfg,
+        &storage,
+        rel,
+        outcome,
+        "Upgrade complete".into(),
+        "Upgrade",
+    )
+    .await
+}
+
+/// Rolls back to revision `to` (None: the newest revision before the last that was deployed
+/// or superseded) by re-applying its manifest as revision last+1.
+pub async fn rollback(
+    cfg: &ActionConfig,
+    name: &str,
+    to: Option<i64>,
+) -> Result<Release, ActionError> {
+    let storage = cfg.storage();
+    let history = storage.history(name).await?;
+    let last = history
+        .last()
+        .cloned()
+        .ok_or_else(|| ActionError::NotFound {
+            name: name.to_string(),
+        })?;
+    locked(&last)?;
+    let target = match to {
+        Some(v) => history.iter().find(|r| r.version == v),
+        None => history
+            .iter()
+            .rev()
+            .skip(1)
+            .find(|r| matches!(r.info.status, Status::Deployed | Status::Superseded)),
+    }
+    .cloned()
+    .ok_or_else(|| ActionError::NoRollbackTarget {
+        name: name.to_string(),
+    })?;
+    let objects = parse_manifest(&target.manifest).map_err(ActionError::Render)?;
+    let current_objs = parse_manifest(&last.manifest).unwrap_or_default();
+    let mut rel = target.clone();
+    rel.version = last.version + 1;
+    rel.info = Info {
+        first_deployed: last.info.first_deployed.or(target.info.first_deployed),
+        last_deployed: Some(cfg.now()),
+        deleted: None,
+        description: format!("Rollback to {}", target.version),
+        status: Status::PendingRollback,
+        notes: target.info.notes.clone(),
+        extra: Default::default(),
+    };
+    for h in &mut rel.hooks {
+        h.last_run = HookExecution::default();
+    }
+    storage.create(&rel).await?;
+    let ns = if rel.namespace.is_empty() {
+        cfg.storage_namespace.clone()
+    } else {
+        rel.namespace.clone()
+    };
+    let mut run = Run::new(cfg, name, &ns);
+    let outcome = async {
+        run.hooks(&mut rel, "pre-rollback").await?;
+        run.update(&current_objs, &objects).await?;
+        run.hooks(&mut rel, "post-rollback").await
+    }
+    .await;
+    if outcome.is_err() && last.info.status == Status::Deployed {
+        // Helm: a failed rollback supersedes the release it rolled back from.
+        let mut cur = last.clone();
+        cur.info.status = Status::Superseded;
+        storage.update(&cur).await?;
+    }
+    let desc = format!("Rollback to {}", target.version);
+    finish(cfg, &storage, rel, outcome, desc, "Rollback").await
+}
+
+/// Uninstalls the release: pre-delete hooks, deletes its objects in reverse install order
+/// (keeping `helm.sh/resource-policy: keep`), post-delete hooks, then deletes every revision
+/// (or, with `keep_history`, records the last one `uninstalled`).
+pub async fn uninstall(
+    cfg: &ActionConfig,
+    name: &str,
+    keep_history: bool,
+) -> Result<Release, ActionError> {
+    let storage = cfg.storage();
+    let history = storage.history(name).await?;
+    let mut rel = history
+        .last()
+        .cloned()
+        .ok_or_else(|| ActionError::NotFound {
+            name: name.to_string(),
+        })?;
+    let objects = parse_manifest(&rel.manifest).unwrap_or_default();
+    rel.info.status = Status::Uninstalling;
+    rel.info.deleted = Some(cfg.now());
+    rel.info.description = "Deletion in progress (or silently failed)".into();
+    storage.update(&rel).await?;
+    let ns = if rel.namespace.is_empty() {
+        cfg.storage_namespace.clone()
+    } else {
+        rel.namespace.clone()
+    };
+    let mut run = Run::new(cfg, name, &ns);
+    let version = rel.version;
+    run.hooks(&mut rel, "pre-delete")
+        .await
+        .map_err(|s| s.into_error(version))?;
+    let mut errors = Vec::new();
+    for o in objects.iter().rev() {
+        if o.keep() {
+            continue;
+        }
+        if let Err(s) = run.delete(o).await {
+            errors.push(s);
+        }
+    }
+    if let Some(first) = errors.into_iter().next() {
+        return Err(first.into_error(version));
+    }
+    run.hooks(&mut rel, "post-delete")
+        .await
+        .map_err(|s| s.into_error(version))?;
+    rel.info.status = Status::Uninstalled;
+    rel.info.description = "Uninstallation complete".into();
+    if keep_history {
+        storage.update(&rel).await?;
+    } else {
+        for r in &history {
+            storage.delete(name, r.version).await?;
+        }
+    }
+    Ok(rel)
+}
+
+/// Marks a pending latest revision failed (Flux's unlock of a release stuck mid-operation).
+pub async fn unlock(cfg: &ActionConfig, name: &str) -> Result<Option<Release>, ActionError> {
+    let storage = cfg.storage();
+    match storage.last(name).await? {
+        Some(mut r) if r.info.status.is_pending() => {
+            let was = r.info.status;
+            r.info.status = Status::Failed;
+            r.info.description = format!("Release unlocked from stale '{was}' state");
+            storage.update(&r).await?;
+            Ok(Some(r))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Every revision, oldest first.
+pub async fn history(cfg: &ActionConfig, name: &str) -> Result<Vec<Release>, ActionError> {
+    Ok(cfg.storage().history(name).await?)
+}
+
+/// The latest revision.
+pub async fn latest(cfg: &ActionConfig, name: &str) -> Result<Option<Release>, ActionError> {
+    Ok(cfg.storage().last(name).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn manifest_objects_carry_their_template() {
+        let text = "---\n# Source: c/templates/a.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\n# Source: c/templates/b.yaml\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: b\n  namespace: other\n";
+        let objs = parse_manifest(text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(objs.len(), 2);
+        assert_eq!(objs[0].source, "c/templates/a.yaml");
+        assert_eq!(objs[0].group(), "");
+        assert_eq!(objs[1].group(), "apps");
+        assert_eq!(objs[1].namespace(), Some("other"));
+        assert_eq!(
+            objs[1].describe("other"),
+            "Deployment/other/b (from c/templates/b.yaml)"
+        );
+        let bad =
+            "---\n# Source: c/templates/x.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata: {}\n";
+        let e = parse_manifest(bad)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains("c/templates/x.yaml") && e.contains("metadata.name"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn readiness_of_workloads() {
+        let dep = |generation: i64, obs: i64, avail: i64| {
+            json!({"kind": "Deployment", "metadata": {"generation": generation}, "spec": {"replicas": 2},
+                   "status": {"observedGeneration": obs, "updatedReplicas": avail, "availableReplicas": avail}})
+        };
+        assert_eq!(readiness(&dep(2, 2, 2)), Readiness::Ready);
+        assert!(matches!(readiness(&dep(2, 1, 2)), Readiness::Pending(_)));
+        assert!(matches!(readiness(&dep(1, 1, 1)), Readiness::Pending(_)));
+        let stuck = json!({"kind": "Deployment", "status": {"conditions": [
+            {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "too slow"}]}});
+        assert!(matches!(readiness(&stuck), Readiness::Failed(m) if m.contains("too slow")));
+        let job = |t: &str| json!({"kind": "Job", "status": {"conditions": [{"type": t, "status": "True", "reason": "BackoffLimitExceeded"}]}});
+        assert_eq!(readiness(&job("Complete")), Readiness::Ready);
+        assert!(
+            matches!(readiness(&job("Failed")), Readiness::Failed(m) if m.contains("BackoffLimitExceeded"))
+        );
+        assert!(matches!(
+            readiness(&json!({"kind": "Job"})),
+            Readiness::Pending(_)
+        ));
+        assert_eq!(readiness(&json!({"kind": "ConfigMap"})), Readiness::Ready);
+        let running = json!({"kind": "Pod", "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}});
+        assert_eq!(readiness(&running), Readiness::Ready);
+        // As a hook, a running Pod is not done.
+        assert!(matches!(hook_done(&running), Readiness::Pending(_)));
+        assert_eq!(hook_done(&json!({"kind": "ConfigMap"})), Readiness::Ready);
+    }
+
+    #[test]
+    fn failed_revision_only_for_recorded_failures() {
+        let e = Step::Wait("x".into()).into_error(4);
+        assert_eq!(e.failed_revision(), Some(4));
+        assert_eq!(
+            ActionError::NotFound { name: "a".into() }.failed_revision(),
+            None
+        );
+    }
+}
