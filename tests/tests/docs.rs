@@ -771,3 +771,94 @@ fn relative_links_point_at_existing_files() {
     assert!(count > 0, "no relative links found");
     assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// docs/compatibility.md against the CRDs
+// ---------------------------------------------------------------------------------------------
+
+/// Per kind (a `## <Kind> (...)` section), the top-level spec fields its tables name: the first
+/// segment of every backticked name in a row's first cell (`ref.branch` → `ref`, `install.*` →
+/// `install`, `resources[].filter` → `resources`; `.email`-style continuations are skipped).
+fn compatibility_fields(text: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let section = Regex::new(r"^##\s+([A-Za-z]+)\s+\(").unwrap();
+    let code = Regex::new(r"`([^`]+)`").unwrap();
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        if line.starts_with("## ") {
+            current = section.captures(line).map(|c| c[1].to_string());
+            continue;
+        }
+        let (Some(kind), Some(row)) = (&current, line.trim_start().strip_prefix('|')) else {
+            continue;
+        };
+        let first = row.split('|').next().unwrap_or("").trim();
+        if first == "field" || first.starts_with("---") {
+            continue;
+        }
+        for c in code.captures_iter(first) {
+            let name = &c[1];
+            if name.starts_with('.') {
+                continue;
+            }
+            let top = name.split(['.', '[']).next().unwrap_or(name);
+            out.entry(kind.clone()).or_default().insert(top.to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn compatibility_tables_name_every_spec_field_of_every_kind() {
+    let text = std::fs::read_to_string(workspace_root().join("docs/compatibility.md")).unwrap();
+    let documented = compatibility_fields(&text);
+    let mut problems = Vec::new();
+    let mut total = 0;
+    for crd in proto::flux::crds().unwrap() {
+        let kind = crd.spec.names.kind.clone();
+        let storage = crd
+            .spec
+            .versions
+            .iter()
+            .find(|v| v.storage)
+            .expect("a storage version");
+        let spec_fields: BTreeSet<String> = storage
+            .schema
+            .as_ref()
+            .and_then(|s| s.open_api_v3_schema.as_ref())
+            .and_then(|s| s.properties.as_ref())
+            .and_then(|p| p.get("spec"))
+            .and_then(|s| s.properties.as_ref())
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default();
+        assert!(!spec_fields.is_empty(), "{kind}: no spec fields in the CRD");
+        total += spec_fields.len();
+        let Some(named) = documented.get(&kind) else {
+            problems.push(format!("{kind}: no `## {kind} (...)` section with a table"));
+            continue;
+        };
+        for f in spec_fields.difference(named) {
+            problems.push(format!(
+                "{kind} ({}): spec field `{f}` is not in the table",
+                storage.name
+            ));
+        }
+        for f in named.difference(&spec_fields) {
+            problems.push(format!(
+                "{kind} ({}): the table names `{f}`, which is not a spec field",
+                storage.name
+            ));
+        }
+    }
+    eprintln!("compatibility: {total} top-level spec fields over 9 kinds");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn compatibility_parsing_takes_the_top_level_field_of_each_first_cell() {
+    let md = "## Kind (`g/v1`)\n\n| field | status |\n|---|---|\n| `ref.branch`, `ref.tag` | yes |\n| `install.*` | not yet |\n| `git.commit.author.name`, `.email` | yes, differs with `other` |\n| `resources[].filter` | no |\n\n## Differences on purpose\n\n| `x` | y |\n";
+    let f = compatibility_fields(md);
+    let kind: Vec<&str> = f["Kind"].iter().map(String::as_str).collect();
+    assert_eq!(kind, ["git", "install", "ref", "resources"]);
+    assert_eq!(f.len(), 1, "{f:?}");
+}
