@@ -466,6 +466,99 @@ async fn failed_hook_fails_the_revision_and_unlock_clears_pending() {
 }
 
 #[tokio::test]
+async fn unknown_kinds_existing_hook_jobs_and_capabilities() {
+    let (_server, client) = server(false).await;
+    let mut cfg = config(&client);
+    cfg.capabilities = action::discover_capabilities(&client).await.unwrap();
+    assert!(
+        cfg.capabilities.kube_version.starts_with("v1.33"),
+        "{:?}",
+        cfg.capabilities.kube_version
+    );
+    for want in ["v1", "apps/v1", "apps/v1/Deployment", "batch/v1/Job"] {
+        assert!(
+            cfg.capabilities.api_versions.iter().any(|a| a == want),
+            "{want} missing"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("odd");
+    std::fs::create_dir_all(path.join("templates")).unwrap();
+    std::fs::write(
+        path.join("Chart.yaml"),
+        "apiVersion: v2\nname: odd\nversion: 1.0.0\n",
+    )
+    .unwrap();
+    std::fs::write(path.join("values.yaml"), "crd: false\n").unwrap();
+    std::fs::write(
+        path.join("templates/cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: caps\ndata:\n  kube: {{ .Capabilities.KubeVersion.Version | quote }}\n  apps: {{ .Capabilities.APIVersions.Has \"apps/v1/Deployment\" | quote }}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        path.join("templates/widget.yaml"),
+        "{{- if .Values.crd }}\napiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n{{- end }}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        path.join("templates/job.yaml"),
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: once\n  annotations:\n    helm.sh/hook: post-install,post-upgrade\n    helm.sh/hook-delete-policy: hook-failed\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: x, image: busybox}]\n",
+    )
+    .unwrap();
+    let chart = load_dir(&path).unwrap();
+    let none = json!({});
+    let req = ReleaseRequest {
+        name: "odd",
+        namespace: "default",
+        chart: &chart,
+        values: &none,
+    };
+    install(&cfg, &req).await.unwrap();
+    let cm = Api::<ConfigMap>::namespaced(client.clone(), "default")
+        .get("caps")
+        .await
+        .unwrap()
+        .data
+        .unwrap();
+    assert!(cm["kube"].starts_with("v1.33"), "{cm:?}");
+    assert_eq!(cm["apps"], "true");
+
+    // The Job hook of the install still exists and has no before-hook-creation policy.
+    let err = upgrade(&cfg, &req).await.unwrap_err();
+    assert!(
+        matches!(err, ActionError::Hook { revision: 2, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("already exists"), "{err}");
+
+    // A kind the cluster does not serve: named, with the template, revision failed.
+    let crd = json!({"crd": true});
+    let err = upgrade(
+        &cfg,
+        &ReleaseRequest {
+            values: &crd,
+            ..req
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.failed_revision(), Some(3));
+    let msg = err.to_string();
+    assert!(
+        msg.contains("Widget") && msg.contains("odd/templates/widget.yaml"),
+        "{msg}"
+    );
+    assert_eq!(
+        statuses(&cfg, "odd").await,
+        vec![
+            (1, Status::Deployed),
+            (2, Status::Failed),
+            (3, Status::Failed)
+        ]
+    );
+}
+
+#[tokio::test]
 async fn max_history_keeps_the_newest_revisions() {
     let (_server, client) = server(false).await;
     let mut cfg = config(&client);

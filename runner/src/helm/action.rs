@@ -1136,6 +1136,45 @@ pub async fn unlock(cfg: &ActionConfig, name: &str) -> Result<Option<Release>, A
     }
 }
 
+/// `.Capabilities` of the cluster, as Helm builds them from discovery: the server's
+/// `gitVersion` and every served `group/version` and `group/version/Kind`.
+pub async fn discover_capabilities(client: &kube::Client) -> Result<Capabilities, ActionError> {
+    let kube_err = |what: &str| {
+        let what = what.to_string();
+        move |e: kube::Error| ActionError::Kube {
+            what,
+            message: kube_message(&e),
+        }
+    };
+    let info = client
+        .apiserver_version()
+        .await
+        .map_err(kube_err("reading the server version"))?;
+    let discovery = kube::Discovery::new(client.clone())
+        .run()
+        .await
+        .map_err(kube_err("discovering the served APIs"))?;
+    let mut apis = BTreeSet::new();
+    for group in discovery.groups() {
+        for version in group.versions() {
+            let gv = if group.name().is_empty() {
+                version.to_string()
+            } else {
+                format!("{}/{version}", group.name())
+            };
+            for (ar, _) in group.versioned_resources(version) {
+                apis.insert(format!("{gv}/{}", ar.kind));
+            }
+            apis.insert(gv);
+        }
+    }
+    Ok(Capabilities {
+        kube_version: info.git_version,
+        api_versions: apis.into_iter().collect(),
+        ..Capabilities::default()
+    })
+}
+
 /// Every revision, oldest first.
 pub async fn history(cfg: &ActionConfig, name: &str) -> Result<Vec<Release>, ActionError> {
     Ok(cfg.storage().history(name).await?)
