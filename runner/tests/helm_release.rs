@@ -463,6 +463,21 @@ async fn failed_hook_fails_the_revision_and_unlock_clears_pending() {
     let rel = upgrade(&cfg, &req).await.unwrap();
     assert_eq!((rel.version, rel.status()), (4, Status::Deployed));
     assert_eq!(action::unlock(&cfg, "h").await.unwrap(), None);
+
+    // Uninstall keeping history: the last revision is recorded uninstalled, the objects are
+    // gone, and a new install continues the numbering.
+    let gone = uninstall(&cfg, "h", true).await.unwrap();
+    assert_eq!((gone.version, gone.status()), (4, Status::Uninstalled));
+    assert!(gone.info.deleted.is_some());
+    assert_eq!(
+        statuses(&cfg, "h").await.last(),
+        Some(&(4, Status::Uninstalled))
+    );
+    let cms = Api::<ConfigMap>::namespaced(client.clone(), "default");
+    assert!(cms.get_opt("main").await.unwrap().is_none());
+    let again = install(&cfg, &req).await.unwrap();
+    assert_eq!((again.version, again.status()), (5, Status::Deployed));
+    assert!(cms.get_opt("main").await.unwrap().is_some());
 }
 
 #[tokio::test]

@@ -15,8 +15,8 @@
 //! Where this differs from Helm: readiness is judged from status fields (Deployment,
 //! StatefulSet, DaemonSet, Job, Pod, PVC; everything else is ready once applied) by polling,
 //! not by kstatus watches; CRDs from `crds/` are applied on install like any object (no wait
-//! for `Established`); uninstall does not wait for deletions to finish; `lookup` returns an
-//! empty map.
+//! for `Established`); objects are taken over without Helm's ownership check (SSA with
+//! force); `lookup` returns an empty map.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -1064,8 +1064,9 @@ pub async fn rollback(
 }
 
 /// Uninstalls the release: pre-delete hooks, deletes its objects in reverse install order
-/// (keeping `helm.sh/resource-policy: keep`), post-delete hooks, then deletes every revision
-/// (or, with `keep_history`, records the last one `uninstalled`).
+/// (keeping `helm.sh/resource-policy: keep`; waiting until they are gone when `cfg.wait`),
+/// post-delete hooks, then deletes every revision (or, with `keep_history`, records the last
+/// one `uninstalled`; a later install then continues its numbering).
 pub async fn uninstall(
     cfg: &ActionConfig,
     name: &str,
@@ -1105,6 +1106,14 @@ pub async fn uninstall(
     }
     if let Some(first) = errors.into_iter().next() {
         return Err(first.into_error(version));
+    }
+    if cfg.wait {
+        for o in objects.iter().filter(|o| !o.keep()) {
+            run.wait_gone(o).await.map_err(|s| ActionError::Wait {
+                revision: version,
+                message: s.message(),
+            })?;
+        }
     }
     run.hooks(&mut rel, "post-delete")
         .await
