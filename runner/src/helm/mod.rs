@@ -12,6 +12,7 @@
 
 pub mod action;
 pub mod chart;
+pub mod cli;
 pub mod manifest;
 pub mod release;
 pub mod render;
