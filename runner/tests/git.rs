@@ -154,6 +154,8 @@ fn later_fetches_are_incremental() {
 
     let new = support::commit_and_push_cli(&work, "f3.txt", "changed\n", "one change");
     // A fresh GitSource over the same cache reuses it: only the new commit, tree and blob.
+    // (The first one must go first: it holds the cache's lock.)
+    drop(src);
     let mut src = open(cache.path(), &url, GitAuth::Anonymous);
     let delta = src.fetch().unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(delta.received_objects, 3, "{delta:?}");
@@ -458,4 +460,429 @@ fn refusal_without_a_moved_remote_is_not_retried() {
     );
     assert_eq!(calls, 1);
     assert_eq!(remote_head(&bare, "main"), before);
+}
+
+#[test]
+fn one_user_of_a_cache_clone_at_a_time() {
+    let daemon = GitDaemon::start();
+    seed_repo(daemon.root.path(), "lock.git", &[("a.txt", "1\n")]);
+    let cache = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let url = daemon.url("lock.git");
+    let first = open(cache.path(), &url, GitAuth::Anonymous);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (cache_path, url2) = (cache.path().to_path_buf(), url.clone());
+    let waiter = std::thread::spawn(move || {
+        let mut second = open(&cache_path, &url2, GitAuth::Anonymous);
+        let _ = tx.send(());
+        second
+            .checkout(&GitRef::Branch("main".into()))
+            .map(|c| c.revision)
+    });
+    // The second open waits while the first lives...
+    assert!(
+        rx.recv_timeout(std::time::Duration::from_millis(300))
+            .is_err()
+    );
+    drop(first);
+    // ...and proceeds once it is dropped.
+    assert!(rx.recv_timeout(std::time::Duration::from_secs(10)).is_ok());
+    let rev = waiter.join().unwrap_or_else(|_| panic!("waiter panicked"));
+    assert!(rev.is_ok_and(|r| r.starts_with("main@sha1:")));
+}
+
+#[test]
+fn ssh_identity_and_known_hosts() {
+    let sshd = support::SshServer::start();
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    seed_repo(root.path(), "ssh.git", &[("app.yaml", "v: 1\n")]);
+    let bare = root.path().join("ssh.git");
+    let url = sshd.url(&bare);
+    let main = GitRef::Branch("main".into());
+    let secret = |identity: &str, known_hosts: &str| {
+        let data = [("identity", identity), ("known_hosts", known_hosts)]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+            .collect();
+        GitAuth::from_secret(&url, &data).unwrap_or_else(|e| panic!("{e}"))
+    };
+
+    // The right key and host key: clone and push over SSH.
+    let cache = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut src = open(
+        cache.path(),
+        &url,
+        secret(&sshd.identity, &sshd.known_hosts),
+    );
+    let co = src.checkout(&main).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        co.revision,
+        format!("main@sha1:{}", remote_head(&bare, "main"))
+    );
+    let out = src
+        .commit_and_push(&main, "main", &author(), |co| {
+            std::fs::write(co.dir.join("app.yaml"), "v: 2\n")?;
+            Ok::<_, std::io::Error>(Some("over ssh".to_string()))
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(matches!(out, PushOutcome::Pushed { .. }), "{out:?}");
+    assert_eq!(git(&bare, &["show", "main:app.yaml"]), "v: 2");
+    drop(src);
+
+    // A host key that is not in known_hosts is refused before authenticating.
+    let other_host = "[127.0.0.1]:1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n";
+    let err = open(cache.path(), &url, secret(&sshd.identity, other_host))
+        .checkout(&main)
+        .err();
+    assert!(matches!(err, Some(GitError::HostKey { .. })), "{err:?}");
+    assert_eq!(err.map(|e| e.flux_reason()), Some("AuthenticationFailed"));
+
+    // A key the server does not accept: an auth error, nothing pushed.
+    let before = remote_head(&bare, "main");
+    let stranger = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let err = open(
+        stranger.path(),
+        &url,
+        secret(&sshd.stranger_identity, &sshd.known_hosts),
+    )
+    .commit_and_push(&main, "main", &author(), |co| {
+        std::fs::write(co.dir.join("app.yaml"), "v: 3\n")?;
+        Ok::<_, std::io::Error>(Some("must not land".to_string()))
+    })
+    .err();
+    assert!(matches!(err, Some(GitError::Auth { .. })), "{err:?}");
+    assert_eq!(remote_head(&bare, "main"), before);
+}
+
+#[test]
+fn a_held_clone_lock_is_a_clear_error_after_the_bound() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    seed_repo(root.path(), "held.git", &[("a.txt", "1\n")]);
+    let url = format!("file://{}", root.path().join("held.git").display());
+    let cache = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let held = open(cache.path(), &url, GitAuth::Anonymous);
+    let start = std::time::Instant::now();
+    let err = GitSource::open_waiting(
+        cache.path(),
+        &url,
+        GitAuth::Anonymous,
+        std::time::Duration::from_millis(300),
+    )
+    .err();
+    let waited = start.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_millis(300)
+            && waited < std::time::Duration::from_secs(5),
+        "{waited:?}"
+    );
+    let dir = runner::git::clone_dir(cache.path(), &url);
+    match &err {
+        Some(GitError::Busy { dir: d, .. }) => assert_eq!(d, &dir),
+        other => panic!("expected Busy, got {other:?}"),
+    }
+    let message = err.map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        message.contains(&dir.display().to_string()) && message.contains("busy"),
+        "{message}"
+    );
+    drop(held);
+    assert!(
+        GitSource::open_waiting(
+            cache.path(),
+            &url,
+            GitAuth::Anonymous,
+            std::time::Duration::from_millis(300)
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn automation_push_and_source_fetch_serialize_on_the_clone() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    seed_repo(root.path(), "serial.git", &[("app.yaml", "v: 1\n")]);
+    let bare = root.path().join("serial.git");
+    let url = format!("file://{}", bare.display());
+    let cache = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (inside_tx, inside_rx) = std::sync::mpsc::channel();
+    let (cache_a, url_a) = (cache.path().to_path_buf(), url.clone());
+    // The automation: checkout, a slow change, commit, push, all under the clone's lock.
+    let automation = std::thread::spawn(move || {
+        let mut src = open(&cache_a, &url_a, GitAuth::Anonymous);
+        let main = GitRef::Branch("main".into());
+        let out = src.commit_and_push(&main, "main", &author(), |co| {
+            let _ = inside_tx.send(());
+            std::thread::sleep(std::time::Duration::from_millis(400));
+            std::fs::write(co.dir.join("app.yaml"), "v: 2\n")?;
+            Ok::<_, std::io::Error>(Some("slow change".to_string()))
+        });
+        drop(src);
+        (out, std::time::Instant::now())
+    });
+    inside_rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("automation never started: {e}"));
+    // The GitRepository fetch on the same URL waits for the push to finish, then sees it.
+    let mut src = open(cache.path(), &url, GitAuth::Anonymous);
+    let opened = std::time::Instant::now();
+    let (commit, revision) = src
+        .fetch_revision(&GitRef::Branch("main".into()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (out, finished) = automation
+        .join()
+        .unwrap_or_else(|_| panic!("automation panicked"));
+    let out = out.unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        opened >= finished,
+        "the fetch ran while the automation held the clone"
+    );
+    let PushOutcome::Pushed { commit: pushed, .. } = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(commit, pushed);
+    assert_eq!(revision, format!("main@sha1:{pushed}"));
+    assert_eq!(remote_head(&bare, "main"), pushed);
+}
+
+/// A repository with files for every ignore rule: defaults, `.sourceignore`, modes, links.
+fn artifact_repo(root: &Path) -> (std::path::PathBuf, String) {
+    let work = seed_repo(
+        root,
+        "art.git",
+        &[
+            ("apps/app.yaml", "kind: ConfigMap\n"),
+            ("apps/secret.yaml", "kind: Secret\n"),
+            ("apps/.sourceignore", "# scoped to apps/\nsecret.yaml\n"),
+            (
+                "secret.yaml",
+                "kind: Secret # root: not covered by apps/.sourceignore\n",
+            ),
+            (".github/workflows/ci.yml", "on: push\n"),
+            ("docs/logo.png", "PNG"),
+            ("clusters/prod/.sops.yaml", "creation_rules: []\n"),
+            ("scripts/run.sh", "#!/bin/sh\necho hi\n"),
+            ("README.md", "# config\n"),
+        ],
+    );
+    std::fs::set_permissions(
+        work.join("scripts/run.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    std::os::unix::fs::symlink("apps/app.yaml", work.join("link.yaml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "modes and links"]);
+    git(&work, &["push", "-q", "origin", "main"]);
+    let url = format!("file://{}", root.join("art.git").display());
+    (work, url)
+}
+
+fn files_under(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{e}")) {
+            let e = e.unwrap_or_else(|e| panic!("{e}"));
+            let p = e.path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                let rel = p.strip_prefix(root).unwrap_or(&p);
+                out.push(rel.display().to_string());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+#[test]
+fn artifact_is_the_filtered_tree_read_only_and_reused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (_work, url) = artifact_repo(root.path());
+    let cache = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let parent = cache.path().join("artifacts/ns/art");
+    let mut src = open(cache.path(), &url, GitAuth::Anonymous);
+    let (commit, _) = src
+        .fetch_revision(&GitRef::Branch("main".into()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The work tree of the clone is not used: nothing is checked out there.
+    assert!(!src.dir().join("apps").exists());
+
+    let m = src
+        .materialize(&commit, None, &parent)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(m.dir, parent.join(&commit));
+    assert!(!m.reused);
+    // A .sourceignore exists, so (as in source-controller) it replaces the default
+    // exclusions: CI dir, images and .sops.yaml stay; its rule, scoped to apps/, drops
+    // apps/secret.yaml only.
+    assert_eq!(
+        files_under(&m.dir),
+        vec![
+            ".github/workflows/ci.yml",
+            "README.md",
+            "apps/.sourceignore",
+            "apps/app.yaml",
+            "clusters/prod/.sops.yaml",
+            "docs/logo.png",
+            "scripts/run.sh",
+            "secret.yaml",
+        ]
+    );
+    let digest =
+        runner::controller::git_repository::tree_digest(&m.dir).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(m.digest, digest);
+    let mode = |p: &str| {
+        std::fs::metadata(m.dir.join(p))
+            .unwrap_or_else(|e| panic!("{p}: {e}"))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("apps/app.yaml"), 0o444);
+    assert_eq!(mode("scripts/run.sh"), 0o555);
+    assert_eq!(mode("apps"), 0o555);
+    assert!(!m.dir.join("link.yaml").exists(), "symlinks are left out");
+    assert_eq!(
+        m.size,
+        files_under(&m.dir)
+            .iter()
+            .map(|f| std::fs::metadata(m.dir.join(f))
+                .map(|x| x.len())
+                .unwrap_or(0))
+            .sum::<u64>()
+    );
+
+    // Same commit, same rules: reused as is.
+    let again = src
+        .materialize(&commit, None, &parent)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(again.reused);
+    assert_eq!(again.digest, m.digest);
+
+    // spec.ignore: same commit, other rules → rebuilt in place with them. It comes after
+    // the .sourceignore files, so its `!/apps` re-includes apps/secret.yaml (go-git order).
+    let ignore = "/*\n!/apps\n";
+    let only_apps = src
+        .materialize(&commit, Some(ignore), &parent)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!only_apps.reused);
+    assert_eq!(only_apps.dir, m.dir);
+    assert_eq!(
+        files_under(&only_apps.dir),
+        vec!["apps/.sourceignore", "apps/app.yaml", "apps/secret.yaml"]
+    );
+    assert_ne!(only_apps.digest, m.digest);
+    // No leftovers of the swap.
+    let names: Vec<String> = std::fs::read_dir(&parent)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .map(|e| {
+            e.map(|e| e.file_name().to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(names.is_empty(), "{names:?}");
+}
+
+#[test]
+fn artifact_without_sourceignore_uses_the_default_exclusions() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let work = seed_repo(
+        root.path(),
+        "plain.git",
+        &[
+            ("apps/app.yaml", "kind: ConfigMap\n"),
+            (".github/workflows/ci.yml", "on: push\n"),
+            ("docs/logo.png", "PNG"),
+            ("clusters/prod/.sops.yaml", "creation_rules: []\n"),
+            (".gitignore", "*.tmp\n"),
+            ("dist/app.tar.gz", "gz"),
+        ],
+    );
+    let head = git(&work, &["rev-parse", "HEAD"]);
+    let url = format!("file://{}", root.path().join("plain.git").display());
+    let cache = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut src = open(cache.path(), &url, GitAuth::Anonymous);
+    let (commit, revision) = src
+        .fetch_revision(&GitRef::Branch("main".into()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(commit, head);
+    assert_eq!(revision, format!("main@sha1:{head}"));
+    let m = src
+        .materialize(&commit, None, &cache.path().join("a"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(files_under(&m.dir), vec!["apps/app.yaml"]);
+}
+
+#[test]
+fn older_artifacts_are_pruned_keeping_the_newest_two() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let work = seed_repo(root.path(), "prune.git", &[("a.yaml", "v: 0\n")]);
+    let url = format!("file://{}", root.path().join("prune.git").display());
+    let cache = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let parent = cache.path().join("artifacts/ns/prune");
+    let mut made = Vec::new();
+    for i in 1..=3 {
+        if i > 1 {
+            support::commit_and_push_cli(&work, "a.yaml", &format!("v: {i}\n"), "next");
+        }
+        let mut src = open(cache.path(), &url, GitAuth::Anonymous);
+        let (commit, _) = src
+            .fetch_revision(&GitRef::Branch("main".into()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        src.materialize(&commit, None, &parent)
+            .unwrap_or_else(|e| panic!("{e}"));
+        made.push(commit);
+        // Distinct modification times for "newest".
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(!parent.join(&made[0]).exists(), "the oldest is removed");
+    assert!(!parent.join(format!("{}.digest", made[0])).exists());
+    assert!(parent.join(&made[1]).is_dir(), "the previous one is kept");
+    assert!(parent.join(&made[2]).is_dir());
+    assert_eq!(read(&parent.join(&made[2]), "a.yaml"), "v: 3\n");
+}
+
+#[test]
+fn concurrent_materializations_of_one_commit_agree() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let files: Vec<(String, String)> = (0..200)
+        .map(|i| (format!("d{}/f{i}.yaml", i % 7), format!("i: {i}\n")))
+        .collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    seed_repo(root.path(), "conc.git", &refs);
+    let url = format!("file://{}", root.path().join("conc.git").display());
+    let cache = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (commit, _) = open(cache.path(), &url, GitAuth::Anonymous)
+        .fetch_revision(&GitRef::Branch("main".into()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let clone = runner::git::clone_dir(cache.path(), &url);
+    let parent = cache.path().join("artifacts/ns/conc");
+    let results: Vec<_> = (0..4)
+        .map(|_| {
+            let (clone, parent, commit, url) =
+                (clone.clone(), parent.clone(), commit.clone(), url.clone());
+            std::thread::spawn(move || {
+                let repo = git2::Repository::open(&clone).unwrap_or_else(|e| panic!("{e}"));
+                runner::git::artifact::materialize(&repo, &url, &commit, None, &parent)
+            })
+        })
+        .map(|h| {
+            h.join()
+                .unwrap_or_else(|_| panic!("panicked"))
+                .unwrap_or_else(|e| panic!("{e}"))
+        })
+        .collect();
+    let digest = runner::controller::git_repository::tree_digest(&parent.join(&commit))
+        .unwrap_or_else(|e| panic!("{e}"));
+    for r in &results {
+        assert_eq!(r.digest, digest);
+    }
+    assert_eq!(files_under(&parent.join(&commit)).len(), 200);
 }

@@ -873,3 +873,125 @@ async fn run_with_leader_election_has_one_active_replica() {
         .expect("b stops")
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn artifact_dir_serves_the_reconciled_revision() {
+    use runner::controller::git_repository::{self, artifact_dir, tree_digest};
+    let (_server, client) = cluster().await;
+    let git_root = tempfile::tempdir().unwrap();
+    let addr = serve_git_http(git_root.path().to_path_buf(), vec![], Guard::PushOnly).await;
+    let work = seed_repo(
+        git_root.path(),
+        "src.git",
+        &[
+            ("deploy/app.yaml", "kind: ConfigMap\n"),
+            ("deploy/notes.md", "notes\n"),
+            ("docs/logo.png", "PNG"),
+            ("README.md", "readme\n"),
+        ],
+    );
+    let cache = tempfile::tempdir().unwrap();
+    let ctx = Context::new(client.clone(), cache.path()).unwrap();
+    let mut events = ctx.bus.subscribe();
+
+    // Missing, then not reconciled yet: ArtifactFailed naming why.
+    let missing = artifact_dir(&ctx, NS, "src").await.unwrap_err();
+    assert_eq!(missing.reason, "ArtifactFailed");
+    assert!(!missing.stalled);
+    assert!(missing.message.contains("not found"), "{}", missing.message);
+    create::<GitRepository>(
+        &client,
+        json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+            "metadata": {"name": "src", "namespace": NS},
+            "spec": {"url": format!("http://{addr}/src.git"), "interval": "1m",
+                     "ref": {"branch": "main"}, "ignore": "/*\n!/deploy\n/deploy/**/*.md\n"},
+        }),
+    )
+    .await;
+    let early = artifact_dir(&ctx, NS, "src").await.unwrap_err();
+    assert!(early.message.contains("not ready"), "{}", early.message);
+
+    let repo: GitRepository = get(&client, "src").await;
+    let outcome = git_repository::reconcile(&ctx, &repo).await.unwrap();
+    assert!(matches!(outcome, Outcome::Ready { .. }), "{outcome:?}");
+    let head = git(&work, &["rev-parse", "HEAD"]);
+    let (dir, revision) = artifact_dir(&ctx, NS, "src").await.unwrap();
+    assert_eq!(revision, format!("main@sha1:{head}"));
+    assert_eq!(dir, cache.path().join(format!("artifacts/{NS}/src/{head}")));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("deploy/app.yaml")).unwrap(),
+        "kind: ConfigMap\n"
+    );
+    // spec.ignore applied: only deploy/, without its markdown.
+    assert!(!dir.join("deploy/notes.md").exists());
+    assert!(!dir.join("README.md").exists() && !dir.join("docs").exists());
+    // The status describes that directory.
+    let status = get::<GitRepository>(&client, "src").await.status.unwrap();
+    let art = status.artifact.unwrap();
+    assert_eq!(art.revision, revision);
+    assert_eq!(art.digest, tree_digest(&dir).unwrap());
+    assert_eq!(art.path, format!("artifacts/{NS}/src/{head}"));
+    assert_eq!(art.url, format!("file://{}", dir.display()));
+    assert_eq!(art.size, Some("kind: ConfigMap\n".len() as i64));
+    assert_eq!(
+        status.observed_ignore.as_deref(),
+        Some("/*\n!/deploy\n/deploy/**/*.md\n")
+    );
+    // NewRevision is published after the status write (a consumer reading it sees it).
+    let mut saw = false;
+    while let Ok(e) = events.try_recv() {
+        saw |= matches!(&e.kind, EventKind::NewRevision { revision: r } if *r == revision);
+    }
+    assert!(saw, "NewRevision for {revision}");
+
+    // The directory is rebuilt from the clone's objects when it went away.
+    runner::git::artifact::remove_tree(&dir).unwrap();
+    let (again, _) = artifact_dir(&ctx, NS, "src").await.unwrap();
+    assert_eq!(again, dir);
+    assert_eq!(tree_digest(&again).unwrap(), art.digest);
+
+    // A new commit: a new directory, the previous one kept; a third prunes the first.
+    let second = support::commit_and_push_cli(&work, "deploy/app.yaml", "v: 2\n", "two");
+    let repo: GitRepository = get(&client, "src").await;
+    git_repository::reconcile(&ctx, &repo).await.unwrap();
+    let (dir2, rev2) = artifact_dir(&ctx, NS, "src").await.unwrap();
+    assert_eq!(rev2, format!("main@sha1:{second}"));
+    assert_eq!(
+        std::fs::read_to_string(dir2.join("deploy/app.yaml")).unwrap(),
+        "v: 2\n"
+    );
+    assert!(dir.is_dir(), "the previous artifact is kept");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    support::commit_and_push_cli(&work, "deploy/app.yaml", "v: 3\n", "three");
+    let repo: GitRepository = get(&client, "src").await;
+    git_repository::reconcile(&ctx, &repo).await.unwrap();
+    let (dir3, _) = artifact_dir(&ctx, NS, "src").await.unwrap();
+    assert!(dir3.is_dir() && dir2.is_dir());
+    assert!(!dir.exists(), "the oldest artifact is pruned");
+
+    // Not Ready (bad URL after an edit): ArtifactFailed quoting the Ready message.
+    let api: Api<GitRepository> = Api::namespaced(client.clone(), NS);
+    api.patch(
+        "src",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"url": format!("http://{addr}/missing.git")}})),
+    )
+    .await
+    .unwrap();
+    let repo: GitRepository = get(&client, "src").await;
+    let outcome = git_repository::reconcile(&ctx, &repo).await.unwrap();
+    assert!(matches!(outcome, Outcome::NotReady(_)), "{outcome:?}");
+    let not_ready = artifact_dir(&ctx, NS, "src").await.unwrap_err();
+    assert_eq!(not_ready.reason, "ArtifactFailed");
+    assert!(
+        not_ready.message.contains("is not ready"),
+        "{}",
+        not_ready.message
+    );
+    assert!(
+        not_ready.message.contains("missing.git"),
+        "{}",
+        not_ready.message
+    );
+}

@@ -1,20 +1,33 @@
-//! GitRepository reconciler: fetch the remote into the local cache clone, check out
-//! `spec.ref`, record Flux's artifact revision.
+//! GitRepository reconciler: fetch the remote into the local cache clone, resolve
+//! `spec.ref`, materialize the artifact, record Flux's artifact revision; and
+//! [`artifact_dir`], how consumers (Kustomization, HelmRelease) read a source.
 //!
-//! Status: `artifact{revision: "<branch>@sha1:<sha>", digest, path, url, lastUpdateTime}`,
-//! Ready `stored artifact for revision '<revision>'`, failures with [`crate::git::GitError`]'s
-//! Flux reason (`AuthenticationFailed`, `GitOperationFailed`, `URLInvalid`).
+//! The artifact is the commit's tree written from the cache clone's object database (a
+//! git2 tree walk, never a checkout of the clone's shared work tree) to
+//! `<cache>/artifacts/<ns>/<name>/<sha>/`, filtered with `spec.ignore` (gitignore syntax)
+//! or, without it and without `.sourceignore` files, source-controller's default
+//! exclusions (`.git/`, CI directories, images, archives, `.sops.yaml`, ...); see
+//! [`crate::git::artifact`] for the write-then-rename, reuse and pruning rules.
 //!
-//! Differs from source-controller: no tar.gz archive is stored or served (the consumers in
-//! this process read the cache checkout); `artifact.digest` is the SHA-256 of the checked-out
-//! tree (sorted paths and contents, `.git` left out, `spec.ignore` not applied), `path` and
-//! `url` name the cache; `include`, `verification`, `sparseCheckout`, `provider` other than
-//! generic and submodules are not implemented.
+//! Status: `artifact{revision: "<branch>@sha1:<sha>", digest, path, url, size,
+//! lastUpdateTime}`, `observedIgnore`, Ready `stored artifact for revision '<revision>'`,
+//! failures with [`crate::git::GitError`]'s Flux reason (`AuthenticationFailed`,
+//! `GitOperationFailed`, `URLInvalid`). `EventKind::NewRevision` is published after the
+//! status is written, so a consumer woken by it reads the new artifact.
+//!
+//! Differs from source-controller: no tar.gz archive is stored or served; `artifact.path`
+//! is the directory relative to the cache root (`artifacts/<ns>/<name>/<sha>`), `url` is
+//! its `file://` address, `digest` is the SHA-256 of the materialized files (sorted paths,
+//! sizes and contents: [`tree_digest`] of the directory gives the same value) and `size`
+//! their total bytes, not the archive's; symlinks are left out (source-controller skips
+//! them too); `include`, `verification`, `sparseCheckout`, `provider` other than generic
+//! and submodules are not implemented.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use kube::api::Api;
 use proto::flux::FluxObject;
-use proto::flux::condition::reason;
+use proto::flux::condition::{ConditionStatus, condition_type, find_condition, reason};
 use proto::flux::meta::Artifact;
 use proto::flux::source::{GitRepository, GitRepositoryRef, GitRepositoryStatus};
 use sha2::{Digest, Sha256};
@@ -22,6 +35,7 @@ use sha2::{Digest, Sha256};
 use super::{Error, Failure, Outcome, blocking, conditions_for, duration_field, key_of};
 use crate::bus::{EventKind, ObjectRef};
 use crate::context::Context;
+use crate::git::artifact::{self, Materialized};
 use crate::git::{GitAuth, GitRef, GitSource};
 
 /// Kind name.
@@ -66,28 +80,43 @@ pub async fn reconcile(ctx: &Context, repo: &GitRepository) -> Result<Outcome, E
     let mut new_revision = None;
     let result = match interval.clone() {
         Err(f) => Err(f),
-        Ok(_) => fetch(ctx, repo).await?.map(|(revision, digest)| {
+        Ok(_) => fetch(ctx, repo, &ns, &name).await?.map(|(revision, m)| {
             let unchanged = previous
                 .artifact
                 .as_ref()
-                .is_some_and(|a| a.revision == revision && a.digest == digest);
+                .is_some_and(|a| a.revision == revision && a.digest == m.digest);
             if !unchanged {
                 new_revision = Some(revision.clone());
-                let sha = revision.rsplit(':').next().unwrap_or_default().to_string();
-                let path = format!("gitrepository/{ns}/{name}/{sha}");
                 status.artifact = Some(Artifact {
-                    url: format!("file://{}", ctx.git_cache().display()),
-                    path,
+                    url: format!("file://{}", m.dir.display()),
+                    path: m
+                        .dir
+                        .strip_prefix(&ctx.cache_dir)
+                        .unwrap_or(&m.dir)
+                        .to_string_lossy()
+                        .into_owned(),
                     revision: revision.clone(),
-                    digest,
+                    digest: m.digest,
                     last_update_time: ctx.now(),
-                    size: None,
+                    size: i64::try_from(m.size).ok(),
                     metadata: None,
                 });
             }
             format!("stored artifact for revision '{revision}'")
         }),
     };
+    let generation = repo.metadata.generation;
+    status.conditions = conditions_for(&previous.conditions, &result, generation, &ctx.now());
+    status.observed_generation = generation;
+    if result.is_ok() {
+        // The rules the current artifact was made with (what artifact_dir reuses it by).
+        status.observed_ignore = repo.spec.ignore.clone();
+    }
+    if let Some(token) = handled_token(repo) {
+        status.last_handled_reconcile_at = Some(token);
+    }
+    write(ctx, &ns, &name, &status).await?;
+    // After the write: whoever this wakes reads the new artifact from the status.
     if let Some(revision) = new_revision {
         ctx.emit(
             ObjectRef::new(KIND, &ns, &name),
@@ -105,14 +134,6 @@ pub async fn reconcile(ctx: &Context, repo: &GitRepository) -> Result<Outcome, E
         )
         .await;
     }
-    let generation = repo.metadata.generation;
-    status.conditions = conditions_for(&previous.conditions, &result, generation, &ctx.now());
-    status.observed_generation = generation;
-    status.observed_ignore = repo.spec.ignore.clone();
-    if let Some(token) = handled_token(repo) {
-        status.last_handled_reconcile_at = Some(token);
-    }
-    write(ctx, &ns, &name, &status).await?;
     Ok(Outcome::from_result(&result, interval.ok()))
 }
 
@@ -138,11 +159,19 @@ async fn write(
     super::patch_status::<GitRepository>(ctx, KIND, ns, name, value).await
 }
 
-/// Fetches and checks out; returns (revision, tree digest) or the failure.
+/// Where the artifacts of GitRepository `ns/name` are materialized.
+pub fn artifact_parent(cache_dir: &Path, namespace: &str, name: &str) -> PathBuf {
+    cache_dir.join("artifacts").join(namespace).join(name)
+}
+
+/// Fetches, resolves the ref and materializes its tree; returns (revision, artifact) or
+/// the failure.
 async fn fetch(
     ctx: &Context,
     repo: &GitRepository,
-) -> Result<Result<(String, String), Failure>, Error> {
+    ns: &str,
+    name: &str,
+) -> Result<Result<(String, Materialized), Failure>, Error> {
     let auth = match git_auth(ctx, repo).await {
         Ok(a) => a,
         Err(f) => return Ok(Err(f)),
@@ -150,18 +179,117 @@ async fn fetch(
     let reference = git_ref(repo.spec.reference.as_ref());
     let url = repo.spec.url.clone();
     let cache = ctx.git_cache();
-    blocking("git checkout", move || {
+    let parent = artifact_parent(&ctx.cache_dir, ns, name);
+    let ignore = repo.spec.ignore.clone();
+    blocking("git fetch and artifact", move || {
         let mut source = GitSource::open(&cache, &url, auth).map_err(git_failure)?;
-        let co = source.checkout(&reference).map_err(git_failure)?;
-        let digest = tree_digest(&co.dir).map_err(|e| {
-            Failure::retry(
-                reason::ARTIFACT_FAILED,
-                format!("hashing the checkout {}: {e}", co.dir.display()),
-            )
-        })?;
-        Ok((co.revision, digest))
+        let (commit, revision) = source.fetch_revision(&reference).map_err(git_failure)?;
+        let m = source
+            .materialize(&commit, ignore.as_deref(), &parent)
+            .map_err(artifact_failure)?;
+        Ok((revision, m))
     })
     .await
+}
+
+fn artifact_failure(e: crate::git::GitError) -> Failure {
+    Failure::retry(
+        reason::ARTIFACT_FAILED,
+        format!("materializing the artifact failed: {e}"),
+    )
+}
+
+/// The tree of the GitRepository `namespace/name` at its current `status.artifact.revision`,
+/// materialized once per commit as a read-only directory under the cache
+/// (`<cache>/artifacts/<ns>/<name>/<sha>/`, written to a temp dir then renamed: never
+/// half-written; `spec.ignore` applied), plus the revision string `<branch>@sha1:<sha>`.
+/// Err(Failure) (reason `ArtifactFailed`, transient) when the GitRepository is missing, not
+/// Ready, or has no artifact yet; the message says which.
+///
+/// Usually the reconciler has already written the directory and this only checks it. If
+/// it is missing (another cache, pruned), it is rebuilt from the cache clone's objects —
+/// read without the clone's lock, objects being immutable — after a fetch under the lock
+/// if the commit is not there.
+pub async fn artifact_dir(
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+) -> Result<(PathBuf, String), Failure> {
+    let fail = |m: String| Failure::retry(reason::ARTIFACT_FAILED, m);
+    let api: Api<GitRepository> = Api::namespaced(ctx.client.clone(), namespace);
+    let repo = match api.get_opt(name).await {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            return Err(fail(format!(
+                "GitRepository '{namespace}/{name}' not found"
+            )));
+        }
+        Err(e) => {
+            return Err(fail(format!(
+                "failed to get GitRepository '{namespace}/{name}': {e}"
+            )));
+        }
+    };
+    let status = repo.status.clone().unwrap_or_default();
+    match find_condition(&status.conditions, condition_type::READY) {
+        Some(c) if c.status == ConditionStatus::True => {}
+        Some(c) => {
+            return Err(fail(format!(
+                "GitRepository '{namespace}/{name}' is not ready: {}: {}",
+                c.reason, c.message
+            )));
+        }
+        None => {
+            return Err(fail(format!(
+                "GitRepository '{namespace}/{name}' is not ready yet (no Ready condition)"
+            )));
+        }
+    }
+    let Some(art) = status.artifact.clone() else {
+        return Err(fail(format!(
+            "GitRepository '{namespace}/{name}' has no artifact yet"
+        )));
+    };
+    let revision = art.revision.clone();
+    let sha = commit_of(&revision).ok_or_else(|| {
+        fail(format!(
+            "GitRepository '{namespace}/{name}' has artifact revision '{revision}', \
+             expected '<ref>@sha1:<40 hex digits>'"
+        ))
+    })?;
+    let parent = artifact_parent(&ctx.cache_dir, namespace, name);
+    let ignore = status.observed_ignore.clone();
+    if let Some(m) = artifact::existing(&parent, &sha, ignore.as_deref()) {
+        return Ok((m.dir, revision));
+    }
+    let auth = git_auth(ctx, &repo).await.map_err(|f| fail(f.message))?;
+    let url = repo.spec.url.clone();
+    let cache = ctx.git_cache();
+    let built = blocking("materialize artifact", move || {
+        let clone = crate::git::clone_dir(&cache, &url);
+        if let Ok(r) = git2::Repository::open(&clone)
+            && git2::Oid::from_str(&sha).is_ok_and(|oid| r.find_commit(oid).is_ok())
+        {
+            return artifact::materialize(&r, &url, &sha, ignore.as_deref(), &parent);
+        }
+        let source = GitSource::open(&cache, &url, auth)?;
+        source.fetch()?;
+        source.materialize(&sha, ignore.as_deref(), &parent)
+    })
+    .await
+    .map_err(|e| fail(e.to_string()))?;
+    let m = built.map_err(|e| {
+        fail(format!(
+            "GitRepository '{namespace}/{name}': materializing revision '{revision}' failed: {e}"
+        ))
+    })?;
+    Ok((m.dir, revision))
+}
+
+/// The commit of a revision `<ref>@sha1:<sha>` or `sha1:<sha>`.
+fn commit_of(revision: &str) -> Option<String> {
+    let sha = revision.rsplit_once("sha1:")?.1;
+    (sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit())).then(|| sha.to_string())
 }
 
 /// A git error as a failure: bad URL or secret content stalls, the rest is retried.
@@ -175,7 +303,9 @@ pub(crate) fn git_failure(e: crate::git::GitError) -> Failure {
     }
 }
 
-/// SHA-256 over the sorted relative paths and contents of the tree (`.git` left out).
+/// SHA-256 over the sorted relative paths, sizes and contents of the files of a directory
+/// (`.git` at the top left out): equals `status.artifact.digest` for [`artifact_dir`]'s
+/// directory.
 pub fn tree_digest(root: &Path) -> std::io::Result<String> {
     let mut files = Vec::new();
     collect(root, Path::new(""), &mut files)?;
@@ -224,6 +354,15 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(git_ref(Some(&r)), GitRef::Commit { ref sha, .. } if sha == "abc"));
+    }
+
+    #[test]
+    fn commit_of_revisions() {
+        let sha = "0123456789abcdef0123456789abcdef01234567";
+        assert_eq!(commit_of(&format!("main@sha1:{sha}")).as_deref(), Some(sha));
+        assert_eq!(commit_of(&format!("sha1:{sha}")).as_deref(), Some(sha));
+        assert_eq!(commit_of("main@sha1:abc"), None);
+        assert_eq!(commit_of(sha), None);
     }
 
     #[test]

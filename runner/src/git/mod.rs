@@ -3,8 +3,14 @@
 //! Flux's revision strings, and commit-and-push with retry when the remote moved.
 //!
 //! **Blocking.** Every call does network and disk I/O on the calling thread; async callers
-//! must run it in `tokio::task::spawn_blocking`. A [`GitSource`] owns its cache directory:
-//! use one at a time per URL (it is `Send`, not `Sync`).
+//! must run it in `tokio::task::spawn_blocking`. A [`GitSource`] owns its cache clone while
+//! it lives (a file lock: a second `open` of the same URL and cache, in this process or
+//! another, waits — at most [`LOCK_WAIT`], then [`GitError::Busy`] names the clone
+//! directory), so keep it short-lived: open, fetch/checkout or commit-and-push, drop. It is
+//! `Send`, not `Sync`.
+//!
+//! Source artifacts ([`artifact`]) are written from a clone's object database, not from its
+//! work tree, with source-controller's ignore rules ([`ignore`]).
 //!
 //! Where we differ from Flux:
 //! - The cache keeps full history and fetches incrementally; Flux clones shallowly afresh.
@@ -15,14 +21,16 @@
 //!   the checkout and force-pushed each run, as Flux does.
 //! - See [`auth`] for the credential differences.
 
+pub mod artifact;
 pub mod auth;
+pub mod ignore;
 mod source;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 pub use auth::GitAuth;
-pub use source::GitSource;
+pub use source::{GitSource, LOCK_WAIT, clone_dir};
 
 /// Which commit to check out. [`GitRef::from_spec`] applies Flux's precedence.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -237,6 +245,18 @@ pub enum GitError {
         url: String,
         /// libgit2's message.
         message: String,
+    },
+    /// Another git operation held the cache clone's lock longer than we wait.
+    #[error(
+        "git cache clone {} is busy: another git operation held its lock for more than {}s",
+        dir.display(),
+        waited.as_secs()
+    )]
+    Busy {
+        /// The clone directory.
+        dir: PathBuf,
+        /// How long we waited.
+        waited: Duration,
     },
     /// Local file system trouble in the cache.
     #[error("git cache {}: {source}", path.display())]

@@ -26,12 +26,19 @@ use crate::policy::semver::{Constraints, Version};
 /// The private ref our commits are pushed from.
 const PUSH_SOURCE: &str = "refs/flux-runner/push";
 
+/// How long [`GitSource::open`] waits for another user of the same cache clone.
+pub const LOCK_WAIT: Duration = Duration::from_secs(300);
+
 /// A cached clone of one remote. See the module docs of [`crate::git`]: blocking.
+/// [`GitSource::open`] waits (up to a bound) until no other `GitSource`, in this process
+/// or another, holds the same cache clone; drop it to let the next one in.
 pub struct GitSource {
     repo: Repository,
     url: String,
     auth: GitAuth,
     retry: PushRetry,
+    /// Exclusive lock on `<clone dir>.lock`, held while this value lives.
+    _lock: std::fs::File,
 }
 
 impl std::fmt::Debug for GitSource {
@@ -53,11 +60,21 @@ enum PushFailure {
 impl GitSource {
     /// Opens (or creates) the cache clone of `url` under `cache`. Nothing is fetched yet.
     /// URLs: `https://`, `http://`, `ssh://` (Flux's), plus `git://` and `file://`.
+    /// Waits up to [`LOCK_WAIT`] for the clone's lock.
     pub fn open(cache: &Path, url: &str, auth: GitAuth) -> Result<Self, GitError> {
+        Self::open_waiting(cache, url, auth, LOCK_WAIT)
+    }
+
+    /// [`GitSource::open`] waiting at most `wait` for the clone's lock; then
+    /// [`GitError::Busy`] naming the clone directory.
+    pub fn open_waiting(
+        cache: &Path,
+        url: &str,
+        auth: GitAuth,
+        wait: Duration,
+    ) -> Result<Self, GitError> {
         check_url(url)?;
-        let hash = Sha256::digest(url.as_bytes());
-        let name: String = hash.iter().take(12).map(|b| format!("{b:02x}")).collect();
-        let dir = cache.join(name);
+        let dir = clone_dir(cache, url);
         std::fs::create_dir_all(&dir).map_err(|source| GitError::Io {
             path: dir.clone(),
             source,
@@ -67,6 +84,10 @@ impl GitSource {
             url: url.to_string(),
             message: format!("{} ({})", e.message(), dir.display()),
         };
+        // One user of a cache clone at a time (a GitRepository fetch and an automation's
+        // checkout/commit/push on the same URL, or two runner processes): flock, which also
+        // excludes within a process (each open is its own lock owner).
+        let lock = lock_clone(&dir, wait)?;
         let repo = match Repository::open(&dir) {
             Ok(r) => r,
             Err(e) if e.code() == ErrorCode::NotFound => Repository::init(&dir).map_err(op_err)?,
@@ -84,6 +105,7 @@ impl GitSource {
             url: url.to_string(),
             auth,
             retry: PushRetry::default(),
+            _lock: lock,
         })
     }
 
@@ -152,6 +174,30 @@ impl GitSource {
             revision,
             commit,
         })
+    }
+
+    /// Fetches, then resolves `reference` without touching the work tree: (full commit
+    /// SHA-1, Flux's revision).
+    pub fn fetch_revision(&mut self, reference: &GitRef) -> Result<(String, String), GitError> {
+        self.fetch()?;
+        let (oid, name) = self.resolve(reference)?;
+        let commit = oid.to_string();
+        let revision = match name {
+            Some(n) => format!("{n}@sha1:{commit}"),
+            None => format!("sha1:{commit}"),
+        };
+        Ok((commit, revision))
+    }
+
+    /// Writes the tree of `commit` (filtered with `ignore`, see [`super::artifact`]) from
+    /// the object database to `parent/<commit>/`, or reuses it.
+    pub fn materialize(
+        &self,
+        commit: &str,
+        ignore: Option<&str>,
+        parent: &Path,
+    ) -> Result<super::artifact::Materialized, GitError> {
+        super::artifact::materialize(&self.repo, &self.url, commit, ignore, parent)
     }
 
     /// Checks out `checkout`, lets `change` edit the work tree, commits everything it changed
@@ -528,6 +574,47 @@ impl GitSource {
             url: self.url.clone(),
             message: msg,
         }
+    }
+}
+
+/// The cache clone of `url` under `cache` (named after a hash of the URL).
+pub fn clone_dir(cache: &Path, url: &str) -> PathBuf {
+    let hash = Sha256::digest(url.as_bytes());
+    let name: String = hash.iter().take(12).map(|b| format!("{b:02x}")).collect();
+    cache.join(name)
+}
+
+/// Takes the exclusive lock of the clone at `dir`, polling until `wait` has passed.
+fn lock_clone(dir: &Path, wait: Duration) -> Result<std::fs::File, GitError> {
+    let path = dir.with_extension("lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| GitError::Io {
+            path: path.clone(),
+            source,
+        })?;
+    let start = std::time::Instant::now();
+    let mut pause = Duration::from_millis(5);
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => {}
+            Err(std::fs::TryLockError::Error(source)) => {
+                return Err(GitError::Io { path, source });
+            }
+        }
+        let waited = start.elapsed();
+        if waited >= wait {
+            return Err(GitError::Busy {
+                dir: dir.to_path_buf(),
+                waited,
+            });
+        }
+        std::thread::sleep(pause.min(wait - waited));
+        pause = (pause * 2).min(Duration::from_millis(100));
     }
 }
 

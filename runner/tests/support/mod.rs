@@ -548,3 +548,89 @@ pub async fn serve_axum_tls(router: axum::Router, pki: &TestPki) -> SocketAddr {
     });
     addr
 }
+
+/// Path of OpenSSH's server (`apt-get install openssh-server`).
+pub const SSHD: &str = "/usr/sbin/sshd";
+
+/// A throwaway `sshd` on 127.0.0.1 accepting one generated client key for the current
+/// user (git over SSH runs `git-upload-pack '<path>'` through it).
+pub struct SshServer {
+    pub port: u16,
+    /// `known_hosts` line for the server's host key.
+    pub known_hosts: String,
+    /// The authorised client private key (OpenSSH format).
+    pub identity: String,
+    /// A valid key the server does not accept.
+    pub stranger_identity: String,
+    _child: ChildGuard,
+    _dir: tempfile::TempDir,
+}
+
+impl SshServer {
+    pub fn start() -> Self {
+        assert!(
+            Path::new(SSHD).exists(),
+            "{SSHD} missing: apt-get install -y openssh-server"
+        );
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let keygen = |name: &str| -> (String, String) {
+            let path = dir.path().join(name);
+            let out = Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+                .arg(&path)
+                .output()
+                .unwrap_or_else(|e| panic!("ssh-keygen: {e}"));
+            assert!(out.status.success(), "ssh-keygen failed");
+            let private = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{e}"));
+            let public = std::fs::read_to_string(path.with_extension("pub"))
+                .unwrap_or_else(|e| panic!("{e}"));
+            (private, public.trim().to_string())
+        };
+        let (_, host_pub) = keygen("host_key");
+        let (identity, client_pub) = keygen("client_key");
+        let (stranger_identity, _) = keygen("stranger_key");
+        let authorized = dir.path().join("authorized_keys");
+        std::fs::write(&authorized, format!("{client_pub}\n")).unwrap_or_else(|e| panic!("{e}"));
+        // Privilege separation directory sshd insists on.
+        let _ = std::fs::create_dir_all("/run/sshd");
+        let port = free_port();
+        let config = format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {host}\nAuthorizedKeysFile {auth}\n\
+             PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n\
+             PermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\nPidFile {pid}\n\
+             LogLevel ERROR\n",
+            host = dir.path().join("host_key").display(),
+            auth = authorized.display(),
+            pid = dir.path().join("sshd.pid").display(),
+        );
+        let config_path = dir.path().join("sshd_config");
+        std::fs::write(&config_path, config).unwrap_or_else(|e| panic!("{e}"));
+        let child = Command::new(SSHD)
+            .arg("-D")
+            .arg("-e")
+            .arg("-f")
+            .arg(&config_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {SSHD}: {e}"));
+        let guard = ChildGuard(child);
+        wait_for_port(port, "sshd");
+        let mut fields = host_pub.split_whitespace();
+        let (kind, key) = (fields.next().unwrap_or(""), fields.next().unwrap_or(""));
+        Self {
+            port,
+            known_hosts: format!("[127.0.0.1]:{port} {kind} {key}\n"),
+            identity,
+            stranger_identity,
+            _child: guard,
+            _dir: dir,
+        }
+    }
+
+    /// `ssh://<user>@127.0.0.1:<port><absolute path>`.
+    pub fn url(&self, path: &Path) -> String {
+        let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
+        format!("ssh://{user}@127.0.0.1:{}{}", self.port, path.display())
+    }
+}
