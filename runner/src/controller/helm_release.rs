@@ -669,6 +669,58 @@ pub async fn compose(
         .map_err(|e| Failure::retry("InitFailed", e.to_string())))
 }
 
+/// The action error as text; a template execution error gets Helm's
+/// `execution error at (<template>:<line>:<col>): <message>` when its position can be found
+/// (the engine reports no position for execution errors: `required`/`fail` messages are
+/// looked up as string literals in the template source).
+pub fn describe(e: &ActionError, chart: &Chart) -> String {
+    if let ActionError::Render(HelmError::Template(crate::template::TemplateError::Exec {
+        name,
+        message,
+    })) = e
+    {
+        let msg = message
+            .strip_prefix("execution error: ")
+            .unwrap_or(message.as_str());
+        if let Some((line, col)) = template_source(chart, name).and_then(|src| locate(src, msg)) {
+            return format!("rendering: execution error at ({name}:{line}:{col}): {msg}");
+        }
+    }
+    e.to_string()
+}
+
+/// The source of template `path` (`<chart>/templates/x.yaml`, `<chart>/charts/<sub>/…`).
+fn template_source<'a>(chart: &'a Chart, path: &str) -> Option<&'a String> {
+    let rest = path.strip_prefix(chart.name())?.strip_prefix('/')?;
+    if let Some(t) = chart.templates.get(rest) {
+        return Some(t);
+    }
+    let sub = rest.strip_prefix("charts/")?;
+    let (sub_name, _) = sub.split_once('/')?;
+    let dep = chart.dependencies.iter().find(|d| d.name() == sub_name)?;
+    template_source(
+        dep,
+        &format!("{}/{}", dep.name(), &sub[sub_name.len() + 1..]),
+    )
+}
+
+/// Line (1-based) and column (0-based, Go's) of the `required`/`fail` call whose quoted
+/// message is `msg`.
+fn locate(src: &str, msg: &str) -> Option<(usize, usize)> {
+    let quoted = [format!("\"{msg}\""), format!("`{msg}`")];
+    for (i, line) in src.lines().enumerate() {
+        if quoted.iter().any(|q| line.contains(q.as_str())) {
+            let col = ["required", "fail"]
+                .iter()
+                .filter_map(|f| line.find(f))
+                .min()
+                .unwrap_or(0);
+            return Some((i + 1, col));
+        }
+    }
+    None
+}
+
 /// `retries < 0` never runs out; otherwise `failures > retries` has.
 fn exhausted(failures: i64, retries: i64) -> bool {
     retries >= 0 && failures > retries
@@ -918,7 +970,8 @@ async fn run(
         }
         Err(e) => {
             let message = format!(
-                "Helm {verb} failed for release {target_ns}/{rel_name} with chart {chart_desc}: {e}"
+                "Helm {verb} failed for release {target_ns}/{rel_name} with chart {chart_desc}: {}",
+                describe(&e, &prepared.chart)
             );
             status.failures = Some(status.failures.unwrap_or(0) + 1);
             extra.emitted = true;
@@ -974,6 +1027,16 @@ async fn run(
     Ok(result)
 }
 
+/// The rollback's settings from `spec.rollback` (wait, hooks, timeout).
+fn rollback_cfg(obj: &HelmRelease, base: &ActionConfig) -> ActionConfig {
+    let spec = obj.spec.rollback.clone().unwrap_or_default();
+    let mut cfg = base.clone();
+    cfg.wait = !spec.disable_wait;
+    cfg.disable_hooks = spec.disable_hooks;
+    cfg.timeout = action_timeout(obj, spec.timeout.as_deref());
+    cfg
+}
+
 /// Install failure → uninstall; upgrade failure → rollback (default) or uninstall.
 async fn remediate(
     ctx: &Context,
@@ -992,12 +1055,27 @@ async fn remediate(
         .and_then(|r| r.strategy)
         .unwrap_or(RemediationStrategy::Rollback);
     let keep_history = obj.spec.uninstall.as_ref().is_some_and(|u| u.keep_history);
-    let (ok_reason, fail_reason, outcome) = if !install && strategy == RemediationStrategy::Rollback
-    {
+    // Flux names the release rolled back to: the newest earlier deployed/superseded one.
+    let mut target: Option<Release> = None;
+    let rollback = !install && strategy == RemediationStrategy::Rollback;
+    if rollback && let Ok(h) = action::history(cfg, rel_name).await {
+        target = h
+            .iter()
+            .rev()
+            .skip(1)
+            .find(|r| matches!(r.info.status, Status::Deployed | Status::Superseded))
+            .cloned();
+    }
+    let (ok_reason, fail_reason, outcome) = if rollback {
         (
             reason::ROLLBACK_SUCCEEDED,
             reason::ROLLBACK_FAILED,
-            action::rollback(cfg, rel_name, None).await,
+            action::rollback(
+                &rollback_cfg(obj, cfg),
+                rel_name,
+                target.as_ref().map(|t| t.version),
+            )
+            .await,
         )
     } else {
         (
@@ -1008,12 +1086,13 @@ async fn remediate(
     };
     match outcome {
         Ok(rel) => {
-            let message = if ok_reason == reason::ROLLBACK_SUCCEEDED {
+            let message = if rollback {
+                let prev = target.as_ref().unwrap_or(&rel);
                 format!(
                     "Helm rollback to previous release {} with chart {}@{} succeeded",
-                    release_ref(&rel),
-                    rel.chart_name(),
-                    rel.chart_version()
+                    release_ref(prev),
+                    prev.chart_name(),
+                    prev.chart_version()
                 )
             } else {
                 format!(
@@ -1093,6 +1172,13 @@ mod tests {
         );
         let f = chart_path("../x").unwrap_err();
         assert!(f.stalled && f.message.contains("'../x'"), "{f:?}");
+    }
+
+    #[test]
+    fn required_failures_are_located_in_the_template() {
+        let src = "a: 1\nb: {{ required \"region is required\" .Values.region }}\n";
+        assert_eq!(locate(src, "region is required"), Some((2, 6)));
+        assert_eq!(locate(src, "other"), None);
     }
 
     #[test]
