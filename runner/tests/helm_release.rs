@@ -791,14 +791,15 @@ async fn we_upgrade_a_release_helm_installed() {
             &kc,
             r#"
 r = cfg.install(sys.argv[2], "theirs", {"image": {"tag": "1.0"}}, wait="watcher", timeout=30)
-print(json.dumps([r["revision"], r["status"]]))
+print(json.dumps([r["revision"], r["status"], r["manifest"]]))
 "#,
             &[chart_dir.to_str().unwrap()],
         )
     })
     .await
     .unwrap();
-    assert_eq!(installed, json!([1, "deployed"]));
+    assert_eq!((&installed[0], &installed[1]), (&json!(1), &json!("deployed")));
+    let helm_manifest = installed[2].as_str().unwrap().to_string();
 
     // We read Helm's record …
     let theirs = action::latest(&cfg, "theirs").await.unwrap().unwrap();
@@ -808,7 +809,57 @@ print(json.dumps([r["revision"], r["status"]]))
     assert_eq!(theirs.config, json!({"image": {"tag": "1.0"}}));
     assert_eq!(theirs.hooks.len(), 1);
 
-    // … and upgrade it: revision 2 on a new image tag, dropping the extra ConfigMap.
+    // … upgrade it with the same values: the manifest and hook we store are Helm's, byte for byte …
+    let same = json!({"image": {"tag": "1.0"}});
+    let rel = upgrade(
+        &cfg,
+        &ReleaseRequest {
+            name: "theirs",
+            namespace: "default",
+            chart: &chart,
+            values: &same,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(rel.manifest, helm_manifest);
+    assert_eq!(rel.manifest, theirs.manifest);
+    assert_eq!(rel.hooks[0].manifest, theirs.hooks[0].manifest);
+    assert_eq!(
+        (
+            &rel.hooks[0].name,
+            &rel.hooks[0].kind,
+            &rel.hooks[0].path,
+            &rel.hooks[0].events,
+            rel.hooks[0].weight,
+            &rel.hooks[0].delete_policies
+        ),
+        (
+            &theirs.hooks[0].name,
+            &theirs.hooks[0].kind,
+            &theirs.hooks[0].path,
+            &theirs.hooks[0].events,
+            theirs.hooks[0].weight,
+            &theirs.hooks[0].delete_policies
+        )
+    );
+    assert_eq!(rel.info.notes, theirs.info.notes);
+    assert_eq!(
+        rel.chart
+            .templates
+            .iter()
+            .map(|t| (&t.name, &t.data))
+            .collect::<Vec<_>>(),
+        theirs
+            .chart
+            .templates
+            .iter()
+            .map(|t| (&t.name, &t.data))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(rel.chart.values, theirs.chart.values);
+
+    // … and again on a new image tag, dropping the extra ConfigMap.
     let v2 = json!({"image": {"tag": "1.5"}, "extra": false});
     let rel = upgrade(
         &cfg,
@@ -821,7 +872,7 @@ print(json.dumps([r["revision"], r["status"]]))
     )
     .await
     .unwrap();
-    assert_eq!((rel.version, rel.status()), (2, Status::Deployed));
+    assert_eq!((rel.version, rel.status()), (3, Status::Deployed));
     assert_eq!(rel.info.first_deployed, theirs.info.first_deployed);
     assert_eq!(
         image(&client, "theirs-web").await,
@@ -840,10 +891,13 @@ print(json.dumps([r["revision"], r["status"]]))
     let seen = tokio::task::spawn_blocking(move || helm(&py, &kc, READ, &["theirs"]))
         .await
         .unwrap();
-    assert_eq!(seen["history"], json!([[1, "superseded"], [2, "deployed"]]));
+    assert_eq!(
+        seen["history"],
+        json!([[1, "superseded"], [2, "superseded"], [3, "deployed"]])
+    );
     assert_eq!(
         seen["list"],
-        json!([["theirs", 2, "deployed", "svc", "0.3.0", "1.0"]])
+        json!([["theirs", 3, "deployed", "svc", "0.3.0", "1.0"]])
     );
     assert_eq!(seen["values"], v2);
 }
