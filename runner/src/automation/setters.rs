@@ -285,6 +285,16 @@ pub fn update_file(content: &[u8], policies: &Policies) -> Result<FileUpdate, Fi
             unmatched,
         });
     }
+    for e in &mut edits {
+        // An empty value (the parser's null `~`) has an empty span at its indicator.
+        if e.range.is_empty()
+            && let Some(at) = empty_value_insertion(text, &e.range)
+        {
+            e.range = at..at;
+            e.text.insert(0, ' ');
+            e.change.old_value.clear();
+        }
+    }
     edits.sort_by_key(|e| e.range.start);
     let mut out = String::with_capacity(text.len() + 64);
     let mut pos = 0;
@@ -587,6 +597,25 @@ impl Scan<'_> {
             doc: scalar.doc,
         });
     }
+}
+
+/// Where the value of an empty scalar (`image: # marker`, `tag:` under a head comment) goes:
+/// right after its `:` or `-` indicator, where the parser places the empty scalar's empty span.
+/// `None` when no indicator is there (a quoted `""` has a span of its own and is replaced like
+/// any scalar).
+fn empty_value_insertion(source: &str, range: &Range<usize>) -> Option<usize> {
+    let bytes = source.as_bytes();
+    if matches!(bytes.get(range.start), Some(b':' | b'-')) {
+        return Some(range.start + 1);
+    }
+    let before = bytes.get(..range.start)?;
+    let blanks = before
+        .iter()
+        .rev()
+        .take_while(|b| matches!(b, b' ' | b'\t'))
+        .count();
+    let at = range.start - blanks;
+    matches!(before.get(at.checked_sub(1)?), Some(b':' | b'-')).then_some(at)
 }
 
 fn is_block(style: ScalarStyle) -> bool {
