@@ -29,6 +29,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -187,8 +188,14 @@ fn mutate_once(rng: &mut Rng, input: &mut Vec<u8>, dict: &[&[u8]], seeds: &[Vec<
 }
 
 /// Runs `check` on seeds, then on mutants, within the budget; fails listing every input that
-/// panicked (each saved to a file).
-fn fuzz(target: &str, seeds: Vec<Vec<u8>>, dict: &[&[u8]], check: impl Fn(&[u8])) {
+/// panicked (each saved to a file). `check` names the outcome of each input; the counts are
+/// returned so that a test can show its inputs reach every branch it means to exercise.
+fn fuzz(
+    target: &str,
+    seeds: Vec<Vec<u8>>,
+    dict: &[&[u8]],
+    check: impl Fn(&[u8]) -> &'static str,
+) -> BTreeMap<&'static str, usize> {
     assert!(!seeds.is_empty(), "{target}: no seeds");
     let b = budget(target);
     let mut rng = Rng(b.seed);
@@ -197,6 +204,7 @@ fn fuzz(target: &str, seeds: Vec<Vec<u8>>, dict: &[&[u8]], check: impl Fn(&[u8])
     let start = Instant::now();
     let mut crashes: Vec<String> = Vec::new();
     let mut n = 0usize;
+    let mut outcomes: BTreeMap<&'static str, usize> = BTreeMap::new();
     while n < b.iterations && start.elapsed() < b.time && crashes.len() < 5 {
         let input = if n < seeds.len() {
             seeds[n].clone()
@@ -210,19 +218,22 @@ fn fuzz(target: &str, seeds: Vec<Vec<u8>>, dict: &[&[u8]], check: impl Fn(&[u8])
         if b.long {
             std::fs::write(&current, &input).unwrap();
         }
-        if let Err(p) = catch_unwind(AssertUnwindSafe(|| check(&input))) {
-            let msg = p
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            let file = dir.join(format!("crash-{target}-{n}.bin"));
-            std::fs::write(&file, &input).unwrap();
-            crashes.push(format!(
-                "input {n} ({}): {msg}\n  input: {:?}",
-                file.display(),
-                String::from_utf8_lossy(&input)
-            ));
+        match catch_unwind(AssertUnwindSafe(|| check(&input))) {
+            Ok(outcome) => *outcomes.entry(outcome).or_default() += 1,
+            Err(p) => {
+                let msg = p
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                let file = dir.join(format!("crash-{target}-{n}.bin"));
+                std::fs::write(&file, &input).unwrap();
+                crashes.push(format!(
+                    "input {n} ({}): {msg}\n  input: {:?}",
+                    file.display(),
+                    String::from_utf8_lossy(&input)
+                ));
+            }
         }
         n += 1;
     }
@@ -230,7 +241,7 @@ fn fuzz(target: &str, seeds: Vec<Vec<u8>>, dict: &[&[u8]], check: impl Fn(&[u8])
         let _ = std::fs::remove_file(&current);
     }
     eprintln!(
-        "{target}: {n} inputs in {:.2} s",
+        "{target}: {n} inputs in {:.2} s: {outcomes:?}",
         start.elapsed().as_secs_f64()
     );
     assert!(
@@ -243,6 +254,17 @@ fn fuzz(target: &str, seeds: Vec<Vec<u8>>, dict: &[&[u8]], check: impl Fn(&[u8])
         n >= seeds.len().min(b.iterations),
         "{target}: ran out of time before the seeds were tried ({n} inputs)"
     );
+    outcomes
+}
+
+/// Every outcome in `wanted` happened at least once.
+fn assert_reached(target: &str, outcomes: &BTreeMap<&'static str, usize>, wanted: &[&str]) {
+    for w in wanted {
+        assert!(
+            outcomes.get(w).is_some_and(|n| *n > 0),
+            "{target}: no input reached {w:?} ({outcomes:?}): the fuzzer does not exercise it"
+        );
+    }
 }
 
 fn repo_root() -> PathBuf {
@@ -363,7 +385,7 @@ fn marker_rewriter_never_panics_and_keeps_its_promises() {
             .to_vec(),
     );
     let policies = policies();
-    fuzz(
+    let outcomes = fuzz(
         "marker_rewriter",
         seeds,
         MARKER_DICT,
@@ -371,12 +393,19 @@ fn marker_rewriter_never_panics_and_keeps_its_promises() {
             Err(FileError::Verification { line, detail }) => {
                 panic!("the rewrite check failed (a rewriter bug) at line {line}: {detail}")
             }
+            Err(FileError::NotUtf8(_)) => "not-utf8",
             Err(e) => {
                 let _ = e.to_string();
+                "yaml-error"
             }
             Ok(u) => {
                 if !u.changed() {
                     assert_eq!(u.content, input, "no change reported, but the bytes differ");
+                    if u.warnings.is_empty() {
+                        "unchanged"
+                    } else {
+                        "warned"
+                    }
                 } else {
                     let again = update_file(&u.content, &policies)
                         .unwrap_or_else(|e| panic!("the rewritten file no longer parses: {e}"));
@@ -385,9 +414,15 @@ fn marker_rewriter_never_panics_and_keeps_its_promises() {
                         "a second pass changed {:?}",
                         again.changes
                     );
+                    "changed"
                 }
             }
         },
+    );
+    assert_reached(
+        "marker_rewriter",
+        &outcomes,
+        &["changed", "unchanged", "warned", "yaml-error", "not-utf8"],
     );
 }
 
@@ -453,9 +488,9 @@ fn numbers_as_f64(v: &serde_json::Value) -> serde_json::Value {
 fn kustomize_yaml_loader_never_panics_and_round_trips() {
     let mut seeds = corpus(&["runner/testdata/kustomize"], &[".yaml", ".yml"]);
     seeds.extend(corpus(&["examples/config-repo"], &[".yaml"]));
-    fuzz("kustomize_yaml", seeds, YAML_DICT, |input| {
+    let outcomes = fuzz("kustomize_yaml", seeds, YAML_DICT, |input| {
         let Ok(text) = std::str::from_utf8(input) else {
-            return;
+            return "not-utf8";
         };
         let v3 = parse_documents(text, Schema::V3);
         let _ = parse_documents(text, Schema::V2);
@@ -470,8 +505,12 @@ fn kustomize_yaml_loader_never_panics_and_round_trips() {
                 back.iter().map(numbers_as_f64).collect(),
             );
             assert_eq!(a, b, "emit/parse changed the data; printed:\n{printed}");
+            "round-tripped"
+        } else {
+            "error"
         }
     });
+    assert_reached("kustomize_yaml", &outcomes, &["round-tripped", "error"]);
 }
 
 #[test]
@@ -498,7 +537,7 @@ fn kustomize_build_of_a_mutated_kustomization_never_panics() {
         b"/spec/template/spec/containers/0",
         b"kind: Component\n",
     ];
-    fuzz("kustomize_build", seeds, DICT, |input| {
+    let outcomes = fuzz("kustomize_build", seeds, DICT, |input| {
         let mut fs = MemFs::new();
         fs.insert("/k/kustomization.yaml", input.to_vec());
         fs.insert("/k/app.yaml", resource.to_vec());
@@ -512,10 +551,18 @@ fn kustomize_build_of_a_mutated_kustomization_never_panics() {
             "/k/c/kustomization.yaml",
             b"kind: Component\ncommonAnnotations: {c: d}\n".to_vec(),
         );
-        if let Ok(objects) = runner::kustomize::build(&fs, Path::new("/k")) {
-            let _ = runner::kustomize::render(&objects);
+        match runner::kustomize::build(&fs, Path::new("/k")) {
+            Ok(objects) => {
+                let _ = runner::kustomize::render(&objects);
+                "built"
+            }
+            Err(e) => {
+                let _ = e.to_string();
+                "error"
+            }
         }
     });
+    assert_reached("kustomize_build", &outcomes, &["built", "error"]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -602,12 +649,12 @@ fn template_engine_never_panics() {
     seeds.retain(|s| s.windows(2).any(|w| w == b"{{"));
     let data = template_data();
     let too_big = regex::bytes::Regex::new(r"[0-9]{5,}").unwrap();
-    fuzz("template", seeds, TEMPLATE_DICT, |input| {
+    let outcomes = fuzz("template", seeds, TEMPLATE_DICT, |input| {
         if too_big.is_match(input) {
-            return; // counts for repeat/indent/until: resource exhaustion, out of scope
+            return "skipped"; // counts for repeat/indent/until: resource exhaustion, out of scope
         }
         let Ok(src) = std::str::from_utf8(input) else {
-            return;
+            return "not-utf8";
         };
         let sources = vec![
             (
@@ -619,13 +666,22 @@ fn template_engine_never_panics() {
         match TemplateSet::parse(&sources, Env::default()) {
             Err(e) => {
                 let _ = e.to_string();
+                "parse-error"
             }
             Ok(set) => {
-                let _ = set.execute("c/templates/t.yaml", &data);
                 let _ = set.render_string("c/templates/tpl", src, &data);
+                match set.execute("c/templates/t.yaml", &data) {
+                    Ok(_) => "executed",
+                    Err(_) => "exec-error",
+                }
             }
         }
     });
+    assert_reached(
+        "template",
+        &outcomes,
+        &["executed", "exec-error", "parse-error"],
+    );
 }
 
 #[test]
@@ -639,14 +695,19 @@ fn helm_values_parser_never_panics() {
         &["values.yaml", ".yaml"],
     );
     seeds.retain(|s| !s.windows(2).any(|w| w == b"{{"));
-    fuzz("helm_values", seeds, YAML_DICT, |input| {
+    let outcomes = fuzz("helm_values", seeds, YAML_DICT, |input| {
         let Ok(src) = std::str::from_utf8(input) else {
-            return;
+            return "not-utf8";
         };
-        if let Ok(v) = runner::template::yaml::parse_yaml(src) {
-            let _ = runner::template::yaml::to_yaml(&v);
+        match runner::template::yaml::parse_yaml(src) {
+            Ok(v) => {
+                let _ = runner::template::yaml::to_yaml(&v);
+                "parsed"
+            }
+            Err(_) => "error",
         }
     });
+    assert_reached("helm_values", &outcomes, &["parsed", "error"]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -784,17 +845,22 @@ fn webhook_verifier_never_panics_nor_shows_the_token() {
         .flat_map(|t| [entry(*t, &[]), entry(*t, &["push", "Push Hook"])])
         .collect();
     let receivers = Arc::new(receivers);
-    fuzz("webhook_verify", seeds, DICT, move |input| {
+    let outcomes = fuzz("webhook_verify", seeds, DICT, move |input| {
         let (headers, body) = request(input);
+        // How far the request got: accepted by a type that checks the secret, refused as
+        // malformed (past authentication, into the payload), pushes parsed.
+        let (mut authed, mut malformed, mut pushed) = (false, false, false);
         for r in receivers.iter() {
             match verify(r, &headers, &body) {
                 Ok(Verified::Trigger { pushes, .. }) => {
+                    authed |= checks_secret(r.type_);
+                    pushed |= !pushes.is_empty() && r.type_ != ReceiverType::Generic;
                     for p in pushes {
                         let _ = p.matches_image("eu.gcr.io/deepdesk-cloud/backend");
                         let _ = p.matches_image(&p.repository);
                     }
                 }
-                Ok(Verified::Ping) => {}
+                Ok(Verified::Ping) => authed = true,
                 Err(rejection) => {
                     let text = format!("{rejection} {rejection:?}");
                     assert!(
@@ -808,10 +874,42 @@ fn webhook_verifier_never_panics_nor_shows_the_token() {
                         rejection.status()
                     );
                     let _ = rejection.label();
+                    malformed |= matches!(rejection, runner::receiver::Rejection::Malformed(_));
                 }
             }
         }
+        match (authed, malformed, pushed) {
+            (false, false, false) => "unauthenticated",
+            (false, false, true) => "unauthenticated, push",
+            (false, true, false) => "unauthenticated, malformed",
+            (false, true, true) => "unauthenticated, malformed, push",
+            (true, false, false) => "authenticated",
+            (true, false, true) => "authenticated, push",
+            (true, true, false) => "authenticated, malformed",
+            (true, true, true) => "authenticated, malformed, push",
+        }
     });
+    for wanted in ["unauthenticated", "authenticated", "malformed", "push"] {
+        assert!(
+            outcomes
+                .keys()
+                .any(|k| k.split(", ").any(|part| part == wanted)),
+            "webhook_verify: no request reached {wanted:?} ({outcomes:?})"
+        );
+    }
+}
+
+/// Receiver types whose acceptance proves a signature or token matched.
+fn checks_secret(t: ReceiverType) -> bool {
+    matches!(
+        t,
+        ReceiverType::GenericHmac
+            | ReceiverType::Github
+            | ReceiverType::Gitlab
+            | ReceiverType::Bitbucket
+            | ReceiverType::Harbor
+            | ReceiverType::Nexus
+    )
 }
 
 #[test]
@@ -855,7 +953,7 @@ fn registry_payload_parsers_never_panic() {
         ("acr", push::parse_acr),
         ("nexus", push::parse_nexus),
     ];
-    fuzz("registry_payloads", seeds, DICT, |input| {
+    let outcomes = fuzz("registry_payloads", seeds, DICT, |input| {
         let mut all = push::parse_distribution(input);
         for (name, parse) in parsers {
             match parse(input) {
@@ -873,7 +971,9 @@ fn registry_payload_parsers_never_panic() {
                 let _ = p.matches_image(image);
             }
         }
+        if all.is_empty() { "no-push" } else { "pushes" }
     });
+    assert_reached("registry_payloads", &outcomes, &["pushes", "no-push"]);
 }
 
 /// A seed reproduces its inputs: the same generator state gives the same mutants.
@@ -892,4 +992,112 @@ fn harness_generator_is_deterministic() {
     }
     assert_eq!(m1, m2, "the same seed gives the same mutants");
     assert_ne!(m1, seeds[0], "fifty mutations changed nothing");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Regressions found by fuzzing
+// ---------------------------------------------------------------------------------------------
+
+/// Runs the `#[ignore]`d test `name` of this binary in a child process: a stack overflow aborts
+/// the process, so it cannot be caught in this one.
+fn in_child_process(name: &str) {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--include-ignored", "--test-threads=1"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+        "{name} failed in its child process ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Found by `scripts/fuzz` (kustomize_build, FUZZ_SEED=1, within seconds): a kustomization
+/// whose `resources` list its own directory (`- .`), or directories that list each other,
+/// recursed until the stack overflowed and the process aborted. kustomize refuses them with
+/// "cycle detected: candidate root '…' contains visited root '…'".
+#[test]
+fn kustomize_resource_cycles_are_errors_not_stack_overflows() {
+    in_child_process("kustomize_resource_cycles_child");
+}
+
+#[test]
+#[ignore = "run in a child process by kustomize_resource_cycles_are_errors_not_stack_overflows"]
+fn kustomize_resource_cycles_child() {
+    let cases: &[(&str, &[(&str, &str)])] = &[
+        ("itself", &[("/k/kustomization.yaml", "resources:\n- .\n")]),
+        (
+            "itself, spelt ./",
+            &[(
+                "/k/kustomization.yaml",
+                "namePrefix: x-\nresources:\n- ./\n",
+            )],
+        ),
+        (
+            "two directories",
+            &[
+                ("/k/kustomization.yaml", "resources:\n- ../b\n"),
+                ("/b/kustomization.yaml", "resources:\n- ../k\n"),
+            ],
+        ),
+        (
+            "a component listing its parent",
+            &[
+                ("/k/kustomization.yaml", "components:\n- c\n"),
+                (
+                    "/k/c/kustomization.yaml",
+                    "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources:\n- ..\n",
+                ),
+            ],
+        ),
+    ];
+    for (name, files) in cases {
+        let mut fs = MemFs::new();
+        for (path, text) in *files {
+            fs.insert(path, text.as_bytes().to_vec());
+        }
+        match runner::kustomize::build(&fs, Path::new("/k")) {
+            Ok(objects) => panic!("{name}: built {objects:?}, expected a cycle error"),
+            Err(e) => assert!(
+                e.to_string().contains("cycle"),
+                "{name}: the error does not say there is a cycle: {e}"
+            ),
+        }
+    }
+}
+
+/// Found by `scripts/fuzz` (marker_rewriter, FUZZ_SEED=1): a marker on an empty value
+/// (`image: # {"$imagepolicy": …}`) was spliced in before the `:` indicator, the rewrite check
+/// caught the damage and the whole file failed with `FileError::Verification` (the variant the
+/// module calls a bug), so none of its markers were set. Flux sets the empty value; so do we now, right after the indicator.
+#[test]
+fn marker_on_an_empty_value_sets_it() {
+    let policies = policies();
+    let cases = [
+        (
+            "image: # {\"$imagepolicy\": \"automation-ns:policy:tag\"}\n",
+            "image: v1.0.1 # {\"$imagepolicy\": \"automation-ns:policy:tag\"}\n",
+        ),
+        (
+            "image:  # {\"$imagepolicy\": \"ns:num:tag\"}",
+            "image: \"0x1F\"  # {\"$imagepolicy\": \"ns:num:tag\"}",
+        ),
+        (
+            "spec:\n  template: # {\"$imagepolicy\": \"automation-ns:policy-with-digest:digest\"}\n  other: 1\n",
+            "spec:\n  template: sha256:6745aaad46d795c9836632e1fb62f24b7e7f4c843144da8e47a5465c411a14be # {\"$imagepolicy\": \"automation-ns:policy-with-digest:digest\"}\n  other: 1\n",
+        ),
+        (
+            "metadata:\n  name: # {\"$imagepolicy\": \"flux-system:engine-staging:name\"}\n",
+            "metadata:\n  name: eu.gcr.io/deepdesk-cloud/engine # {\"$imagepolicy\": \"flux-system:engine-staging:name\"}\n",
+        ),
+    ];
+    for (input, want) in cases {
+        let u =
+            update_file(input.as_bytes(), &policies).unwrap_or_else(|e| panic!("{input:?}: {e}"));
+        assert_eq!(String::from_utf8(u.content).unwrap(), want, "{input:?}");
+        assert_eq!(u.changes.len(), 1, "{input:?}");
+        assert_eq!(u.changes[0].old_value, "", "{input:?}");
+    }
 }
