@@ -191,11 +191,13 @@ fn commit_and_push_to_checkout_branch_and_no_change() {
         commit,
         branch,
         attempts,
+        refspec,
     } = out
     else {
         panic!("expected a push, got {out:?}")
     };
     assert_eq!((branch.as_str(), attempts), ("main", 1));
+    assert_eq!(refspec, None);
     assert_eq!(remote_head(&bare, "main"), commit);
     assert_eq!(git(&bare, &["rev-parse", "main^"]), before);
     assert_eq!(
@@ -885,4 +887,99 @@ fn concurrent_materializations_of_one_commit_agree() {
         assert_eq!(r.digest, digest);
     }
     assert_eq!(files_under(&parent.join(&commit)).len(), 200);
+}
+
+#[test]
+fn push_options_and_extra_refspec_reach_the_server() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let daemon = GitDaemon::start();
+    seed_repo(daemon.root.path(), "opts.git", &[("a.txt", "1\n")]);
+    let bare = daemon.bare("opts.git");
+    git(&bare, &["config", "receive.advertisePushOptions", "true"]);
+    let log = daemon.root.path().join("push-options.log");
+    let hook = bare.join("hooks").join("pre-receive");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\ncat >/dev/null\ni=0\nwhile [ $i -lt ${{GIT_PUSH_OPTION_COUNT:-0}} ]; do\n  eval \"echo \\$GIT_PUSH_OPTION_$i\" >> {log}\n  i=$((i+1))\ndone\necho push >> {log}\n",
+            log = log.display()
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let options = std::collections::BTreeMap::from([
+        ("ci.skip".to_string(), String::new()),
+        ("topic".to_string(), "images".to_string()),
+    ]);
+    let extras = runner::git::PushExtras::new(&options, Some("HEAD:refs/heads/mirror"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let cache = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut src =
+        open(cache.path(), &daemon.url("opts.git"), GitAuth::Anonymous).with_push_extras(extras);
+    let out = src
+        .commit_and_push(&GitRef::Branch("main".into()), "main", &author(), |co| {
+            std::fs::write(co.dir.join("a.txt"), "2\n")?;
+            Ok::<_, std::io::Error>(Some("with options".to_string()))
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    let PushOutcome::Pushed {
+        commit, refspec, ..
+    } = out
+    else {
+        panic!("{out:?}")
+    };
+    assert_eq!(refspec.as_deref(), Some("HEAD:refs/heads/mirror"));
+    assert_eq!(remote_head(&bare, "main"), commit);
+    assert_eq!(
+        remote_head(&bare, "mirror"),
+        commit,
+        "the refspec was pushed"
+    );
+    // Both pushes (branch, then refspec) carried both options.
+    let seen = std::fs::read_to_string(&log).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        seen,
+        "ci.skip\ntopic=images\npush\nci.skip\ntopic=images\npush\n"
+    );
+}
+
+#[test]
+fn a_refused_extra_refspec_fails_the_run_naming_it() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let daemon = GitDaemon::start();
+    seed_repo(daemon.root.path(), "refuse.git", &[("a.txt", "1\n")]);
+    let bare = daemon.bare("refuse.git");
+    let hook = bare.join("hooks").join("update");
+    // Refuse updates of refs/heads/protected only.
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\ncase \"$1\" in refs/heads/protected) echo 'protected' >&2; exit 1;; esac\nexit 0\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let extras = runner::git::PushExtras::new(
+        &std::collections::BTreeMap::new(),
+        Some("refs/heads/main:refs/heads/protected"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let cache = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let err = open(cache.path(), &daemon.url("refuse.git"), GitAuth::Anonymous)
+        .with_push_extras(extras)
+        .commit_and_push(&GitRef::Branch("main".into()), "main", &author(), |co| {
+            std::fs::write(co.dir.join("a.txt"), "2\n")?;
+            Ok::<_, std::io::Error>(Some("x".to_string()))
+        })
+        .err();
+    let message = err.as_ref().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        matches!(err, Some(GitError::PushRejected { .. }))
+            && message.contains("refs/heads/main:refs/heads/protected"),
+        "{err:?}"
+    );
+    assert!(
+        git(&bare, &["for-each-ref", "refs/heads/protected"]).is_empty(),
+        "nothing pushed there"
+    );
 }

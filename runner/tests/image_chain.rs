@@ -642,6 +642,54 @@ async fn bad_input_is_not_ready_and_pushes_nothing() {
     ));
     let p: ImagePolicy = get(&client, "api").await;
     assert_eq!(p.status.unwrap().latest_ref.unwrap().tag, "main-aaa-100");
+
+    // Commit signing is not supported: Stalled naming the field, nothing committed unsigned.
+    // A malformed push refspec: Stalled naming the field and the value.
+    for (name, git_spec, expect) in [
+        (
+            "signed",
+            json!({"commit": {"author": {"email": "flux@deepdesk.com"},
+                              "signingKey": {"secretRef": {"name": "gpg"}}}}),
+            "spec.git.commit.signingKey",
+        ),
+        (
+            "bad-refspec",
+            json!({"commit": {"author": {"email": "flux@deepdesk.com"}},
+                   "push": {"refspec": "main"}}),
+            "spec.git.push.refspec 'main'",
+        ),
+    ] {
+        create::<ImageUpdateAutomation>(
+            &client,
+            json!({
+                "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageUpdateAutomation",
+                "metadata": {"name": name, "namespace": NS},
+                "spec": {"sourceRef": {"kind": "GitRepository", "name": "config"},
+                         "interval": "5m", "git": git_spec},
+            }),
+        )
+        .await;
+        let a: ImageUpdateAutomation = get(&client, name).await;
+        let out = runner::controller::image_update_automation::reconcile(&ctx, &a)
+            .await
+            .unwrap();
+        let Outcome::NotReady(f) = out else {
+            panic!("{name}: {out:?}")
+        };
+        assert!(f.stalled, "{name}: {f:?}");
+        assert_eq!(f.reason, "InvalidSourceConfiguration");
+        assert!(f.message.contains(expect), "{name}: {}", f.message);
+        let st = get::<ImageUpdateAutomation>(&client, name)
+            .await
+            .status
+            .unwrap();
+        assert_eq!(
+            find_condition(&st.conditions, "Stalled").unwrap().status,
+            ConditionStatus::True
+        );
+        assert!(st.last_push_commit.is_none());
+    }
+    assert_eq!(commits(&bare), seeded, "nothing committed");
 }
 
 /// `run`: with 1h intervals, only the chain can carry a new tag to a commit and the

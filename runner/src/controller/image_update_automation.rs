@@ -14,8 +14,13 @@
 //! Sprig); `.Changed.FileChanges` and `.Changed.Objects` are keyed by strings
 //! (`<file>` and `<kind> <namespace>/<name>`), not by Go structs, so `{{ $obj.Kind }}` on
 //! a key does not work (the values carry `Setter`/`OldValue`/`NewValue`); `.Updated` is not
-//! provided. `signingKey` and `push.refspec`/`push.options` are not implemented. An author
-//! without `name` commits under its e-mail as name (libgit2 refuses empty names).
+//! provided. An author without `name` commits under its e-mail as name (libgit2 refuses
+//! empty names). `push.refspec` is pushed after the branch (its source resolved in the cache
+//! clone, where `HEAD` and `refs/heads/<push branch>` are the new commit) and
+//! `push.options` go with every push, as in Flux ([`crate::git::PushExtras`]).
+//! `commit.signingKey` is not supported (no maintained pure-Rust OpenPGP or SSH-signature
+//! crate in the workspace): an automation with one is Stalled with
+//! `InvalidSourceConfiguration` naming the field, and nothing is committed unsigned.
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -33,7 +38,7 @@ use super::{Error, Failure, Outcome, blocking, conditions_for, duration_field, k
 use crate::automation::{self, Policies, TreeUpdate};
 use crate::bus::{EventKind, ObjectRef};
 use crate::context::Context;
-use crate::git::{Author, GitAuth, GitRef, GitSource, PushOutcome};
+use crate::git::{Author, GitAuth, GitRef, GitSource, PushExtras, PushOutcome};
 
 /// Kind name.
 pub const KIND: &str = "ImageUpdateAutomation";
@@ -64,6 +69,8 @@ pub struct RunPlan {
     pub values: BTreeMap<String, String>,
     /// The automation's namespace and name (`.AutomationObject`).
     pub object: (String, String),
+    /// `push.options` and `push.refspec`.
+    pub push_extras: PushExtras,
 }
 
 /// Reconciles one ImageUpdateAutomation and writes its status.
@@ -209,6 +216,34 @@ pub async fn plan(
             )));
         }
     };
+    if let Some(key) = &git.commit.signing_key {
+        let kind = match key.type_ {
+            Some(proto::flux::image::SigningKeyType::Ssh) => "ssh",
+            _ => "gpg",
+        };
+        return Ok(Err(Failure::stalled(
+            reason::INVALID_SOURCE_CONFIGURATION,
+            format!(
+                "spec.git.commit.signingKey (type '{kind}', secret '{}') is not supported by \
+                 flux-runner: commits cannot be signed; remove the field to push unsigned commits",
+                key.secret_ref.name
+            ),
+        )));
+    }
+    let push_extras = match git.push.as_ref() {
+        None => PushExtras::default(),
+        Some(p) => {
+            match PushExtras::new(&p.options.clone().unwrap_or_default(), p.refspec.as_deref()) {
+                Ok(x) => x,
+                Err(m) => {
+                    return Ok(Err(Failure::stalled(
+                        reason::INVALID_SOURCE_CONFIGURATION,
+                        m,
+                    )));
+                }
+            }
+        }
+    };
     let path = match clean_path(auto.spec.update.as_ref().and_then(|u| u.path.as_deref())) {
         Ok(p) => p,
         Err(f) => return Ok(Err(f)),
@@ -246,6 +281,7 @@ pub async fn plan(
             .clone()
             .unwrap_or_default(),
         object: (ns, name),
+        push_extras,
     }))
 }
 
@@ -366,7 +402,7 @@ async fn run(
     blocking("automation commit and push", move || {
         let seen: Arc<Mutex<Option<TreeUpdate>>> = Arc::default();
         let mut source = match GitSource::open(&cache, &plan.url, plan.auth.clone()) {
-            Ok(s) => s,
+            Ok(s) => s.with_push_extras(plan.push_extras.clone()),
             Err(e) => return (Err(git_failure(e)), None),
         };
         let record = Arc::clone(&seen);
@@ -563,7 +599,38 @@ mod tests {
             template: template.map(str::to_string),
             values: BTreeMap::from([("env".into(), "prod".into())]),
             object: ("flux-system".into(), "auto".into()),
+            push_extras: PushExtras::default(),
         }
+    }
+
+    #[test]
+    fn push_options_and_refspec_are_checked() {
+        let opts = BTreeMap::from([
+            ("ci.skip".to_string(), String::new()),
+            ("topic".to_string(), "images".to_string()),
+        ]);
+        let x = PushExtras::new(&opts, Some("HEAD:refs/for/main")).unwrap();
+        assert_eq!(x.options, vec!["ci.skip", "topic=images"]);
+        assert_eq!(x.refspec.as_deref(), Some("HEAD:refs/for/main"));
+        assert_eq!(
+            PushExtras::new(&BTreeMap::new(), Some("  "))
+                .unwrap()
+                .refspec,
+            None
+        );
+        for bad in ["main", "HEAD:main", ":refs/heads/x", "HEAD:refs/heads/a..b"] {
+            let e = PushExtras::new(&BTreeMap::new(), Some(bad)).unwrap_err();
+            assert!(
+                e.contains("spec.git.push.refspec") && e.contains(bad),
+                "{e}"
+            );
+        }
+        let nl = BTreeMap::from([("a".to_string(), "x\ny".to_string())]);
+        let e = PushExtras::new(&nl, None).unwrap_err();
+        assert!(
+            e.contains("spec.git.push.options") && e.contains("'a'"),
+            "{e}"
+        );
     }
 
     fn update() -> TreeUpdate {

@@ -148,7 +148,65 @@ pub enum PushOutcome {
         branch: String,
         /// How many push attempts it took (1 = no race).
         attempts: u32,
+        /// The extra refspec also pushed ([`PushExtras`]), if any.
+        refspec: Option<String>,
     },
+}
+
+/// Flux's `git.push.options` and `git.push.refspec`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PushExtras {
+    /// git push options (`key=value`, or `key` alone for an empty value), sent with every
+    /// push; the server must advertise `push-options`.
+    pub options: Vec<String>,
+    /// A refspec pushed after the branch, e.g. `HEAD:refs/for/main` (Gerrit) or
+    /// `refs/heads/main:refs/heads/mirror`.
+    pub refspec: Option<String>,
+}
+
+impl PushExtras {
+    /// From the spec fields; errors name the field, the value and what is expected.
+    pub fn new(
+        options: &std::collections::BTreeMap<String, String>,
+        refspec: Option<&str>,
+    ) -> Result<Self, String> {
+        let mut opts = Vec::new();
+        for (k, v) in options {
+            if k.is_empty() || k.contains(['\n', '\0']) || v.contains(['\n', '\0']) {
+                return Err(format!(
+                    "invalid spec.git.push.options entry '{k}': '{v}': expected a key without \
+                     newlines and a value without newlines"
+                ));
+            }
+            opts.push(if v.is_empty() {
+                k.clone()
+            } else {
+                format!("{k}={v}")
+            });
+        }
+        let refspec = match refspec.map(str::trim).filter(|r| !r.is_empty()) {
+            None => None,
+            Some(r) => {
+                let body = r.strip_prefix('+').unwrap_or(r);
+                let ok = body.split_once(':').is_some_and(|(src, dst)| {
+                    !src.is_empty()
+                        && dst.starts_with("refs/")
+                        && git2::Reference::is_valid_name(dst)
+                });
+                if !ok {
+                    return Err(format!(
+                        "invalid spec.git.push.refspec '{r}': expected '[+]<src>:refs/<dst>', \
+                         e.g. 'HEAD:refs/for/main'"
+                    ));
+                }
+                Some(r.to_string())
+            }
+        };
+        Ok(Self {
+            options: opts,
+            refspec,
+        })
+    }
 }
 
 /// Objects transferred by one fetch (to see that later fetches are incremental).

@@ -20,7 +20,7 @@ use git2::{
 use sha2::{Digest as _, Sha256};
 
 use super::auth::{AuthState, GitAuth, callbacks};
-use super::{Author, Checkout, FetchStats, GitError, GitRef, PushOutcome, PushRetry};
+use super::{Author, Checkout, FetchStats, GitError, GitRef, PushExtras, PushOutcome, PushRetry};
 use crate::policy::semver::{Constraints, Version};
 
 /// The private ref our commits are pushed from.
@@ -37,6 +37,7 @@ pub struct GitSource {
     url: String,
     auth: GitAuth,
     retry: PushRetry,
+    extras: PushExtras,
     /// Exclusive lock on `<clone dir>.lock`, held while this value lives.
     _lock: std::fs::File,
 }
@@ -105,6 +106,7 @@ impl GitSource {
             url: url.to_string(),
             auth,
             retry: PushRetry::default(),
+            extras: PushExtras::default(),
             _lock: lock,
         })
     }
@@ -112,6 +114,13 @@ impl GitSource {
     /// Sets the push retry bounds.
     pub fn with_push_retry(mut self, retry: PushRetry) -> Self {
         self.retry = retry;
+        self
+    }
+
+    /// Sets the push options and the extra refspec of [`GitSource::commit_and_push`]
+    /// (Flux's `git.push.options` / `git.push.refspec`); see [`PushExtras::new`].
+    pub fn with_push_extras(mut self, extras: PushExtras) -> Self {
+        self.extras = extras;
         self
     }
 
@@ -265,6 +274,9 @@ impl GitSource {
             };
             match self.push(&spec) {
                 Ok(()) => {
+                    if let Some(extra) = self.extras.refspec.clone() {
+                        self.push_refspec(&extra, push_branch, commit)?;
+                    }
                     // Keep our view of the remote current without another fetch.
                     let _ = self.repo.reference(
                         &format!("refs/remotes/origin/{push_branch}"),
@@ -276,6 +288,7 @@ impl GitSource {
                         commit: commit.to_string(),
                         branch: push_branch.to_string(),
                         attempts: attempt,
+                        refspec: self.extras.refspec.clone(),
                     });
                 }
                 Err(PushFailure::Rejected(message)) => {
@@ -512,6 +525,30 @@ impl GitSource {
         Ok(Some(oid))
     }
 
+    /// Flux's extra push after the branch push: `refspec` as given (forced only if it says
+    /// `+`), its source resolved in the clone, where HEAD and `refs/heads/<push branch>` are
+    /// the new commit. A failure fails the run, as in Flux (the branch push stays).
+    fn push_refspec(&self, refspec: &str, push_branch: &str, commit: Oid) -> Result<(), GitError> {
+        self.repo
+            .reference(
+                &format!("refs/heads/{push_branch}"),
+                commit,
+                true,
+                "flux-runner: refspec source",
+            )
+            .map_err(|e| self.op("push", e))?;
+        match self.push(refspec) {
+            Ok(()) => Ok(()),
+            Err(PushFailure::Rejected(message)) => Err(GitError::PushRejected {
+                url: self.url.clone(),
+                branch: format!("refspec '{refspec}'"),
+                attempts: 1,
+                message,
+            }),
+            Err(PushFailure::Other(e)) => Err(e),
+        }
+    }
+
     fn push(&self, refspec: &str) -> Result<(), PushFailure> {
         let state = AuthState::default();
         let rejection: RefCell<Option<String>> = RefCell::new(None);
@@ -528,8 +565,12 @@ impl GitSource {
             }
             Ok(())
         });
+        let options: Vec<&str> = self.extras.options.iter().map(String::as_str).collect();
         let mut po = PushOptions::new();
         po.remote_callbacks(cb).custom_headers(&headers);
+        if !options.is_empty() {
+            po.remote_push_options(&options);
+        }
         let result = remote.push(&[refspec], Some(&mut po));
         drop(po);
         match result {
