@@ -645,11 +645,9 @@ fn dockerfile_instructions(text: &str) -> Vec<(String, String)> {
     let mut current = String::new();
     for line in text.lines() {
         let trimmed = line.trim();
-        if trimmed.starts_with('#') && current.is_empty() || trimmed.is_empty() {
+        // Comments, also inside a continued instruction (Docker drops them), and blank lines.
+        if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
-        }
-        if trimmed.starts_with('#') {
-            continue; // a comment inside a continued instruction
         }
         if let Some(part) = trimmed.strip_suffix('\\') {
             current.push_str(part);
@@ -665,6 +663,9 @@ fn dockerfile_instructions(text: &str) -> Vec<(String, String)> {
     }
     out
 }
+
+/// A build stage: base image, `AS` name, instructions.
+type Stage = (String, Option<String>, Vec<(String, String)>);
 
 /// The `[[bin]]` name of the runner crate.
 fn runner_bin_name() -> String {
@@ -687,7 +688,7 @@ fn dockerfile_builds_the_runner_image_flux_installation_deploys() {
     let ins = dockerfile_instructions(&text);
 
     // Stages, split at FROM: a builder and a final one.
-    let mut stages: Vec<(String, Option<String>, Vec<(String, String)>)> = Vec::new();
+    let mut stages: Vec<Stage> = Vec::new();
     for (kw, args) in ins {
         if kw == "FROM" {
             let words: Vec<&str> = args.split_whitespace().collect();
@@ -764,7 +765,11 @@ fn dockerfile_builds_the_runner_image_flux_installation_deploys() {
         .map(|(_, a)| a.clone())
         .expect("ENTRYPOINT");
     let entry: Vec<String> = serde_json::from_str(&entry).expect("ENTRYPOINT in exec form");
-    assert_eq!(entry, [dest.clone()], "ENTRYPOINT must start {dest}");
+    assert_eq!(
+        entry,
+        std::slice::from_ref(&dest),
+        "ENTRYPOINT must start {dest}"
+    );
 
     // The tag it publishes is the default image of flux_installation: same repository, and the
     // tag is the provider's version, which is the workspace version the runner is built at.

@@ -912,6 +912,9 @@ fn checks_secret(t: ReceiverType) -> bool {
     )
 }
 
+/// One of `receiver::push`'s registry payload parsers.
+type PayloadParser = fn(&[u8]) -> Result<Vec<push::RegistryPush>, push::PayloadError>;
+
 #[test]
 fn registry_payload_parsers_never_panic() {
     let seeds: Vec<Vec<u8>> = [
@@ -943,10 +946,7 @@ fn registry_payload_parsers_never_panic() {
         b"library/",
         b":443",
     ];
-    let parsers: &[(
-        &str,
-        fn(&[u8]) -> Result<Vec<push::RegistryPush>, push::PayloadError>,
-    )] = &[
+    let parsers: &[(&str, PayloadParser)] = &[
         ("dockerhub", push::parse_dockerhub),
         ("quay", push::parse_quay),
         ("harbor", push::parse_harbor),
