@@ -1043,3 +1043,164 @@ async fn artifact_dir_serves_the_reconciled_revision() {
         not_ready.message
     );
 }
+
+/// Registry 5xx, bad JSON and a hanging registry at the reconciler level: the
+/// ImageRepository is not Ready with the reason (retried, not stalled), its last scan and
+/// the policy's latestRef are kept, and the automation commits nothing new.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn registry_failures_keep_the_last_good_tag_and_commit_nothing() {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    use runner::controller::image_update_automation;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU8, Ordering};
+
+    let (_server, client) = cluster().await;
+    let mode = Arc::new(AtomicU8::new(0));
+    let m = Arc::clone(&mode);
+    let router = axum::Router::new()
+        .route("/v2/", axum::routing::get(|| async { "{}" }))
+        .route(
+            "/v2/org/app/tags/list",
+            axum::routing::get(move || {
+                let m = Arc::clone(&m);
+                async move {
+                    match m.load(Ordering::SeqCst) {
+                        0 => r#"{"name":"org/app","tags":["1","3","2"]}"#.into_response(),
+                        1 => (StatusCode::SERVICE_UNAVAILABLE, "maintenance").into_response(),
+                        2 => r#"{"name":"org/app","tags":"#.into_response(),
+                        _ => {
+                            tokio::time::sleep(Duration::from_secs(30)).await;
+                            "{}".into_response()
+                        }
+                    }
+                }
+            }),
+        );
+    let addr = support::serve_axum(router).await;
+    let image = format!("{addr}/org/app");
+
+    let git_root = tempfile::tempdir().unwrap();
+    let git_addr = serve_git_http(
+        git_root.path().to_path_buf(),
+        vec![basic("fluxbot", "s3cret")],
+        Guard::PushOnly,
+    )
+    .await;
+    seed_repo(
+        git_root.path(),
+        "config.git",
+        &[(
+            "app.yaml",
+            "kind: ConfigMap\ndata:\n  tag: \"0\" # {\"$imagepolicy\": \"flux-system:app:tag\"}\n",
+        )],
+    );
+    let bare = git_root.path().join("config.git");
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), NS);
+    secrets
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": "git-auth", "namespace": NS},
+                "stringData": {"username": "fluxbot", "password": "s3cret"},
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    create::<GitRepository>(
+        &client,
+        json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+            "metadata": {"name": "config", "namespace": NS},
+            "spec": {"url": format!("http://{git_addr}/config.git"), "interval": "1m",
+                     "ref": {"branch": "main"}, "secretRef": {"name": "git-auth"}},
+        }),
+    )
+    .await;
+    create::<ImageRepository>(
+        &client,
+        json!({
+            "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageRepository",
+            "metadata": {"name": "app", "namespace": NS},
+            "spec": {"image": image, "interval": "5m", "timeout": "1s", "insecure": true},
+        }),
+    )
+    .await;
+    create::<ImagePolicy>(
+        &client,
+        json!({
+            "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImagePolicy",
+            "metadata": {"name": "app", "namespace": NS},
+            "spec": {"imageRepositoryRef": {"name": "app"}, "policy": {"numerical": {}}},
+        }),
+    )
+    .await;
+    create::<ImageUpdateAutomation>(
+        &client,
+        json!({
+            "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageUpdateAutomation",
+            "metadata": {"name": "auto", "namespace": NS},
+            "spec": {"sourceRef": {"kind": "GitRepository", "name": "config"}, "interval": "5m",
+                     "git": {"commit": {"author": {"email": "flux@deepdesk.com"}}}},
+        }),
+    )
+    .await;
+
+    let cache = tempfile::tempdir().unwrap();
+    let mut ctx = Context::new(client.clone(), cache.path()).unwrap();
+    ctx.force_scan = true;
+    let report = once::reconcile_all(&ctx).await.unwrap();
+    assert!(report.failures().is_empty(), "{:#?}", report.lines());
+    let good = commits(&bare);
+    assert_eq!(good.len(), 2, "the good scan made one commit");
+    assert!(git(&bare, &["show", "main:app.yaml"]).contains("tag: \"3\""));
+    let last_scan = get::<ImageRepository>(&client, "app")
+        .await
+        .status
+        .unwrap()
+        .last_scan_result;
+
+    for (m, what) in [(1u8, "503"), (2, "bad JSON"), (3, "timeout")] {
+        mode.store(m, Ordering::SeqCst);
+        let repo: ImageRepository = get(&client, "app").await;
+        let started = std::time::Instant::now();
+        let out = image_repository::reconcile(&ctx, &repo).await.unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{what}: bounded"
+        );
+        let Outcome::NotReady(f) = out else {
+            panic!("{what}: {out:?}")
+        };
+        assert!(
+            !f.stalled,
+            "{what}: retried with backoff, not stalled: {f:?}"
+        );
+        assert_eq!(f.reason, "ReadOperationFailed", "{what}: {f:?}");
+        let expect = match m {
+            1 => "maintenance",
+            2 => "org/app",
+            _ => "timed out",
+        };
+        assert!(f.message.contains(expect), "{what}: {}", f.message);
+        let status = get::<ImageRepository>(&client, "app").await.status.unwrap();
+        assert_eq!(status.last_scan_result, last_scan, "{what}: last scan kept");
+        let (ready, reason, _) = ready_of(&status.conditions);
+        assert_eq!(
+            (ready, reason.as_str()),
+            (ConditionStatus::False, "ReadOperationFailed")
+        );
+
+        // The policy keeps its tag; the automation has nothing to commit.
+        let p: ImagePolicy = get(&client, "app").await;
+        image_policy::reconcile(&ctx, &p).await.unwrap();
+        let p: ImagePolicy = get(&client, "app").await;
+        assert_eq!(p.status.unwrap().latest_ref.unwrap().tag, "3", "{what}");
+        let a: ImageUpdateAutomation = get(&client, "auto").await;
+        let out = image_update_automation::reconcile(&ctx, &a).await.unwrap();
+        assert!(matches!(out, Outcome::Ready { .. }), "{what}: {out:?}");
+        assert_eq!(commits(&bare), good, "{what}: no commit");
+    }
+}
