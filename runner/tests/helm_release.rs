@@ -614,6 +614,32 @@ async fn max_history_keeps_the_newest_revisions() {
         ]
     );
     assert_eq!(image(&client, "m-web").await, "registry.example/svc:5");
+
+    // The storage underneath: get, deployed, delete.
+    let storage = runner::helm::Storage::new(client.clone(), "default");
+    assert_eq!(
+        storage.deployed("m").await.unwrap().map(|r| r.version),
+        Some(6)
+    );
+    assert_eq!(
+        storage
+            .get("m", 5)
+            .await
+            .unwrap()
+            .map(|r| (r.status(), r.config)),
+        Some((
+            Status::Superseded,
+            json!({"image": {"tag": "4"}, "hooks": false})
+        ))
+    );
+    assert!(storage.get("m", 1).await.unwrap().is_none(), "pruned");
+    storage.delete("m", 4).await.unwrap();
+    storage.delete("m", 4).await.unwrap();
+    assert_eq!(
+        statuses(&cfg, "m").await,
+        vec![(5, Status::Superseded), (6, Status::Deployed)]
+    );
+    assert!(storage.last("other").await.unwrap().is_none());
 }
 
 // ---- real Helm (helm-python-sdk) reading and writing the same storage ----
@@ -798,7 +824,10 @@ print(json.dumps([r["revision"], r["status"], r["manifest"]]))
     })
     .await
     .unwrap();
-    assert_eq!((&installed[0], &installed[1]), (&json!(1), &json!("deployed")));
+    assert_eq!(
+        (&installed[0], &installed[1]),
+        (&json!(1), &json!("deployed"))
+    );
     let helm_manifest = installed[2].as_str().unwrap().to_string();
 
     // We read Helm's record …

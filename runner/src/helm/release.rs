@@ -956,6 +956,32 @@ mod tests {
         assert!(values_digest(&json!({})).starts_with("sha256:"));
     }
 
+    #[test]
+    fn times_are_gos_rfc3339_nano() {
+        let t = |ns: i128| jiff::Timestamp::from_nanosecond(ns).unwrap_or_else(|e| panic!("{e}"));
+        let info = Info {
+            first_deployed: Some(t(1_700_000_000_500_000_000)),
+            last_deployed: Some(t(1_700_000_000_000_000_000)),
+            ..Default::default()
+        };
+        let j = serde_json::to_value(&info).unwrap_or_else(|e| panic!("{e}"));
+        // Go trims trailing zeros of the fraction and drops a zero fraction.
+        assert_eq!(j["first_deployed"], "2023-11-14T22:13:20.5Z");
+        assert_eq!(j["last_deployed"], "2023-11-14T22:13:20Z");
+        let back: Info = serde_json::from_value(json!({
+            "first_deployed": "2023-11-14T23:13:20.5+01:00",
+            "last_deployed": "0001-01-01T00:00:00Z",
+            "deleted": "",
+            "status": "superseded"
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back.first_deployed, Some(t(1_700_000_000_500_000_000)));
+        assert_eq!(back.last_deployed, None);
+        assert_eq!(back.status, Status::Superseded);
+        let bad = serde_json::from_value::<Info>(json!({"status": "exploded"}));
+        assert!(bad.is_err());
+    }
+
     fn rel(version: i64, status: Status) -> Release {
         Release {
             name: "r".into(),
