@@ -186,33 +186,11 @@ fn applied(events: &mut tokio::sync::broadcast::Receiver<BusEvent>) -> Vec<(Stri
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn install_upgrade_rollback_template_error_uninstall() {
     let (server, client) = cluster().await;
-    let git_root = tempfile::tempdir().unwrap();
-    let addr = serve_git_http(git_root.path().to_path_buf(), vec![], Guard::PushOnly).await;
-    let work = seed_repo(
-        git_root.path(),
-        "charts.git",
-        &[
-            ("charts/app/Chart.yaml", CHART_YAML),
-            ("charts/app/values.yaml", VALUES_YAML),
-            ("charts/app/templates/deployment.yaml", DEPLOYMENT),
-            ("charts/app/templates/configmap.yaml", CONFIGMAP),
-            ("charts/app/templates/_helpers.tpl", HELPERS),
-        ],
-    );
+    let cache = tempfile::tempdir().unwrap();
+    let ctx = Context::new(client.clone(), cache.path()).unwrap();
+    let mut events = ctx.bus.subscribe();
+    let (_git, work) = chart_source(&client, &ctx).await;
     let repos: Api<GitRepository> = Api::namespaced(client.clone(), NS);
-    repos
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({
-                "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
-                "metadata": {"name": "charts", "namespace": NS},
-                "spec": {"url": format!("http://{addr}/charts.git"), "interval": "1m",
-                         "ref": {"branch": "main"}},
-            }))
-            .unwrap(),
-        )
-        .await
-        .unwrap();
     Api::<ConfigMap>::namespaced(client.clone(), NS)
         .create(
             &PostParams::default(),
@@ -232,10 +210,6 @@ async fn install_upgrade_rollback_template_error_uninstall() {
         )
         .await
         .unwrap();
-
-    let cache = tempfile::tempdir().unwrap();
-    let ctx = Context::new(client.clone(), cache.path()).unwrap();
-    let mut events = ctx.bus.subscribe();
 
     // Install, through `reconcile --once` (sources first, then HelmReleases).
     let report = once::reconcile_all(&ctx).await.unwrap();
@@ -588,4 +562,267 @@ print(json.dumps({"status": st["status"], "revision": st["revision"], "chart": s
     let evs = applied(&mut events);
     assert_eq!(evs.len(), 1, "{evs:?}");
     assert_eq!(evs[0].0, "UninstallSucceeded");
+}
+
+/// Seeds the chart repository and its GitRepository `charts`, reconciled once.
+async fn chart_source(client: &Client, ctx: &Context) -> (tempfile::TempDir, std::path::PathBuf) {
+    let git_root = tempfile::tempdir().unwrap();
+    let addr = serve_git_http(git_root.path().to_path_buf(), vec![], Guard::PushOnly).await;
+    let work = seed_repo(
+        git_root.path(),
+        "charts.git",
+        &[
+            ("charts/app/Chart.yaml", CHART_YAML),
+            ("charts/app/values.yaml", VALUES_YAML),
+            ("charts/app/templates/deployment.yaml", DEPLOYMENT),
+            ("charts/app/templates/configmap.yaml", CONFIGMAP),
+            ("charts/app/templates/_helpers.tpl", HELPERS),
+        ],
+    );
+    let repos: Api<GitRepository> = Api::namespaced(client.clone(), NS);
+    let repo = repos
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+                "metadata": {"name": "charts", "namespace": NS},
+                "spec": {"url": format!("http://{addr}/charts.git"), "interval": "1m",
+                         "ref": {"branch": "main"}},
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        git_repository::reconcile(ctx, &repo).await.unwrap(),
+        Outcome::Ready { .. }
+    ));
+    (git_root, work)
+}
+
+async fn create_release(client: &Client, name: &str, spec: serde_json::Value) {
+    let mut spec_full = json!({
+        "interval": "5m",
+        "timeout": "2s",
+        "chart": {"spec": {"chart": "./charts/app",
+                           "sourceRef": {"kind": "GitRepository", "name": "charts"}}},
+    });
+    if let (Some(full), Some(extra)) = (spec_full.as_object_mut(), spec.as_object()) {
+        for (k, v) in extra {
+            full.insert(k.clone(), v.clone());
+        }
+    }
+    Api::<HelmRelease>::namespaced(client.clone(), NS)
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+                "metadata": {"name": name, "namespace": NS},
+                "spec": spec_full,
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+}
+
+async fn reconcile_named(ctx: &Context, client: &Client, name: &str) -> Outcome {
+    let obj = Api::<HelmRelease>::namespaced(client.clone(), NS)
+        .get(name)
+        .await
+        .unwrap();
+    helm_release::reconcile(ctx, &obj).await.unwrap()
+}
+
+async fn release_secrets(client: &Client, release: &str) -> Vec<String> {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), NS);
+    let mut names: Vec<String> = secrets
+        .list(&ListParams::default().labels(&format!("owner=helm,name={release}")))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|s| s.metadata.name)
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn failed_install_uninstalled_suspend_takeover_and_template_cli() {
+    let (server, client) = cluster().await;
+    let cache = tempfile::tempdir().unwrap();
+    let ctx = Context::new(client.clone(), cache.path()).unwrap();
+    let mut events = ctx.bus.subscribe();
+    let (_git, work) = chart_source(&client, &ctx).await;
+
+    // A failing install with one retry: uninstalled after each failure, then Stalled.
+    create_release(
+        &client,
+        "broken",
+        json!({"values": {"fail": true}, "install": {"remediation": {"retries": 1}}}),
+    )
+    .await;
+    match reconcile_named(&ctx, &client, "broken").await {
+        Outcome::NotReady(f) => {
+            assert_eq!(f.reason, "InstallFailed");
+            assert!(!f.stalled, "{f:?}");
+            assert!(
+                f.message.starts_with(
+                    "Helm install failed for release flux-system/broken with chart app@1.0.0: "
+                ),
+                "{}",
+                f.message
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(release_secrets(&client, "broken").await.is_empty());
+    let st = Api::<HelmRelease>::namespaced(client.clone(), NS)
+        .get("broken")
+        .await
+        .unwrap()
+        .status
+        .unwrap();
+    assert_eq!(st.install_failures, Some(1));
+    let rem = find_condition(&st.conditions, "Remediated").unwrap();
+    assert_eq!(
+        (rem.status, rem.reason.as_str()),
+        (ConditionStatus::True, "UninstallSucceeded")
+    );
+    let evs = applied(&mut events);
+    assert_eq!(
+        evs.iter().map(|(r, _)| r.as_str()).collect::<Vec<_>>(),
+        ["InstallFailed", "UninstallSucceeded"]
+    );
+    match reconcile_named(&ctx, &client, "broken").await {
+        Outcome::NotReady(f) => assert!(f.stalled && f.reason == "InstallFailed", "{f:?}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(release_secrets(&client, "broken").await.is_empty());
+    match reconcile_named(&ctx, &client, "broken").await {
+        Outcome::NotReady(f) => assert_eq!(f.message, "Failed to install after 2 attempt(s)"),
+        other => panic!("{other:?}"),
+    }
+
+    // Without retries a failed install stays in place (no remediation) and is not retried.
+    create_release(&client, "kept", json!({"values": {"fail": true}})).await;
+    match reconcile_named(&ctx, &client, "kept").await {
+        Outcome::NotReady(f) => assert!(f.stalled && f.reason == "InstallFailed", "{f:?}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        release_secrets(&client, "kept").await,
+        ["sh.helm.release.v1.kept.v1"]
+    );
+    match reconcile_named(&ctx, &client, "kept").await {
+        Outcome::NotReady(f) => assert_eq!(f.message, "Failed to install after 1 attempt(s)"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(release_secrets(&client, "kept").await.len(), 1);
+
+    // Suspended: nothing happens even with fixed values.
+    Api::<HelmRelease>::namespaced(client.clone(), NS)
+        .patch(
+            "broken",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"suspend": true, "values": {"fail": false}}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        reconcile_named(&ctx, &client, "broken").await,
+        Outcome::Suspended
+    );
+    assert!(release_secrets(&client, "broken").await.is_empty());
+
+    // `flux-runner template` prints what the library renders.
+    let chart_dir = work.join("charts/app");
+    let bin = env!("CARGO_BIN_EXE_flux-runner");
+    let out = std::process::Command::new(bin)
+        .arg("template")
+        .arg(&chart_dir)
+        .args(["--set", "image.tag=9.9", "--name", "x", "--namespace", "y"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expected = runner::helm::cli::template(
+        &runner::helm::cli::TemplateArgs {
+            chart_dir: chart_dir.clone(),
+            values_files: vec![],
+            set: vec!["image.tag=9.9".into()],
+            name: "x".into(),
+            namespace: "y".into(),
+        },
+        0,
+    )
+    .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+    assert!(expected.contains("image: \"europe-docker.pkg.dev/deepdesk/app:9.9\""));
+
+    // A release installed by Helm itself is taken over and upgraded.
+    let Ok(py) = std::env::var("HELM_PYTHON") else {
+        eprintln!("HELM_PYTHON not set: skipping the takeover of a Helm-installed release");
+        return;
+    };
+    let script = r#"
+import json, sys
+import helm_python as helm
+cfg = helm.Config(kubeconfig_path=sys.argv[1], namespace="flux-system")
+if sys.argv[3] == "install":
+    r = cfg.install(sys.argv[2], "legacy", {"image": {"tag": "0.1"}}, namespace="flux-system")
+    print(json.dumps([r["revision"], r["status"]]))
+else:
+    print(json.dumps([[h["revision"], h["status"]] for h in cfg.history("legacy")]))
+"#;
+    let run_py = |mode: &'static str| {
+        let (py, kc, chart) = (
+            py.clone(),
+            server.kubeconfig_path().to_path_buf(),
+            chart_dir.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            let o = std::process::Command::new(py)
+                .args(["-c", script])
+                .arg(kc)
+                .arg(chart)
+                .arg(mode)
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+        })
+    };
+    assert_eq!(run_py("install").await.unwrap(), json!([1, "deployed"]));
+    create_release(
+        &client,
+        "legacy",
+        json!({"values": {"image": {"tag": "2.0"}}}),
+    )
+    .await;
+    match reconcile_named(&ctx, &client, "legacy").await {
+        Outcome::Ready { message, .. } => assert_eq!(
+            message,
+            "Helm upgrade succeeded for release flux-system/legacy.v2 with chart app@1.0.0"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        run_py("history").await.unwrap(),
+        json!([[1, "superseded"], [2, "deployed"]])
+    );
+    let d = Api::<Deployment>::namespaced(client.clone(), NS)
+        .get("legacy")
+        .await
+        .unwrap();
+    assert_eq!(
+        d.spec.unwrap().template.spec.unwrap().containers[0]
+            .image
+            .as_deref(),
+        Some("europe-docker.pkg.dev/deepdesk/app:2.0")
+    );
 }

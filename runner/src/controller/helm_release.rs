@@ -916,15 +916,36 @@ async fn run(
     } else {
         status.upgrade_failures.unwrap_or(0)
     };
-    if failures_so_far > 0 && exhausted(failures_so_far, retries) {
+    // Retries of this attempt used up (counters were reset above when anything changed).
+    // A failed install left in place (not remediated) stalls as an install, not an upgrade.
+    let install_retries = install_spec
+        .remediation
+        .as_ref()
+        .and_then(|r| r.retries)
+        .unwrap_or(0);
+    let spent_installs = status.install_failures.unwrap_or(0);
+    let exhausted_install = spent_installs > 0 && exhausted(spent_installs, install_retries);
+    if exhausted_install || (failures_so_far > 0 && exhausted(failures_so_far, retries)) {
+        let (verb, reason, n) = if exhausted_install {
+            ("install", reason::INSTALL_FAILED, spent_installs)
+        } else {
+            (verb, fail_reason, failures_so_far)
+        };
         extra.stalled_reason = Some("RetriesExceeded".into());
         return Ok(Err(Failure::stalled(
-            fail_reason,
-            format!("Failed to {verb} after {failures_so_far} attempt(s)"),
+            reason,
+            format!("Failed to {verb} after {n} attempt(s)"),
         )));
     }
 
     let mut acfg = cfg.clone();
+    // `.Capabilities` from the cluster's discovery, as helm-controller renders with them.
+    match action::discover_capabilities(&ctx.client).await {
+        Ok(caps) => acfg.capabilities = caps,
+        Err(e) => {
+            tracing::warn!(error = %e, "discovery failed: rendering with Helm's default capabilities")
+        }
+    }
     if install {
         acfg.wait = !install_spec.disable_wait;
         acfg.disable_hooks = install_spec.disable_hooks;
