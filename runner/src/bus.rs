@@ -72,6 +72,26 @@ pub enum EventKind {
         /// The warning text.
         message: String,
     },
+    /// A Kustomization or HelmRelease changed the cluster (change set applied, Helm
+    /// install/upgrade/rollback succeeded): a Normal event, forwarded to Alerts as `info`.
+    Applied {
+        /// Flux's reason, e.g. `ReconciliationSucceeded`, `UpgradeSucceeded`.
+        reason: String,
+        /// The message as Flux words it.
+        message: String,
+        /// Source revision or chart version (Alert metadata `<group>/revision`).
+        revision: Option<String>,
+    },
+    /// A Kustomization or HelmRelease apply/upgrade failed: a Warning event, forwarded to
+    /// Alerts as `error` with the revision it tried.
+    ApplyFailed {
+        /// Flux's reason, e.g. `BuildFailed`, `UpgradeFailed`.
+        reason: String,
+        /// The message.
+        message: String,
+        /// The revision that failed.
+        revision: Option<String>,
+    },
     /// The object became not Ready.
     Failed {
         /// Flux reason.
@@ -79,6 +99,61 @@ pub enum EventKind {
         /// Message.
         message: String,
     },
+}
+
+impl EventKind {
+    /// `(warning, reason, message)` as the Kubernetes Event and the Alerts show it (the
+    /// reason is Flux's where there is one).
+    pub fn describe(&self) -> (bool, String, String) {
+        match self {
+            EventKind::Failed { reason, message } => (true, reason.clone(), message.clone()),
+            EventKind::Warning { message } => (true, "UpdateWarning".into(), message.clone()),
+            EventKind::TagsChanged { revision } => (
+                false,
+                "Succeeded".into(),
+                format!("new tag list with checksum {revision}"),
+            ),
+            EventKind::LatestImageChanged { image, previous } => (
+                false,
+                "Succeeded".into(),
+                match previous {
+                    Some(p) => format!("Latest image tag resolved to {image} (previously {p})"),
+                    None => format!("Latest image tag resolved to {image}"),
+                },
+            ),
+            EventKind::Pushed { commit, branch, .. } => (
+                false,
+                "Succeeded".into(),
+                format!(
+                    "pushed commit '{}' to branch '{branch}'",
+                    commit.get(..7).unwrap_or(commit)
+                ),
+            ),
+            EventKind::NewRevision { revision } => (
+                false,
+                "NewArtifact".into(),
+                format!("stored artifact for revision '{revision}'"),
+            ),
+            EventKind::Applied {
+                reason, message, ..
+            } => (false, reason.clone(), message.clone()),
+            EventKind::ApplyFailed {
+                reason, message, ..
+            } => (true, reason.clone(), message.clone()),
+        }
+    }
+
+    /// The revision the event is about, if any (Alert metadata `<group>/revision`).
+    pub fn revision(&self) -> Option<&str> {
+        match self {
+            EventKind::NewRevision { revision } => Some(revision),
+            EventKind::Applied { revision, .. } | EventKind::ApplyFailed { revision, .. } => {
+                revision.as_deref()
+            }
+            EventKind::Pushed { commit, .. } => Some(commit),
+            _ => None,
+        }
+    }
 }
 
 /// One event on the bus.

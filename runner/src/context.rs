@@ -3,6 +3,8 @@
 //! a fixed clock.
 //!
 //! Owns no policy: the reconcilers in [`crate::controller`] decide what to do with these.
+//! Also holds what `run` shares across reconcilers: the [`Metrics`] registry and the
+//! webhook [`ReceiverTable`] the Receiver reconciler fills and the HTTP edge reads.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,6 +12,8 @@ use std::sync::Arc;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::bus::{Bus, EventKind, ObjectRef};
+use crate::metrics::Metrics;
+use crate::receiver::ReceiverTable;
 use crate::registry::{ClientOptions, RegistryClient, RegistryError, TagStore};
 
 /// The time source (injected so tests can pin it).
@@ -49,6 +53,10 @@ pub struct Context {
     pub manager: String,
     /// Writes Kubernetes Events (`None`: bus only).
     pub recorder: Option<kube::runtime::events::Recorder>,
+    /// Metrics of `run` (reconcile durations, webhook calls, deliveries).
+    pub metrics: Arc<Metrics>,
+    /// Webhook path → Receiver, filled by the Receiver reconciler.
+    pub receivers: ReceiverTable,
 }
 
 impl std::fmt::Debug for Context {
@@ -96,6 +104,8 @@ impl Context {
                     instance: std::env::var("HOSTNAME").ok(),
                 },
             )),
+            metrics: Metrics::new(),
+            receivers: ReceiverTable::default(),
         })
     }
 
@@ -108,62 +118,34 @@ impl Context {
     /// (type Warning for failures and warnings, Normal otherwise; the reason is Flux's where
     /// there is one). A failed Event write is logged, never returned.
     pub async fn emit(&self, object: ObjectRef, kind: EventKind) {
-        use kube::runtime::events::{Event, EventType};
-        let (type_, reason, note) = match &kind {
-            EventKind::Failed { reason, message } => {
-                (EventType::Warning, reason.clone(), message.clone())
-            }
-            EventKind::Warning { message } => (
-                EventType::Warning,
-                "UpdateWarning".to_string(),
-                message.clone(),
-            ),
-            EventKind::TagsChanged { revision } => (
-                EventType::Normal,
-                "Succeeded".to_string(),
-                format!("new tag list with checksum {revision}"),
-            ),
-            EventKind::LatestImageChanged { image, previous } => (
-                EventType::Normal,
-                "Succeeded".to_string(),
-                match previous {
-                    Some(p) => format!("Latest image tag resolved to {image} (previously {p})"),
-                    None => format!("Latest image tag resolved to {image}"),
-                },
-            ),
-            EventKind::Pushed { commit, branch, .. } => (
-                EventType::Normal,
-                "Succeeded".to_string(),
-                format!(
-                    "pushed commit '{}' to branch '{branch}'",
-                    commit.get(..7).unwrap_or(commit)
-                ),
-            ),
-            EventKind::NewRevision { revision } => (
-                EventType::Normal,
-                "NewArtifact".to_string(),
-                format!("stored artifact for revision '{revision}'"),
-            ),
-        };
+        let (warning, reason, note) = kind.describe();
         self.bus.publish(object.clone(), kind);
+        self.record_event(&object, warning, &reason, &note).await;
+    }
+
+    /// Writes a Kubernetes Event regarding `object` only (not on the bus, so Alerts never
+    /// see it: used for the Alerts' own delivery failures). Best effort, logged on failure.
+    pub async fn record_event(&self, object: &ObjectRef, warning: bool, reason: &str, note: &str) {
+        use kube::runtime::events::{Event, EventType};
         let Some(recorder) = &self.recorder else {
             return;
         };
-        let api_version = match object.kind.as_str() {
-            "GitRepository" => "source.toolkit.fluxcd.io/v1",
-            _ => "image.toolkit.fluxcd.io/v1",
-        };
         let reference = k8s_openapi::api::core::v1::ObjectReference {
-            api_version: Some(api_version.into()),
+            api_version: Some(api_version_of(&object.kind).into()),
             kind: Some(object.kind.clone()),
             namespace: Some(object.namespace.clone()),
             name: Some(object.name.clone()),
             ..Default::default()
         };
         let event = Event {
-            type_,
-            reason,
-            note: Some(note),
+            type_: if warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: reason.to_string(),
+            // The API server caps a note at 1 KiB.
+            note: Some(truncate(note, 1024)),
             action: "Reconcile".into(),
             secondary: None,
         };
@@ -172,8 +154,39 @@ impl Context {
         }
     }
 
+    /// Replaces the metrics registry (tests share one across contexts).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
     /// The git cache directory.
     pub fn git_cache(&self) -> PathBuf {
         self.cache_dir.join("git")
     }
+}
+
+/// The served `apiVersion` of a Flux kind (storage versions), for Event references.
+pub fn api_version_of(kind: &str) -> &'static str {
+    match kind {
+        "GitRepository" | "HelmRepository" | "HelmChart" | "OCIRepository" | "Bucket" => {
+            "source.toolkit.fluxcd.io/v1"
+        }
+        "Kustomization" => "kustomize.toolkit.fluxcd.io/v1",
+        "HelmRelease" => "helm.toolkit.fluxcd.io/v2",
+        "Receiver" => "notification.toolkit.fluxcd.io/v1",
+        "Alert" | "Provider" => "notification.toolkit.fluxcd.io/v1beta3",
+        _ => "image.toolkit.fluxcd.io/v1",
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
 }

@@ -62,6 +62,15 @@ enum Command {
         /// Name of the leader Lease (one per shard).
         #[arg(long, default_value = "flux-runner")]
         lease_name: String,
+        /// Log format on stderr: `text` (human-readable) or `json` (one object per line).
+        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
+        /// Address of the webhook Receiver server (`POST /hook/<digest>`).
+        #[arg(long, default_value = "0.0.0.0:9292")]
+        webhook_addr: std::net::SocketAddr,
+        /// Address of the Prometheus `/metrics` and the `/healthz`, `/readyz` probes.
+        #[arg(long, default_value = "0.0.0.0:8080")]
+        metrics_addr: std::net::SocketAddr,
         #[command(flatten)]
         cluster: ClusterArgs,
     },
@@ -93,6 +102,15 @@ enum Command {
         #[command(flatten)]
         cluster: ClusterArgs,
     },
+}
+
+/// Log output format of `run`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (for log collectors).
+    Json,
 }
 
 /// How to reach the cluster and where to cache.
@@ -186,17 +204,29 @@ fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
             lease_namespace,
             lease_name,
             log_level,
+            log_format,
+            webhook_addr,
+            metrics_addr,
             cluster,
         } => {
             let filter = tracing_subscriber::EnvFilter::try_new(&log_level).with_context(|| {
                 format!("--log-level {log_level:?}: expected a level (error, warn, info, debug, trace) or a tracing filter")
             })?;
-            tracing_subscriber::fmt()
+            let logs = tracing_subscriber::fmt()
                 .with_env_filter(filter)
-                .with_writer(std::io::stderr)
-                .init();
+                .with_writer(std::io::stderr);
+            // try_init: a second `run` in one process (tests) keeps the first subscriber.
+            let _ = match log_format {
+                LogFormat::Text => logs.try_init(),
+                LogFormat::Json => logs.json().try_init(),
+            };
             runtime()?.block_on(async {
                 let ctx = cluster.context().await?;
+                let serve = runner::controller::run::ServeOptions {
+                    webhook_addr: Some(webhook_addr),
+                    metrics_addr: Some(metrics_addr),
+                    webhook_coalesce: None,
+                };
                 let opts = runner::controller::run::RunOptions {
                     label_selector: watch_label_selector,
                     leader_election: leader_elect.then(|| {
@@ -214,8 +244,9 @@ fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
                 let shutdown = async {
                     let _ = tokio::signal::ctrl_c().await;
                 };
-                runner::controller::run::run(ctx, opts, shutdown).await;
-                anyhow::Ok(())
+                runner::controller::run::try_run(ctx, opts, serve, shutdown)
+                    .await
+                    .context("starting flux-runner run")
             })?;
         }
         Command::Diff { cluster } => {
@@ -382,6 +413,43 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn run_serves_webhooks_on_9292_and_metrics_on_8080_with_text_logs_by_default() {
+        let cli = Cli::try_parse_from(["flux-runner", "run"]).expect("parses");
+        match cli.command {
+            Command::Run {
+                webhook_addr,
+                metrics_addr,
+                log_format,
+                ..
+            } => {
+                assert_eq!(webhook_addr.to_string(), "0.0.0.0:9292");
+                assert_eq!(metrics_addr.to_string(), "0.0.0.0:8080");
+                assert_eq!(log_format, LogFormat::Text);
+            }
+            other => panic!("{other:?}"),
+        }
+        let cli =
+            Cli::try_parse_from(["flux-runner", "run", "--log-format", "json"]).expect("parses");
+        assert!(matches!(
+            cli.command,
+            Command::Run {
+                log_format: LogFormat::Json,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn run_rejects_an_unknown_log_format_and_a_bad_address() {
+        let err = Cli::try_parse_from(["flux-runner", "run", "--log-format", "yaml"])
+            .expect_err("unknown format");
+        assert!(err.to_string().contains("yaml"), "{err}");
+        let err = Cli::try_parse_from(["flux-runner", "run", "--webhook-addr", "9292"])
+            .expect_err("not host:port");
+        assert!(err.to_string().contains("--webhook-addr"), "{err}");
     }
 
     #[test]

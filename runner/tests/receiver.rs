@@ -796,6 +796,9 @@ async fn logs_never_contain_token_signature_or_body() {
         .with_writer(move || writer.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Other tests of this binary hit the same callsites on other threads with no subscriber;
+    // recompute their cached interest now that ours is registered.
+    tracing::callsite::rebuild_interest_cache();
 
     let (app, _rec, path) = app(entry(ReceiverType::Github), Duration::ZERO);
     let body = br#"{"ref":"refs/heads/main","marker":"BODY-MARKER-42"}"#.to_vec();

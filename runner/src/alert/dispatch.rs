@@ -132,7 +132,7 @@ impl Dispatcher {
         &self,
         mut event: Event,
         alerts: &[AlertTarget],
-        labels: &dyn LabelsLookup,
+        labels: &(dyn LabelsLookup + Sync),
         now: Instant,
     ) -> DispatchReport {
         if event.severity == Severity::Trace {

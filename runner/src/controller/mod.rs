@@ -25,6 +25,7 @@
 //! Differences from Flux: no finalizers (nothing to clean up: caches are shared and keyed by
 //! URL/image).
 
+pub mod alert;
 pub mod git_repository;
 pub mod helm_release;
 pub mod image_policy;
@@ -32,6 +33,7 @@ pub mod image_repository;
 pub mod image_update_automation;
 pub mod kustomization;
 pub mod once;
+pub mod receiver;
 pub mod run;
 
 use std::collections::BTreeMap;

@@ -1,5 +1,5 @@
-//! `flux-runner run`: one kube-runtime [`Controller`] per kind, and the event chaining on
-//! the [`crate::bus`].
+//! `flux-runner run`: one kube-runtime [`Controller`] per kind, the event chaining on the
+//! [`crate::bus`], the Alerts, the webhook Receiver server and the metrics server.
 //!
 //! Each controller watches its kind (optionally narrowed by `--watch-label-selector`, so
 //! several runners can shard objects as Flux's controllers do). A watch event runs the
@@ -7,34 +7,60 @@
 //! or when the object is due (our own status writes come back as watch events and are
 //! skipped: kube-runtime's stream predicates are behind an unstable feature). Ready objects
 //! are due after `spec.interval`, failing ones after a 30 s backoff, stalled or suspended
-//! ones on change only.
+//! ones on change only. Kinds: GitRepository, ImageRepository, ImagePolicy,
+//! ImageUpdateAutomation, Kustomization, HelmRelease, Receiver.
 //!
-//! Chaining, no waiting for intervals: a bus task reconciles at once the ImagePolicies that
-//! reference an ImageRepository with a new tag list, the ImageUpdateAutomations of the
-//! namespace of an ImagePolicy whose `latestRef` changed, and the GitRepository an
-//! automation pushed to.
+//! Chaining, no waiting for intervals (a work queue; one reconcile per object at a time,
+//! whether it came from the watch or the chain, through a per-object lock):
+//! - a new tag list → the ImagePolicies referencing that ImageRepository;
+//! - a new `latestRef` → the ImageUpdateAutomations of the policy's namespace;
+//! - a pushed commit → the automation's GitRepository;
+//! - a GitRepository `NewRevision` → the Kustomizations (`sourceRef`) and HelmReleases
+//!   (`chart.spec.sourceRef`) pointing at it (namespace defaulting to their own);
+//! - a Kustomization reconcile ending Ready → its `dependsOn` dependents that are not Ready;
+//! - a valid webhook call → each object the Receiver marked (GitRepository, ImageRepository,
+//!   …), at once, besides the `requestedAt` annotation the watch also sees (unless a label
+//!   selector is set: then the runner owning the object reconciles it from the annotation).
+//!
+//! Every reconcile is timed into [`crate::metrics`] (`gotk_reconcile_duration_seconds`,
+//! `controller_runtime_reconcile_total`), and every watched object's state into
+//! `gotk_resource_info`/`gotk_suspend_status`. Every bus event goes to the Alerts
+//! ([`super::alert`]).
+//!
+//! Servers (bound before anything else, so a port clash fails the start): the webhook
+//! Receiver router ([`crate::receiver::router`]) on `webhook_addr`, fed by the Receiver
+//! reconciler and by a Receiver watch that runs on every replica (a standby serves webhooks
+//! too: marking objects needs no leadership); `/metrics`, `/healthz`, `/readyz` on
+//! `metrics_addr` (ready once the API server answered a list).
 //!
 //! Leader election ([`LeaderElection`]): with it, `run` starts its controllers only while it
 //! holds a `coordination.k8s.io/v1` Lease (taken over once `renewTime + leaseDuration` has
 //! passed), renews it every `renew_every`, stops its controllers when a renewal fails or
 //! another holder appears, and releases the Lease on shutdown so a standby takes over at once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::hash::{Hash, Hasher};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use kube::api::{Api, ListParams};
 use kube::runtime::controller::Action;
-use kube::runtime::{Controller, watcher};
+use kube::runtime::{Controller, WatchStreamExt, watcher};
+use proto::flux::FluxObject;
+use proto::flux::helm::{ChartSourceKind, HelmRelease};
 use proto::flux::image::{ImagePolicy, ImageRepository, ImageUpdateAutomation};
+use proto::flux::kustomize::{Kustomization, KustomizationSourceKind};
+use proto::flux::notification::Receiver;
 use proto::flux::source::GitRepository;
+use tokio::sync::mpsc;
 
 use super::{Error, Outcome};
-use crate::bus::EventKind;
+use crate::bus::{BusEvent, EventKind};
 use crate::context::Context;
+use crate::metrics::ResourceInfo;
 
 /// Options of `run`.
 #[derive(Debug, Clone, Default)]
@@ -43,6 +69,33 @@ pub struct RunOptions {
     pub label_selector: Option<String>,
     /// Hold this Lease while running (several replicas: one active).
     pub leader_election: Option<LeaderElection>,
+}
+
+/// The HTTP servers of `run` (a separate struct so [`RunOptions`] literals stay valid).
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// Serve the webhook Receivers here (`--webhook-addr`); `None`: no webhook server.
+    pub webhook_addr: Option<SocketAddr>,
+    /// Serve `/metrics`, `/healthz`, `/readyz` here (`--metrics-addr`); `None`: not served.
+    pub metrics_addr: Option<SocketAddr>,
+    /// Coalescing window per webhook target (`None`: the router's default, 2 s).
+    pub webhook_coalesce: Option<Duration>,
+}
+
+/// `run` could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A server address could not be bound.
+    #[error("binding the {what} server to {addr}: {source}")]
+    Bind {
+        /// `webhook` or `metrics`.
+        what: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// A Lease to hold while running.
@@ -139,6 +192,10 @@ pub async fn release(client: &kube::Client, le: &LeaderElection) {
 /// Backoff for objects that are not Ready (transient failures).
 const RETRY_AFTER: Duration = Duration::from_secs(30);
 
+/// Work items waiting in the queue (more are dropped with a warning: the watch and the
+/// intervals still cover them).
+const QUEUE_CAPACITY: usize = 4096;
+
 fn action(outcome: &Outcome) -> Action {
     match outcome {
         Outcome::Ready {
@@ -163,10 +220,10 @@ fn trigger_hash<K: kube::Resource>(obj: &K) -> u64 {
     h.finish()
 }
 
-/// Last handled trigger hash and when the next run is due, per object: our own status
-/// writes come back as watch events, and must not re-run the reconcile.
+/// Per object: last handled trigger hash, when the next run is due, when it was handled.
+/// Our own status writes come back as watch events and must not re-run the reconcile.
 #[derive(Default)]
-struct Seen(Mutex<HashMap<SeenKey, (u64, Instant)>>);
+struct Seen(Mutex<HashMap<SeenKey, (u64, Instant, Instant)>>);
 
 /// (kind, namespace, name).
 type SeenKey = (String, String, String);
@@ -175,16 +232,26 @@ impl Seen {
     /// `Some(remaining)` when nothing changed and the object is not due yet.
     fn skip(&self, key: &SeenKey, hash: u64) -> Option<Duration> {
         let map = self.0.lock().ok()?;
-        let (h, due) = map.get(key)?;
+        let (h, due, _) = map.get(key)?;
         let now = Instant::now();
         (*h == hash && *due > now).then(|| *due - now)
     }
 
-    fn record(&self, key: SeenKey, hash: u64, action_after: Option<Duration>) {
+    /// The object was reconciled with this trigger hash at or after `since`.
+    fn handled_since(&self, key: &SeenKey, hash: u64, since: Instant) -> bool {
+        self.0.lock().ok().is_some_and(|map| {
+            map.get(key)
+                .is_some_and(|(h, _, at)| *h == hash && *at >= since)
+        })
+    }
+
+    /// A reconcile that started at `started` (what a later chain item compares with: a
+    /// reconcile already running when the item was queued may have read stale inputs).
+    fn record(&self, key: SeenKey, hash: u64, action_after: Option<Duration>, started: Instant) {
         if let Ok(mut map) = self.0.lock() {
             // Stalled/suspended objects wait for a change: due "never" (a day).
             let after = action_after.unwrap_or(Duration::from_secs(86_400));
-            map.insert(key, (hash, Instant::now() + after));
+            map.insert(key, (hash, Instant::now() + after, started));
         }
     }
 }
@@ -198,36 +265,186 @@ fn requeue_of(outcome: &Outcome) -> Option<Duration> {
     }
 }
 
+/// One item of the chaining queue.
+#[derive(Clone, Debug)]
+enum Work {
+    /// Reconcile `kind` `ns/name` now, unless it was already handled since `at` (or, with
+    /// `only_if_not_ready`, unless it is Ready).
+    Reconcile {
+        kind: &'static str,
+        ns: String,
+        name: String,
+        at: Instant,
+        only_if_not_ready: bool,
+    },
+    /// The Kustomization `ns/name` became Ready: look for its dependents.
+    DependentsOf { ns: String, name: String },
+}
+
+/// The kinds `run` reconciles, as static names.
+fn served_kind(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "GitRepository" => "GitRepository",
+        "ImageRepository" => "ImageRepository",
+        "ImagePolicy" => "ImagePolicy",
+        "ImageUpdateAutomation" => "ImageUpdateAutomation",
+        "Kustomization" => "Kustomization",
+        "HelmRelease" => "HelmRelease",
+        "Receiver" => "Receiver",
+        _ => return None,
+    })
+}
+
+/// What every controller and the chain share.
+struct Shared {
+    ctx: Context,
+    seen: Seen,
+    locks: Mutex<HashMap<SeenKey, Arc<tokio::sync::Mutex<()>>>>,
+    work: mpsc::Sender<Work>,
+    selector: Option<String>,
+}
+
+impl Shared {
+    fn lock_for(&self, key: &SeenKey) -> Arc<tokio::sync::Mutex<()>> {
+        match self.locks.lock() {
+            Ok(mut m) => Arc::clone(m.entry(key.clone()).or_default()),
+            // A poisoned map: fall back to no exclusion rather than no reconcile.
+            Err(_) => Arc::default(),
+        }
+    }
+
+    fn list_params(&self) -> ListParams {
+        let mut lp = ListParams::default();
+        if let Some(sel) = &self.selector {
+            lp = lp.labels(sel);
+        }
+        lp
+    }
+
+    fn enqueue(&self, work: Work) {
+        if let Err(e) = self.work.try_send(work) {
+            tracing::warn!(error = %e, "chain queue full: item left to the watch");
+        }
+    }
+
+    fn reconcile_now(&self, kind: &'static str, ns: &str, name: &str, only_if_not_ready: bool) {
+        self.enqueue(Work::Reconcile {
+            kind,
+            ns: ns.to_string(),
+            name: name.to_string(),
+            at: Instant::now(),
+            only_if_not_ready,
+        });
+    }
+
+    /// Times a reconcile into the metrics and queues what follows from its outcome.
+    async fn instrumented<Fut>(
+        &self,
+        kind: &'static str,
+        ns: &str,
+        name: &str,
+        fut: Fut,
+    ) -> Result<Outcome, Error>
+    where
+        Fut: Future<Output = Result<Outcome, Error>>,
+    {
+        let start = Instant::now();
+        let r = fut.await;
+        let label = match &r {
+            Ok(o) if o.is_ok() => crate::metrics::result::SUCCESS,
+            _ => crate::metrics::result::ERROR,
+        };
+        self.ctx
+            .metrics
+            .observe_reconcile(kind, ns, name, start.elapsed(), label);
+        if kind == "Kustomization" && matches!(r, Ok(Outcome::Ready { .. })) {
+            self.enqueue(Work::DependentsOf {
+                ns: ns.to_string(),
+                name: name.to_string(),
+            });
+        }
+        r
+    }
+}
+
+/// Records the watched object's state for `gotk_resource_info` / `gotk_suspend_status`.
+fn observe<K: serde::Serialize>(ctx: &Context, kind: &str, ns: &str, name: &str, obj: &K) {
+    if let Ok(v) = serde_json::to_value(obj) {
+        ctx.metrics
+            .observe_object(kind, ns, name, ResourceInfo::from_json(kind, &v));
+    }
+}
+
+/// Runs a reconcile on a blocking thread of the runtime, driving its future there: for
+/// reconcilers whose future the compiler cannot prove `Send` (higher-ranked lifetimes in
+/// stream combinators such as `buffered`), which a Controller and `tokio::spawn` require.
+async fn on_own_thread<F, Fut>(f: F) -> Result<Outcome, Error>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Outcome, Error>>,
+{
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || handle.block_on(f()))
+        .await
+        .map_err(|e| Error::Task {
+            op: "reconcile",
+            message: e.to_string(),
+        })?
+}
+
+fn reconcile_kustomization(
+    ctx: &Context,
+    obj: &Kustomization,
+) -> impl Future<Output = Result<Outcome, Error>> + Send + 'static {
+    let (ctx, obj) = (ctx.clone(), obj.clone());
+    on_own_thread(move || async move { super::kustomization::reconcile(&ctx, &obj).await })
+}
+
+fn reconcile_helm_release(
+    ctx: &Context,
+    obj: &HelmRelease,
+) -> impl Future<Output = Result<Outcome, Error>> + Send + 'static {
+    let (ctx, obj) = (ctx.clone(), obj.clone());
+    on_own_thread(move || async move { super::helm_release::reconcile(&ctx, &obj).await })
+}
+
 macro_rules! controller {
-    ($ctx:expr, $seen:expr, $opts:expr, $kind:ty, $module:ident, $name:expr, $shutdown:expr) => {{
-        let api: Api<$kind> = Api::all($ctx.client.clone());
+    ($shared:expr, $kind:ty, $reconcile:expr, $name:expr, $shutdown:expr) => {{
+        let api: Api<$kind> = Api::all($shared.ctx.client.clone());
         let mut wc = watcher::Config::default();
-        if let Some(sel) = &$opts.label_selector {
+        if let Some(sel) = &$shared.selector {
             wc = wc.labels(sel);
         }
-        let seen = Arc::clone(&$seen);
         Controller::new(api, wc)
             .graceful_shutdown_on($shutdown)
             .run(
-                move |obj: Arc<$kind>, ctx: Arc<Context>| {
-                    let seen = Arc::clone(&seen);
-                    async move {
-                        let (ns, name) = super::key_of(&*obj, $name)?;
-                        let key = ($name.to_string(), ns, name);
-                        let hash = trigger_hash(&*obj);
-                        if let Some(remaining) = seen.skip(&key, hash) {
-                            return Ok::<Action, Error>(Action::requeue(remaining));
-                        }
-                        let outcome = super::$module::reconcile(&ctx, &obj).await?;
-                        seen.record(key, hash, requeue_of(&outcome));
-                        Ok(action(&outcome))
+                |obj: Arc<$kind>, shared: Arc<Shared>| async move {
+                    let (ns, name) = super::key_of(&*obj, $name)?;
+                    observe(&shared.ctx, $name, &ns, &name, &*obj);
+                    let key = ($name.to_string(), ns.clone(), name.clone());
+                    let lock = shared.lock_for(&key);
+                    let _guard = lock.lock().await;
+                    let hash = trigger_hash(&*obj);
+                    if let Some(remaining) = shared.seen.skip(&key, hash) {
+                        return Ok::<Action, Error>(Action::requeue(remaining));
                     }
+                    let started = Instant::now();
+                    let outcome = shared
+                        .instrumented(
+                            $name,
+                            &ns,
+                            &name,
+                            $reconcile(&shared.ctx, &obj),
+                        )
+                        .await?;
+                    shared.seen.record(key, hash, requeue_of(&outcome), started);
+                    Ok(action(&outcome))
                 },
-                |_obj: Arc<$kind>, err: &Error, _ctx: Arc<Context>| {
+                |_obj: Arc<$kind>, err: &Error, _shared: Arc<Shared>| {
                     tracing::warn!(error = %err, "reconcile failed");
                     Action::requeue(RETRY_AFTER)
                 },
-                Arc::new($ctx.clone()),
+                Arc::clone(&$shared),
             )
             .for_each(|r| async move {
                 if let Err(e) = r {
@@ -237,42 +454,295 @@ macro_rules! controller {
     }};
 }
 
-/// Reconciles `namespace/name` of kind `K` now (chained), recording it as handled.
+/// Reconciles `ns/name` of kind `K` now (chained), under the object's lock.
 async fn chained<K, F, Fut>(
-    ctx: &Context,
-    seen: &Seen,
+    shared: &Shared,
     kind: &'static str,
     ns: &str,
     name: &str,
+    (at, only_if_not_ready): (Instant, bool),
     f: F,
 ) where
     K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+        + FluxObject
         + Clone
         + serde::de::DeserializeOwned
         + std::fmt::Debug,
     F: FnOnce(Context, K) -> Fut,
     Fut: Future<Output = Result<Outcome, Error>>,
 {
-    let api: Api<K> = Api::namespaced(ctx.client.clone(), ns);
-    let Ok(Some(obj)) = api.get_opt(name).await else {
-        return;
+    let key = (kind.to_string(), ns.to_string(), name.to_string());
+    let lock = shared.lock_for(&key);
+    let _guard = lock.lock().await;
+    let api: Api<K> = Api::namespaced(shared.ctx.client.clone(), ns);
+    let obj = match api.get_opt(name).await {
+        Ok(Some(obj)) => obj,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, kind, ns, name, "chained reconcile: reading the object failed");
+            return;
+        }
     };
     let hash = trigger_hash(&obj);
-    match f(ctx.clone(), obj).await {
-        Ok(outcome) => seen.record(
-            (kind.to_string(), ns.to_string(), name.to_string()),
-            hash,
-            requeue_of(&outcome),
-        ),
+    // The watch (or an earlier chain item) already handled this very trigger.
+    if shared.seen.handled_since(&key, hash, at) || (only_if_not_ready && obj.is_ready()) {
+        return;
+    }
+    let started = Instant::now();
+    match shared
+        .instrumented(kind, ns, name, f(shared.ctx.clone(), obj))
+        .await
+    {
+        Ok(outcome) => shared.seen.record(key, hash, requeue_of(&outcome), started),
         Err(e) => tracing::warn!(error = %e, kind, ns, name, "chained reconcile failed"),
     }
 }
 
-/// Runs the four controllers and the chaining until `shutdown` resolves.
+async fn do_work(shared: Arc<Shared>, work: Work) {
+    match work {
+        Work::Reconcile {
+            kind,
+            ns,
+            name,
+            at,
+            only_if_not_ready,
+        } => {
+            let w = (at, only_if_not_ready);
+            let s = &*shared;
+            match kind {
+                "GitRepository" => {
+                    chained::<GitRepository, _, _>(s, kind, &ns, &name, w, |c, o| async move {
+                        super::git_repository::reconcile(&c, &o).await
+                    })
+                    .await
+                }
+                "ImageRepository" => {
+                    chained::<ImageRepository, _, _>(s, kind, &ns, &name, w, |c, o| async move {
+                        super::image_repository::reconcile(&c, &o).await
+                    })
+                    .await
+                }
+                "ImagePolicy" => {
+                    chained::<ImagePolicy, _, _>(s, kind, &ns, &name, w, |c, o| async move {
+                        super::image_policy::reconcile(&c, &o).await
+                    })
+                    .await
+                }
+                "ImageUpdateAutomation" => chained::<ImageUpdateAutomation, _, _>(
+                    s,
+                    kind,
+                    &ns,
+                    &name,
+                    w,
+                    |c, o| async move { super::image_update_automation::reconcile(&c, &o).await },
+                )
+                .await,
+                "Kustomization" => {
+                    chained::<Kustomization, _, _>(s, kind, &ns, &name, w, |c, o| async move {
+                        reconcile_kustomization(&c, &o).await
+                    })
+                    .await
+                }
+                "HelmRelease" => {
+                    chained::<HelmRelease, _, _>(s, kind, &ns, &name, w, |c, o| async move {
+                        reconcile_helm_release(&c, &o).await
+                    })
+                    .await
+                }
+                "Receiver" => {
+                    chained::<Receiver, _, _>(s, kind, &ns, &name, w, |c, o| async move {
+                        super::receiver::reconcile(&c, &o).await
+                    })
+                    .await
+                }
+                _ => {}
+            }
+        }
+        Work::DependentsOf { ns, name } => {
+            let api: Api<Kustomization> = Api::all(shared.ctx.client.clone());
+            let Ok(list) = api.list(&shared.list_params()).await else {
+                return;
+            };
+            for k in list.items {
+                let k_ns = k.metadata.namespace.clone().unwrap_or_default();
+                let depends = k
+                    .spec
+                    .depends_on
+                    .iter()
+                    .flatten()
+                    .any(|d| d.name == name && d.namespace.as_deref().unwrap_or(&k_ns) == ns);
+                if depends && let Some(k_name) = k.metadata.name.as_deref() {
+                    // Ready ones are left alone (re-checked under their lock).
+                    shared.reconcile_now("Kustomization", &k_ns, k_name, true);
+                }
+            }
+        }
+    }
+}
+
+/// Turns one bus event into work items.
+async fn route(shared: &Shared, event: &BusEvent) {
+    let ns = event.object.namespace.as_str();
+    let lp = shared.list_params();
+    let client = shared.ctx.client.clone();
+    match &event.kind {
+        EventKind::TagsChanged { .. } => {
+            let Ok(list) = Api::<ImagePolicy>::all(client).list(&lp).await else {
+                return;
+            };
+            for p in list.items {
+                let r = &p.spec.image_repository_ref;
+                let p_ns = p.metadata.namespace.clone().unwrap_or_default();
+                if r.name == event.object.name
+                    && r.namespace.as_deref().unwrap_or(&p_ns) == ns
+                    && let Some(p_name) = p.metadata.name.as_deref()
+                {
+                    shared.reconcile_now("ImagePolicy", &p_ns, p_name, false);
+                }
+            }
+        }
+        EventKind::LatestImageChanged { .. } => {
+            let Ok(list) = Api::<ImageUpdateAutomation>::namespaced(client, ns)
+                .list(&lp)
+                .await
+            else {
+                return;
+            };
+            for a in list.items {
+                if let Some(a_name) = a.metadata.name.as_deref() {
+                    shared.reconcile_now("ImageUpdateAutomation", ns, a_name, false);
+                }
+            }
+        }
+        EventKind::Pushed { source, .. } => {
+            shared.ctx.metrics.observe_push(ns, &event.object.name);
+            shared.reconcile_now("GitRepository", &source.namespace, &source.name, false);
+        }
+        EventKind::NewRevision { .. } if event.object.kind == "GitRepository" => {
+            let source = event.object.name.as_str();
+            if let Ok(list) = Api::<Kustomization>::all(client.clone()).list(&lp).await {
+                for k in list.items {
+                    let k_ns = k.metadata.namespace.clone().unwrap_or_default();
+                    let r = &k.spec.source_ref;
+                    if r.kind == KustomizationSourceKind::GitRepository
+                        && r.name == source
+                        && r.namespace.as_deref().unwrap_or(&k_ns) == ns
+                        && let Some(k_name) = k.metadata.name.as_deref()
+                    {
+                        shared.reconcile_now("Kustomization", &k_ns, k_name, false);
+                    }
+                }
+            }
+            if let Ok(list) = Api::<HelmRelease>::all(client).list(&lp).await {
+                for h in list.items {
+                    let h_ns = h.metadata.namespace.clone().unwrap_or_default();
+                    let Some(r) = h.spec.chart.as_ref().map(|c| &c.spec.source_ref) else {
+                        continue;
+                    };
+                    if r.kind == ChartSourceKind::GitRepository
+                        && r.name == source
+                        && r.namespace.as_deref().unwrap_or(&h_ns) == ns
+                        && let Some(h_name) = h.metadata.name.as_deref()
+                    {
+                        shared.reconcile_now("HelmRelease", &h_ns, h_name, false);
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Keeps the webhook table in step with the cluster on every replica: Ready Receivers are
+/// served (see [`super::receiver::observe`]), deleted ones dropped, and after a watch
+/// restart the ones no longer listed are dropped.
+async fn watch_receivers(ctx: Context, selector: Option<String>) {
+    let mut wc = watcher::Config::default();
+    if let Some(sel) = &selector {
+        wc = wc.labels(sel);
+    }
+    let api: Api<Receiver> = Api::all(ctx.client.clone());
+    let mut stream = watcher(api, wc).default_backoff().boxed();
+    let mut listing: Option<HashSet<(String, String)>> = None;
+    while let Some(event) = stream.next().await {
+        let key = |r: &Receiver| {
+            (
+                r.metadata.namespace.clone().unwrap_or_default(),
+                r.metadata.name.clone().unwrap_or_default(),
+            )
+        };
+        match event {
+            Ok(watcher::Event::Init) => listing = Some(HashSet::new()),
+            Ok(watcher::Event::InitApply(r)) => {
+                if let Some(l) = listing.as_mut() {
+                    l.insert(key(&r));
+                }
+                super::receiver::observe(&ctx, &r).await;
+            }
+            Ok(watcher::Event::InitDone) => {
+                if let Some(keep) = listing.take() {
+                    ctx.receivers
+                        .retain(|ns, name| keep.contains(&(ns.to_string(), name.to_string())));
+                }
+            }
+            Ok(watcher::Event::Apply(r)) => super::receiver::observe(&ctx, &r).await,
+            Ok(watcher::Event::Delete(r)) => {
+                let (ns, name) = key(&r);
+                ctx.receivers.remove(&ns, &name);
+            }
+            Err(e) => tracing::debug!(error = %e, "Receiver watch"),
+        }
+    }
+}
+
+/// Binds the servers `opts` asks for.
+async fn bind(
+    opts: &ServeOptions,
+) -> Result<
+    (
+        Option<tokio::net::TcpListener>,
+        Option<tokio::net::TcpListener>,
+    ),
+    RunError,
+> {
+    async fn one(
+        what: &'static str,
+        addr: Option<SocketAddr>,
+    ) -> Result<Option<tokio::net::TcpListener>, RunError> {
+        let Some(addr) = addr else { return Ok(None) };
+        tokio::net::TcpListener::bind(addr)
+            .await
+            .map(Some)
+            .map_err(|source| RunError::Bind { what, addr, source })
+    }
+    Ok((
+        one("webhook", opts.webhook_addr).await?,
+        one("metrics", opts.metrics_addr).await?,
+    ))
+}
+
+/// [`try_run`] without servers, logging a start failure.
 pub async fn run<S>(ctx: Context, opts: RunOptions, shutdown: S)
 where
     S: Future<Output = ()> + Send + Sync + 'static,
 {
+    if let Err(e) = try_run(ctx, opts, ServeOptions::default(), shutdown).await {
+        tracing::error!(error = %e, "flux-runner run could not start");
+    }
+}
+
+/// Binds the servers, then runs the controllers, the chaining and the Alerts until
+/// `shutdown` resolves (or the leader Lease is lost).
+pub async fn try_run<S>(
+    ctx: Context,
+    opts: RunOptions,
+    serve: ServeOptions,
+    shutdown: S,
+) -> Result<(), RunError>
+where
+    S: Future<Output = ()> + Send + Sync + 'static,
+{
+    let (webhook_listener, metrics_listener) = bind(&serve).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stop_tx = Arc::new(stop_tx);
     {
@@ -282,12 +752,105 @@ where
             let _ = stop_tx.send(true);
         });
     }
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let (work_tx, mut work_rx) = mpsc::channel::<Work>(QUEUE_CAPACITY);
+    let shared = Arc::new(Shared {
+        ctx: ctx.clone(),
+        seen: Seen::default(),
+        locks: Mutex::default(),
+        work: work_tx,
+        selector: opts.label_selector.clone(),
+    });
+
+    // Servers and the Receiver watch run on every replica, leader or not.
+    let mut background = tokio::task::JoinSet::new();
+    if let Some(listener) = metrics_listener {
+        let router = crate::metrics::router(Arc::clone(&ctx.metrics));
+        let stop = stopped();
+        background.spawn(async move {
+            if let Err(e) = axum::serve(listener, router)
+                .with_graceful_shutdown(stop)
+                .await
+            {
+                tracing::error!(error = %e, "metrics server stopped");
+            }
+        });
+    }
+    if let Some(listener) = webhook_listener {
+        let on_marked: crate::receiver::trigger::OnMarked = {
+            let shared = Arc::clone(&shared);
+            Arc::new(move |m: &crate::receiver::trigger::Marked| {
+                // With a selector the object may belong to another runner: its watch acts.
+                if shared.selector.is_none()
+                    && let Some(kind) = served_kind(&m.kind)
+                {
+                    shared.reconcile_now(kind, &m.namespace, &m.name, false);
+                }
+            })
+        };
+        let trigger = crate::receiver::KubeTrigger::new(ctx.client.clone()).on_marked(on_marked);
+        let mut options = crate::receiver::server::Options::default();
+        if let Some(w) = serve.webhook_coalesce {
+            options.coalesce_window = w;
+        }
+        let metrics = Arc::clone(&ctx.metrics);
+        options.on_result = Some(Arc::new(move |label| metrics.observe_webhook(label)));
+        let router = crate::receiver::router(ctx.receivers.clone(), trigger, options);
+        let stop = stopped();
+        background.spawn(async move {
+            if let Err(e) = axum::serve(listener, router)
+                .with_graceful_shutdown(stop)
+                .await
+            {
+                tracing::error!(error = %e, "webhook server stopped");
+            }
+        });
+    }
+    {
+        let (ctx, selector, stop) = (ctx.clone(), opts.label_selector.clone(), stopped());
+        background.spawn(async move {
+            tokio::select! {
+                _ = watch_receivers(ctx, selector) => {}
+                _ = stop => {}
+            }
+        });
+    }
+    {
+        // Ready once the API server answers (and our Receiver kind is served).
+        let (ctx, stop) = (ctx.clone(), stopped());
+        background.spawn(async move {
+            let probe = async {
+                let api: Api<Receiver> = Api::all(ctx.client.clone());
+                loop {
+                    match api.list(&ListParams::default().limit(1)).await {
+                        Ok(_) => {
+                            ctx.metrics.set_ready(true);
+                            return;
+                        }
+                        Err(e) => tracing::warn!(error = %e, "API server not answering yet"),
+                    }
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+            };
+            tokio::select! {
+                _ = probe => {}
+                _ = stop => {}
+            }
+        });
+    }
+
     if let Some(le) = opts.leader_election.clone() {
         // Standby until we hold the Lease (or are told to stop).
-        let mut stop = stop_rx.clone();
+        let mut stop = stop_rx_of(&stop_tx);
         loop {
             if *stop.borrow() {
-                return;
+                background.shutdown().await;
+                return Ok(());
             }
             match try_acquire(&ctx.client, &le).await {
                 Ok(true) => break,
@@ -300,7 +863,7 @@ where
             }
         }
         let (client, stop_tx) = (ctx.client.clone(), Arc::clone(&stop_tx));
-        let mut stop = stop_rx.clone();
+        let mut stop = stop_rx_of(&stop_tx);
         tokio::spawn(async move {
             loop {
                 tokio::select! {
@@ -319,127 +882,117 @@ where
             }
         });
     }
-    let stopped = move || {
-        let mut rx = stop_rx.clone();
-        async move {
-            let _ = rx.wait_for(|s| *s).await;
-        }
-    };
-    let seen: Arc<Seen> = Arc::default();
-    let mut events = ctx.bus.subscribe();
+
+    // Subscribe before any controller can publish.
+    let mut chain_events = ctx.bus.subscribe();
+    let mut alert_events = ctx.bus.subscribe();
     let git = controller!(
-        ctx,
-        seen,
-        opts,
+        shared,
         GitRepository,
-        git_repository,
+        super::git_repository::reconcile,
         "GitRepository",
         stopped()
     );
     let repos = controller!(
-        ctx,
-        seen,
-        opts,
+        shared,
         ImageRepository,
-        image_repository,
+        super::image_repository::reconcile,
         "ImageRepository",
         stopped()
     );
     let pols = controller!(
-        ctx,
-        seen,
-        opts,
+        shared,
         ImagePolicy,
-        image_policy,
+        super::image_policy::reconcile,
         "ImagePolicy",
         stopped()
     );
     let autos = controller!(
-        ctx,
-        seen,
-        opts,
+        shared,
         ImageUpdateAutomation,
-        image_update_automation,
+        super::image_update_automation::reconcile,
         "ImageUpdateAutomation",
         stopped()
     );
-    let chain_ctx = ctx.clone();
-    let chain_seen = Arc::clone(&seen);
-    let selector = opts.label_selector.clone();
-    let chain = async move {
-        let (ctx, seen) = (chain_ctx, chain_seen);
-        let mut lp = ListParams::default();
-        if let Some(sel) = &selector {
-            lp = lp.labels(sel);
-        }
-        loop {
-            let event = match events.recv().await {
-                Ok(e) => e,
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-            };
-            let ns = event.object.namespace.clone();
-            match &event.kind {
-                EventKind::TagsChanged { .. } => {
-                    let api: Api<ImagePolicy> = Api::all(ctx.client.clone());
-                    let Ok(list) = api.list(&lp).await else {
-                        continue;
-                    };
-                    for p in list.items {
-                        let r = &p.spec.image_repository_ref;
-                        let p_ns = p.metadata.namespace.clone().unwrap_or_default();
-                        let p_name = p.metadata.name.clone().unwrap_or_default();
-                        if r.name == event.object.name
-                            && r.namespace.as_deref().unwrap_or(&p_ns) == ns
-                        {
-                            chained::<ImagePolicy, _, _>(
-                                &ctx,
-                                &seen,
-                                "ImagePolicy",
-                                &p_ns,
-                                &p_name,
-                                |c, o| async move { super::image_policy::reconcile(&c, &o).await },
-                            )
-                            .await;
-                        }
-                    }
-                }
-                EventKind::LatestImageChanged { .. } => {
-                    let api: Api<ImageUpdateAutomation> = Api::namespaced(ctx.client.clone(), &ns);
-                    let Ok(list) = api.list(&lp).await else {
-                        continue;
-                    };
-                    for a in list.items {
-                        let a_name = a.metadata.name.clone().unwrap_or_default();
-                        chained::<ImageUpdateAutomation, _, _>(
-                            &ctx,
-                            &seen,
-                            "ImageUpdateAutomation",
-                            &ns,
-                            &a_name,
-                            |c, o| async move {
-                                super::image_update_automation::reconcile(&c, &o).await
-                            },
-                        )
-                        .await;
-                    }
-                }
-                EventKind::Pushed { source, .. } => {
-                    chained::<GitRepository, _, _>(
-                        &ctx,
-                        &seen,
-                        "GitRepository",
-                        &source.namespace,
-                        &source.name,
-                        |c, o| async move { super::git_repository::reconcile(&c, &o).await },
-                    )
-                    .await;
-                }
-                _ => {}
+    let kusts = controller!(
+        shared,
+        Kustomization,
+        reconcile_kustomization,
+        "Kustomization",
+        stopped()
+    );
+    let helms = controller!(
+        shared,
+        HelmRelease,
+        reconcile_helm_release,
+        "HelmRelease",
+        stopped()
+    );
+    let receivers = controller!(
+        shared,
+        Receiver,
+        super::receiver::reconcile,
+        "Receiver",
+        stopped()
+    );
+
+    let mut tasks = tokio::task::JoinSet::new();
+    {
+        let shared = Arc::clone(&shared);
+        tasks.spawn(async move {
+            while let Some(work) = work_rx.recv().await {
+                tokio::spawn(do_work(Arc::clone(&shared), work));
             }
-        }
-    };
-    let chain = tokio::spawn(chain);
-    tokio::join!(git, repos, pols, autos);
-    chain.abort();
+        });
+    }
+    {
+        let shared = Arc::clone(&shared);
+        tasks.spawn(async move {
+            loop {
+                match chain_events.recv().await {
+                    Ok(event) => {
+                        let shared = Arc::clone(&shared);
+                        tokio::spawn(async move { route(&shared, &event).await });
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "chain fell behind the bus");
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+    }
+    {
+        let alerts = Arc::new(super::alert::Alerts::new(&ctx, opts.label_selector.clone()));
+        let ctx = ctx.clone();
+        tasks.spawn(async move {
+            loop {
+                match alert_events.recv().await {
+                    Ok(event) => {
+                        let (alerts, ctx) = (Arc::clone(&alerts), ctx.clone());
+                        tokio::spawn(async move {
+                            alerts.handle(&ctx, &event).await;
+                        });
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        // Visible, as a lost delivery must be.
+                        tracing::error!(
+                            missed = n,
+                            "Alerts fell behind the bus: events not forwarded"
+                        );
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+    }
+    tokio::join!(git, repos, pols, autos, kusts, helms, receivers);
+    tasks.shutdown().await;
+    let _ = stop_tx.send(true);
+    while background.join_next().await.is_some() {}
+    Ok(())
+}
+
+fn stop_rx_of(tx: &tokio::sync::watch::Sender<bool>) -> tokio::sync::watch::Receiver<bool> {
+    tx.subscribe()
 }

@@ -244,6 +244,65 @@ pub fn entry_from(
     })
 }
 
+/// Webhook path → Receiver, shared by the Receiver reconciler (writer) and the HTTP edge
+/// (reader, through [`ReceiverLookup`]). Cloning shares the table.
+#[derive(Clone, Default)]
+pub struct ReceiverTable(std::sync::Arc<std::sync::RwLock<Served>>);
+
+/// (namespace, name) → (webhook path, entry).
+type Served = BTreeMap<(String, String), (String, ReceiverEntry)>;
+
+impl fmt::Debug for ReceiverTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReceiverTable")
+            .field("receivers", &self.len())
+            .finish()
+    }
+}
+
+impl ReceiverTable {
+    /// Serves `entry` at `path` (replacing what its Receiver served before).
+    pub fn upsert(&self, path: String, entry: ReceiverEntry) {
+        if let Ok(mut t) = self.0.write() {
+            t.insert((entry.namespace.clone(), entry.name.clone()), (path, entry));
+        }
+    }
+
+    /// Stops serving the Receiver `namespace/name`.
+    pub fn remove(&self, namespace: &str, name: &str) {
+        if let Ok(mut t) = self.0.write() {
+            t.remove(&(namespace.to_string(), name.to_string()));
+        }
+    }
+
+    /// Keeps only the Receivers `keep` returns true for (after a watch restart).
+    pub fn retain(&self, keep: impl Fn(&str, &str) -> bool) {
+        if let Ok(mut t) = self.0.write() {
+            t.retain(|(ns, name), _| keep(ns, name));
+        }
+    }
+
+    /// Number of Receivers served.
+    pub fn len(&self) -> usize {
+        self.0.read().map(|t| t.len()).unwrap_or(0)
+    }
+
+    /// No Receiver served.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl ReceiverLookup for ReceiverTable {
+    fn lookup(&self, path: &str) -> Option<ReceiverEntry> {
+        let t = self.0.read().ok()?;
+        // A handful of Receivers per cluster: a scan is cheaper than a second index.
+        t.values()
+            .find(|(p, _)| constant_time_eq(p.as_bytes(), path.as_bytes()))
+            .map(|(_, e)| e.clone())
+    }
+}
+
 /// Compares two secrets in time independent of where they differ: both are hashed first, so
 /// the comparison runs over 32 bytes whatever the lengths.
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
