@@ -139,6 +139,10 @@ pub struct FluxOverrides {
     pub images: Vec<Value>,
     /// `spec.components[]`: paths appended to `components`.
     pub components: Vec<String>,
+    /// `spec.namePrefix`: replaces the kustomization's `namePrefix`.
+    pub name_prefix: Option<String>,
+    /// `spec.nameSuffix`: replaces the kustomization's `nameSuffix`.
+    pub name_suffix: Option<String>,
 }
 
 /// [`build`], with a Flux Kustomization's own fields merged into the root kustomization.
@@ -154,7 +158,10 @@ pub fn build_with(
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory"),
         });
     }
-    let b = Builder { fs };
+    let b = Builder {
+        fs,
+        roots: std::cell::RefCell::new(Vec::new()),
+    };
     let (file, mut k) = match find_kustomization(fs, &root) {
         Some(file) => {
             let k = b.read_kustomization(&file)?;
@@ -250,6 +257,8 @@ enum Kind {
 
 struct Builder<'a> {
     fs: &'a dyn Fs,
+    /// The kustomization roots being built, outermost first (cycle detection).
+    roots: std::cell::RefCell<Vec<PathBuf>>,
 }
 
 /// The fields we implement; anything else is an error.
@@ -361,7 +370,37 @@ impl Builder<'_> {
         Ok(k)
     }
 
+    /// Builds one kustomization root. A root that is (or contains) one being built is a
+    /// cycle, refused as kustomize refuses it (instead of recursing without end).
     fn run(
+        &self,
+        dir: &Path,
+        file: &Path,
+        k: Map<String, Value>,
+        want: Kind,
+        acc: Vec<Res>,
+    ) -> Result<Vec<Res>, Error> {
+        let visited = self
+            .roots
+            .borrow()
+            .iter()
+            .find(|v| v.starts_with(dir))
+            .cloned();
+        if let Some(v) = visited {
+            return Err(Error::Conflict(format!(
+                "{}: cycle detected: candidate root '{}' contains visited root '{}'",
+                file.display(),
+                dir.display(),
+                v.display()
+            )));
+        }
+        self.roots.borrow_mut().push(dir.to_path_buf());
+        let out = self.run_root(dir, file, k, want, acc);
+        self.roots.borrow_mut().pop();
+        out
+    }
+
+    fn run_root(
         &self,
         dir: &Path,
         file: &Path,
@@ -514,8 +553,14 @@ impl Builder<'_> {
 }
 
 fn apply_overrides(k: &mut Map<String, Value>, o: &FluxOverrides) {
-    if let Some(ns) = &o.target_namespace {
-        k.insert("namespace".into(), Value::String(ns.clone()));
+    for (field, value) in [
+        ("namespace", &o.target_namespace),
+        ("namePrefix", &o.name_prefix),
+        ("nameSuffix", &o.name_suffix),
+    ] {
+        if let Some(v) = value.as_ref().filter(|v| !v.is_empty()) {
+            k.insert(field.into(), Value::String(v.clone()));
+        }
     }
     let mut append = |field: &str, items: Vec<Value>| {
         if items.is_empty() {
@@ -667,6 +712,40 @@ mod tests {
     const DEPLOY: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n      - name: web\n        image: nginx:1.0\n";
 
     #[test]
+    fn resource_cycles_are_errors() {
+        let mut fs = MemFs::new();
+        fs.insert("/k/kustomization.yaml", "resources:\n- ../b\n");
+        fs.insert("/b/kustomization.yaml", "resources:\n- ../k\n");
+        let e = build(&fs, Path::new("/k")).unwrap_err().to_string();
+        assert!(
+            e.contains("cycle detected: candidate root '/k' contains visited root '/k'"),
+            "{e}"
+        );
+        let mut fs = MemFs::new();
+        fs.insert("/k/kustomization.yaml", "components:\n- c\n");
+        fs.insert(
+            "/k/c/kustomization.yaml",
+            "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources:\n- ..\n",
+        );
+        let e = build(&fs, Path::new("/k")).unwrap_err().to_string();
+        assert!(e.contains("cycle detected: candidate root '/k'"), "{e}");
+        // Siblings and nested bases are not cycles.
+        let mut fs = MemFs::new();
+        fs.insert("/k/kustomization.yaml", "resources:\n- ../b\n- sub\n");
+        fs.insert("/k/sub/kustomization.yaml", "resources:\n- cm.yaml\n");
+        fs.insert(
+            "/k/sub/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: s\n",
+        );
+        fs.insert("/b/kustomization.yaml", "resources:\n- cm.yaml\n");
+        fs.insert(
+            "/b/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n",
+        );
+        assert_eq!(build(&fs, Path::new("/k")).unwrap().len(), 2);
+    }
+
+    #[test]
     fn flux_overrides_replace_namespace_and_images_and_append_patches() {
         let mut fs = MemFs::new();
         fs.insert(
@@ -679,10 +758,18 @@ mod tests {
             images: vec![json!({"name": "nginx", "newTag": "2.0"})],
             patches: vec![json!({"target": {"kind": "Deployment"},
                 "patch": "[{\"op\": \"add\", \"path\": \"/metadata/labels\", \"value\": {\"x\": \"y\"}}]"})],
-            components: Vec::new(),
+            name_prefix: Some("p-".into()),
+            ..FluxOverrides::default()
         };
         let out = build_with(&fs, Path::new("/repo/app"), &overrides).unwrap();
         assert_eq!(out[0]["metadata"]["namespace"], "b");
+        assert!(
+            out[0]["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("p-")),
+            "{}",
+            out[0]
+        );
         assert_eq!(out[0]["metadata"]["labels"], json!({"x": "y"}));
         assert_eq!(
             out[0]["spec"]["template"]["spec"]["containers"][0]["image"],
