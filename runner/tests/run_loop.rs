@@ -9,7 +9,10 @@
 //! - `/metrics` parses with a strict Prometheus text parser (written here), `/healthz` and
 //!   `/readyz` answer;
 //! - a fault mix against the real `run` webhook server: rejected calls are 4xx and mark
-//!   nothing, valid ones are 200.
+//!   nothing, valid ones are 200;
+//! - chart pushes announced by the webhook upgrade a HelmRelease through the chain, and Slack
+//!   gets the successful (`good`) and the failed (`danger`) upgrade;
+//! - a Kustomization waiting on `dependsOn` reconciles as soon as its dependency is Ready.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "support/slack_sink.rs"]
@@ -659,6 +662,262 @@ async fn alerts_reach_slack_and_a_failed_delivery_is_an_event_and_a_metric() {
     unique.sort();
     unique.dedup();
     assert_eq!(authors.len(), unique.len(), "{authors:?}");
+    runner.stop().await;
+}
+
+const CHART_CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-config\ndata:\n  greeting: {{ .Values.greeting | quote }}\n";
+
+/// A Deployment the test API server never reports ready: the upgrade times out.
+const CHART_NEVER_READY: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\n  annotations:\n    kube-test-apiserver.deepdesk.com/simulate: fail\nspec:\n  replicas: 1\n  selector:\n    matchLabels:\n      app: x\n  template:\n    metadata:\n      labels:\n        app: x\n    spec:\n      containers:\n        - name: app\n          image: app:1\n";
+
+fn chart_yaml(version: &str) -> String {
+    format!("apiVersion: v2\nname: app\nversion: {version}\n")
+}
+
+/// Issue 8's Slack case: pushes to the chart repository, announced by a signed webhook,
+/// upgrade the HelmRelease through the chain (intervals 1h) and the Slack sink receives
+/// Flux's payload for the successful upgrade (`good`, chart version as `revision`) and for
+/// the failed one (`danger`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn helm_upgrades_from_pushes_reach_slack_as_good_and_danger() {
+    let (_server, client) = cluster().await;
+    let root = tempfile::tempdir().unwrap();
+    let addr = serve_git_http(root.path().to_path_buf(), vec![], Guard::PushOnly).await;
+    let work = seed_repo(
+        root.path(),
+        "charts.git",
+        &[
+            ("charts/app/Chart.yaml", &chart_yaml("1.0.0")),
+            ("charts/app/values.yaml", "greeting: hello\n"),
+            ("charts/app/templates/configmap.yaml", CHART_CM),
+        ],
+    );
+    let sink = SlackSink::start(Behaviour::Ok).await;
+    secret(&client, "slack-url", json!({"address": sink.webhook_url()})).await;
+    create(
+        &client,
+        json!({"apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Provider",
+               "metadata": {"name": "slack", "namespace": NS},
+               "spec": {"type": "slack", "channel": "#deployments", "username": "flux",
+                        "secretRef": {"name": "slack-url"}}}),
+    )
+    .await;
+    create(
+        &client,
+        json!({"apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Alert",
+               "metadata": {"name": "deployments", "namespace": NS},
+               "spec": {"providerRef": {"name": "slack"},
+                        "eventSources": [{"kind": "HelmRelease", "name": "*"}]}}),
+    )
+    .await;
+    create(
+        &client,
+        json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+               "metadata": {"name": "charts", "namespace": NS},
+               "spec": {"url": format!("http://{addr}/charts.git"), "interval": "1h",
+                        "ref": {"branch": "main"}}}),
+    )
+    .await;
+    create(
+        &client,
+        json!({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+               "metadata": {"name": "app", "namespace": NS},
+               "spec": {"interval": "1h", "timeout": "2s",
+                        "chart": {"spec": {"chart": "./charts/app",
+                                           "sourceRef": {"kind": "GitRepository", "name": "charts"}}}}}),
+    )
+    .await;
+    secret(&client, "webhook-token", json!({"token": TOKEN})).await;
+    create(
+        &client,
+        json!({"apiVersion": "notification.toolkit.fluxcd.io/v1", "kind": "Receiver",
+               "metadata": {"name": "github", "namespace": NS},
+               "spec": {"type": "github", "events": ["push"], "secretRef": {"name": "webhook-token"},
+                        "resources": [{"kind": "GitRepository", "name": "charts"}]}}),
+    )
+    .await;
+    let runner = Runner::start(&client).await;
+    let path = ready_receiver(&client).await;
+    let post_with = |prefix: &'static str| {
+        let sink = &sink;
+        move || {
+            let posts = sink.posts();
+            async move {
+                posts.into_iter().map(|p| p.json()).find(|p| {
+                    p["attachments"][0]["text"]
+                        .as_str()
+                        .is_some_and(|t| t.starts_with(prefix))
+                })
+            }
+        }
+    };
+    let install = eventually(
+        Duration::from_secs(30),
+        "Slack post for the install",
+        post_with("Helm install succeeded for release flux-system/app.v1 with chart app@1.0.0"),
+    )
+    .await;
+    assert_eq!(install["attachments"][0]["color"], "good");
+
+    // A new chart version, announced by the webhook: upgraded at once, reported as good.
+    commit_and_push_cli(
+        &work,
+        "charts/app/values.yaml",
+        "greeting: hi\n",
+        "greeting",
+    );
+    let sha = commit_and_push_cli(
+        &work,
+        "charts/app/Chart.yaml",
+        &chart_yaml("1.1.0"),
+        "1.1.0",
+    );
+    let sent = Instant::now();
+    assert_eq!(
+        github_push(runner.webhook, &path, &push_body(&sha), TOKEN.as_bytes()).await,
+        200
+    );
+    let msg = "Helm upgrade succeeded for release flux-system/app.v2 with chart app@1.1.0";
+    let upgrade = eventually(
+        Duration::from_secs(30),
+        "Slack post for the upgrade",
+        post_with(msg),
+    )
+    .await;
+    println!("webhook → Helm upgrade on Slack: {:?}", sent.elapsed());
+    assert_eq!(
+        upgrade,
+        json!({"channel": "#deployments", "username": "flux", "icon_url": "", "icon_emoji": "",
+        "attachments": [{
+            "fallback": format!("helmrelease/app.flux-system: {msg}"),
+            "color": "good",
+            "author_name": "helmrelease/app.flux-system",
+            "text": msg,
+            "mrkdwn_in": ["text"],
+            "fields": [{"title": "revision", "value": "1.1.0", "short": false}],
+        }]})
+    );
+    let cm: k8s_openapi::api::core::v1::ConfigMap = Api::namespaced(client.clone(), NS)
+        .get("app-config")
+        .await
+        .unwrap();
+    assert_eq!(cm.data.unwrap()["greeting"], "hi");
+
+    // A chart version whose Deployment never becomes ready: the failed upgrade is danger.
+    std::fs::write(
+        work.join("charts/app/templates/deployment.yaml"),
+        CHART_NEVER_READY,
+    )
+    .unwrap();
+    let sha = commit_and_push_cli(
+        &work,
+        "charts/app/Chart.yaml",
+        &chart_yaml("1.2.0"),
+        "1.2.0",
+    );
+    assert_eq!(
+        github_push(runner.webhook, &path, &push_body(&sha), TOKEN.as_bytes()).await,
+        200
+    );
+    let failed = eventually(
+        Duration::from_secs(30),
+        "Slack post for the failed upgrade",
+        post_with("Helm upgrade failed for release flux-system/app with chart app@1.2.0"),
+    )
+    .await;
+    let a = &failed["attachments"][0];
+    assert_eq!(a["color"], "danger");
+    assert_eq!(a["author_name"], "helmrelease/app.flux-system");
+    assert_eq!(
+        a["fields"],
+        json!([{"title": "revision", "value": "1.2.0", "short": false}])
+    );
+    runner.stop().await;
+}
+
+/// `dependsOn`: a Kustomization waiting for a missing dependency is reconciled as soon as the
+/// dependency becomes Ready, not after its 30 s retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dependents_reconcile_when_their_dependency_becomes_ready() {
+    let (_server, client) = cluster().await;
+    let root = tempfile::tempdir().unwrap();
+    let addr = serve_git_http(root.path().to_path_buf(), vec![], Guard::PushOnly).await;
+    seed_repo(
+        root.path(),
+        "config.git",
+        &[
+            ("deploy/app.yaml", &configmap("1")),
+            (
+                "base/base.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: base-config\n  namespace: flux-system\n",
+            ),
+        ],
+    );
+    create(
+        &client,
+        json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+               "metadata": {"name": "config", "namespace": NS},
+               "spec": {"url": format!("http://{addr}/config.git"), "interval": "1h",
+                        "ref": {"branch": "main"}}}),
+    )
+    .await;
+    let kustomization = |name: &str, path: &str, depends: serde_json::Value| {
+        json!({"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+               "metadata": {"name": name, "namespace": NS},
+               "spec": {"interval": "1h", "path": path, "prune": true, "dependsOn": depends,
+                        "sourceRef": {"kind": "GitRepository", "name": "config"}}})
+    };
+    create(
+        &client,
+        kustomization("apps", "./deploy", json!([{"name": "base"}])),
+    )
+    .await;
+    let runner = Runner::start(&client).await;
+    let api: Api<proto::flux::kustomize::Kustomization> = Api::namespaced(client.clone(), NS);
+    let ready_of = |name: &'static str| {
+        let api = api.clone();
+        move || {
+            let api = api.clone();
+            async move {
+                let k = api.get(name).await.ok()?;
+                let c = find_condition(&k.status?.conditions, "Ready")?.clone();
+                Some((c.status, c.reason))
+            }
+        }
+    };
+    let apps = ready_of("apps");
+    eventually(Duration::from_secs(20), "apps waiting for base", || {
+        let f = apps();
+        async move {
+            f.await
+                .filter(|(s, r)| *s == ConditionStatus::False && r == "DependencyNotReady")
+        }
+    })
+    .await;
+    create(&client, kustomization("base", "./base", json!([]))).await;
+    let base = ready_of("base");
+    eventually(Duration::from_secs(20), "base Ready", || {
+        let f = base();
+        async move { f.await.filter(|(s, _)| *s == ConditionStatus::True) }
+    })
+    .await;
+    let base_ready = Instant::now();
+    let apps = ready_of("apps");
+    eventually(
+        Duration::from_secs(10),
+        "apps Ready right after base (its own retry is 30s)",
+        || {
+            let f = apps();
+            async move { f.await.filter(|(s, _)| *s == ConditionStatus::True) }
+        },
+    )
+    .await;
+    println!("base Ready → apps Ready: {:?}", base_ready.elapsed());
+    let cm: k8s_openapi::api::core::v1::ConfigMap = Api::namespaced(client.clone(), NS)
+        .get("app-config")
+        .await
+        .unwrap();
+    assert_eq!(cm.data.unwrap()["v"], "1");
     runner.stop().await;
 }
 
