@@ -537,7 +537,15 @@ fn kustomize_build_of_a_mutated_kustomization_never_panics() {
         b"/spec/template/spec/containers/0",
         b"kind: Component\n",
     ];
+    // Until the build detects cycles (kustomize_resource_cycles_are_errors_not_stack_overflows),
+    // entries naming this directory or its parent would abort the process at once: skip them
+    // so that long runs explore the rest. Delete this once that test passes.
+    let self_reference =
+        regex::bytes::Regex::new(r"(?m)^\s*-\s*\.[./k]*\s*$|\[\s*\.[./k]*\s*[,\]]").unwrap();
     let outcomes = fuzz("kustomize_build", seeds, DICT, |input| {
+        if self_reference.is_match(input) {
+            return "skipped";
+        }
         let mut fs = MemFs::new();
         fs.insert("/k/kustomization.yaml", input.to_vec());
         fs.insert("/k/app.yaml", resource.to_vec());
@@ -1100,4 +1108,34 @@ fn marker_on_an_empty_value_sets_it() {
         assert_eq!(u.changes.len(), 1, "{input:?}");
         assert_eq!(u.changes[0].old_value, "", "{input:?}");
     }
+}
+
+/// Found by `scripts/fuzz` (marker_rewriter, FUZZ_SEED=3): an empty sequence item whose marker
+/// sits two spaces after the dash (`-  # {"$imagepolicy": …}`) gets an empty span from the
+/// parser at the end of the comment, not at the dash; the value was spliced there, the rewrite
+/// check caught it and the whole file, with its other valid markers, failed with
+/// `FileError::Verification`. Wanted: the file's other markers are applied, and this one is set
+/// after the dash (as Flux does) or skipped with a warning, never the whole file refused.
+/// (`- # …` with one space is not read as a marker by the parser at all: no change, no error.)
+#[test]
+fn marker_on_an_empty_sequence_item_does_not_refuse_the_file() {
+    let input = "list:\n- a:b # {\"$imagepolicy\": \"automation-ns:policy\"}\n- {x: y}\n-  # {\"$imagepolicy\": \"ns:num\"}\n";
+    let u = update_file(input.as_bytes(), &policies())
+        .unwrap_or_else(|e| panic!("the whole file was refused: {e}"));
+    let text = String::from_utf8(u.content.clone()).unwrap();
+    assert!(
+        text.starts_with(
+            "list:\n- index.repo.fake/updated:v1.0.1 # {\"$imagepolicy\": \"automation-ns:policy\"}\n"
+        ),
+        "the valid marker was not applied:\n{text}"
+    );
+    let set = text.ends_with("- reg/app:0x1F  # {\"$imagepolicy\": \"ns:num\"}\n")
+        || text.ends_with("- reg/app:0x1F # {\"$imagepolicy\": \"ns:num\"}\n");
+    let untouched =
+        text.ends_with("-  # {\"$imagepolicy\": \"ns:num\"}\n") && !u.warnings.is_empty();
+    assert!(
+        set || untouched,
+        "the empty item is neither set nor skipped with a warning:\n{text}\n{:?}",
+        u.warnings
+    );
 }
