@@ -12,7 +12,10 @@
 //!   nothing, valid ones are 200;
 //! - chart pushes announced by the webhook upgrade a HelmRelease through the chain, and Slack
 //!   gets the successful (`good`) and the failed (`danger`) upgrade;
-//! - a Kustomization waiting on `dependsOn` reconciles as soon as its dependency is Ready.
+//! - a Kustomization waiting on `dependsOn` reconciles as soon as its dependency is Ready;
+//! - a registry push to a `generic` Receiver scans that ImageRepository at once (the policy
+//!   follows), a push of another repository marks nothing;
+//! - the `flux-runner run` binary with `--webhook-addr`, `--metrics-addr`, `--log-format json`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "support/slack_sink.rs"]
@@ -919,6 +922,186 @@ async fn dependents_reconcile_when_their_dependency_becomes_ready() {
         .unwrap();
     assert_eq!(cm.data.unwrap()["v"], "1");
     runner.stop().await;
+}
+
+/// A registry push sent to a `generic` Receiver (CNCF distribution notification) scans the
+/// named ImageRepository at once and the chain carries the new tag to the ImagePolicy
+/// (intervals 1h); a push naming another repository triggers nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn registry_push_webhook_scans_the_image_repository_at_once() {
+    let (_server, client) = cluster().await;
+    let registry = support::Registry::start(None);
+    registry
+        .push_tags("deepdesk/api", &["main-aaa-100".to_string()], 1)
+        .await;
+    let image = format!("{}/deepdesk/api", registry.addr);
+    create(
+        &client,
+        json!({"apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageRepository",
+               "metadata": {"name": "api", "namespace": NS},
+               "spec": {"image": image, "interval": "1h", "insecure": true}}),
+    )
+    .await;
+    create(
+        &client,
+        json!({"apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImagePolicy",
+               "metadata": {"name": "api", "namespace": NS},
+               "spec": {"imageRepositoryRef": {"name": "api"},
+                        "filterTags": {"pattern": "^main-[a-f0-9]+-(?P<ts>[0-9]+)$", "extract": "$ts"},
+                        "policy": {"numerical": {}}}}),
+    )
+    .await;
+    secret(&client, "webhook-token", json!({"token": TOKEN})).await;
+    create(
+        &client,
+        json!({"apiVersion": "notification.toolkit.fluxcd.io/v1", "kind": "Receiver",
+               "metadata": {"name": "registry", "namespace": NS},
+               "spec": {"type": "generic", "secretRef": {"name": "webhook-token"},
+                        "resources": [{"kind": "ImageRepository", "name": "api"}]}}),
+    )
+    .await;
+    let runner = Runner::start(&client).await;
+    let policies: Api<proto::flux::image::ImagePolicy> = Api::namespaced(client.clone(), NS);
+    let latest = |want: &'static str| {
+        let policies = policies.clone();
+        move || {
+            let policies = policies.clone();
+            async move {
+                let tag = policies.get("api").await.ok()?.status?.latest_ref?.tag;
+                (tag == want).then_some(())
+            }
+        }
+    };
+    eventually(
+        Duration::from_secs(20),
+        "first latestRef",
+        latest("main-aaa-100"),
+    )
+    .await;
+    let path = webhook_path(TOKEN, "registry", NS);
+    let notify = |repository: &str, tag: &str| {
+        json!({"events": [{"action": "push",
+                           "target": {"repository": repository, "tag": tag},
+                           "request": {"host": registry.addr}}]})
+        .to_string()
+    };
+    let http = reqwest::Client::new();
+    let post = |body: String| {
+        let req = http
+            .post(format!("http://{}{path}", runner.webhook))
+            .header("content-type", "application/json")
+            .body(body);
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    // Another repository's push: accepted, but the ImageRepository is not marked.
+    registry
+        .push_tags("deepdesk/api", &["main-bbb-200".to_string()], 1)
+        .await;
+    let mut status = 0;
+    for _ in 0..50 {
+        status = post(notify("deepdesk/web", "main-zzz-1")).await;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 200);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let repo: proto::flux::image::ImageRepository = Api::namespaced(client.clone(), NS)
+        .get("api")
+        .await
+        .unwrap();
+    assert!(
+        repo.metadata
+            .annotations
+            .unwrap_or_default()
+            .get("reconcile.fluxcd.io/requestedAt")
+            .is_none(),
+        "a push of deepdesk/web marked the deepdesk/api ImageRepository"
+    );
+    let sent = Instant::now();
+    assert_eq!(post(notify("deepdesk/api", "main-bbb-200")).await, 200);
+    eventually(
+        Duration::from_secs(15),
+        "latestRef after the push",
+        latest("main-bbb-200"),
+    )
+    .await;
+    println!(
+        "registry webhook → ImagePolicy latestRef: {:?}",
+        sent.elapsed()
+    );
+    runner.stop().await;
+}
+
+/// The binary: `flux-runner run` with the server flags serves `/healthz`, `/readyz`,
+/// `/metrics` and the webhook port, and `--log-format json` writes one JSON object per line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_run_serves_probes_metrics_webhooks_and_json_logs() {
+    let (server, _client) = cluster().await;
+    let cache = tempfile::tempdir().unwrap();
+    let (webhook, metrics) = (free_port(), free_port());
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_flux-runner"))
+        .args(["run", "--log-format", "json", "--log-level", "info"])
+        .arg("--webhook-addr")
+        .arg(format!("127.0.0.1:{webhook}"))
+        .arg("--metrics-addr")
+        .arg(format!("127.0.0.1:{metrics}"))
+        .arg("--kubeconfig")
+        .arg(server.kubeconfig_path())
+        .arg("--cache-dir")
+        .arg(cache.path())
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let readyz = format!("http://127.0.0.1:{metrics}/readyz");
+    eventually(Duration::from_secs(20), "/readyz 200", || {
+        let readyz = readyz.clone();
+        async move {
+            let r = reqwest::get(&readyz).await.ok()?;
+            (r.status().as_u16() == 200).then_some(())
+        }
+    })
+    .await;
+    let health = reqwest::get(format!("http://127.0.0.1:{metrics}/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    let text = reqwest::get(format!("http://127.0.0.1:{metrics}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let m = prom::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(m.types["gotk_reconcile_duration_seconds"], "histogram");
+    let status = reqwest::Client::new()
+        .post(format!(
+            "http://127.0.0.1:{webhook}/hook/{}",
+            "0".repeat(64)
+        ))
+        .body("{}")
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status.as_u16(), 404);
+    child.start_kill().unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    let logs = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = logs.lines().filter(|l| !l.is_empty()).collect();
+    assert!(!lines.is_empty(), "no logs");
+    for l in &lines {
+        let v: serde_json::Value =
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+        assert!(v["level"].is_string() && v["fields"].is_object(), "{l}");
+    }
+    assert!(
+        logs.contains("webhook call to an unknown path"),
+        "the 404 is logged: {logs}"
+    );
 }
 
 /// The fault mix against the real `run` webhook server (ReceiverTable + KubeTrigger):
