@@ -1012,11 +1012,11 @@ async fn registry_push_webhook_scans_the_image_repository_at_once() {
         .await
         .unwrap();
     assert!(
-        repo.metadata
+        !repo
+            .metadata
             .annotations
             .unwrap_or_default()
-            .get("reconcile.fluxcd.io/requestedAt")
-            .is_none(),
+            .contains_key("reconcile.fluxcd.io/requestedAt"),
         "a push of deepdesk/web marked the deepdesk/api ImageRepository"
     );
     let sent = Instant::now();
