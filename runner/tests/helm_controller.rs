@@ -96,6 +96,9 @@ const CONFIGMAP: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ 
 
 const HELPERS: &str = "{{- define \"app.fullname\" -}}{{ .Release.Name }}{{- end }}\n";
 
+const SCHEMA: &str =
+    r#"{"type": "object", "properties": {"replicas": {"type": "integer", "minimum": 1}}}"#;
+
 /// A template that fails on its third line: `required` without `.Values.region`.
 const BROKEN: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ required \"region is required\" .Values.region }}\n";
 
@@ -577,6 +580,7 @@ async fn chart_source(client: &Client, ctx: &Context) -> (tempfile::TempDir, std
             ("charts/app/templates/deployment.yaml", DEPLOYMENT),
             ("charts/app/templates/configmap.yaml", CONFIGMAP),
             ("charts/app/templates/_helpers.tpl", HELPERS),
+            ("charts/app/values.schema.json", SCHEMA),
         ],
     );
     let repos: Api<GitRepository> = Api::namespaced(client.clone(), NS);
@@ -704,6 +708,30 @@ async fn failed_install_uninstalled_suspend_takeover_and_template_cli() {
         Outcome::NotReady(f) => assert_eq!(f.message, "Failed to install after 2 attempt(s)"),
         other => panic!("{other:?}"),
     }
+
+    // Values violating values.schema.json: nothing installed, Ready=False naming the rule.
+    create_release(&client, "schema", json!({"values": {"replicas": 0}})).await;
+    match reconcile_named(&ctx, &client, "schema").await {
+        Outcome::NotReady(f) => {
+            assert!(f.stalled && f.reason == "InstallFailed", "{f:?}");
+            assert!(
+                f.message
+                    .contains("values don't meet the specifications of the schema(s)")
+                    && f.message.contains("/replicas"),
+                "{}",
+                f.message
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(release_secrets(&client, "schema").await.is_empty());
+    assert!(
+        Api::<Deployment>::namespaced(client.clone(), NS)
+            .get_opt("schema")
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // Without retries a failed install stays in place (no remediation) and is not retried.
     create_release(&client, "kept", json!({"values": {"fail": true}})).await;
