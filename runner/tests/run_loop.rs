@@ -15,7 +15,8 @@
 //! - a Kustomization waiting on `dependsOn` reconciles as soon as its dependency is Ready;
 //! - a registry push to a `generic` Receiver scans that ImageRepository at once (the policy
 //!   follows), a push of another repository marks nothing;
-//! - the `flux-runner run` binary with `--webhook-addr`, `--metrics-addr`, `--log-format json`.
+//! - the `flux-runner run` binary with `--webhook-addr`, `--metrics-addr`, `--log-format json`;
+//! - invalid Providers/Alerts (no status in v1beta3) get a Warning Event `InvalidConfig`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "support/slack_sink.rs"]
@@ -1102,6 +1103,107 @@ async fn binary_run_serves_probes_metrics_webhooks_and_json_logs() {
         logs.contains("webhook call to an unknown path"),
         "the 404 is logged: {logs}"
     );
+}
+
+/// Alert and Provider v1beta3 have no status: a Provider or Alert that cannot work gets a
+/// Warning Event `InvalidConfig` naming the field when it is created; valid ones get none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn invalid_providers_and_alerts_get_invalid_config_events() {
+    let (_server, client) = cluster().await;
+    secret(
+        &client,
+        "hmac",
+        json!({"address": "http://127.0.0.1:9/hook"}),
+    )
+    .await;
+    let runner = Runner::start(&client).await;
+    let provider = |name: &str, spec: serde_json::Value| {
+        json!({"apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Provider",
+               "metadata": {"name": name, "namespace": NS}, "spec": spec})
+    };
+    let alert = |name: &str, spec: serde_json::Value| {
+        json!({"apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Alert",
+               "metadata": {"name": name, "namespace": NS}, "spec": spec})
+    };
+    let sources = json!([{"kind": "GitRepository", "name": "*"}]);
+    create(
+        &client,
+        provider(
+            "ok",
+            json!({"type": "generic", "address": "http://127.0.0.1:9/"}),
+        ),
+    )
+    .await;
+    create(&client, provider("no-address", json!({"type": "slack"}))).await;
+    create(
+        &client,
+        provider(
+            "no-key",
+            json!({"type": "generic-hmac", "secretRef": {"name": "hmac"}}),
+        ),
+    )
+    .await;
+    create(
+        &client,
+        alert(
+            "fine",
+            json!({"providerRef": {"name": "ok"}, "eventSources": sources}),
+        ),
+    )
+    .await;
+    create(
+        &client,
+        alert(
+            "orphan",
+            json!({"providerRef": {"name": "missing"}, "eventSources": sources}),
+        ),
+    )
+    .await;
+    create(
+        &client,
+        alert(
+            "bad-regex",
+            json!({"providerRef": {"name": "ok"}, "eventSources": sources,
+                                  "exclusionList": ["ok", "(unclosed"]}),
+        ),
+    )
+    .await;
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), NS);
+    let invalid = |kind: &'static str, name: &'static str| {
+        let events = events.clone();
+        move || {
+            let events = events.clone();
+            async move {
+                let list = events.list(&Default::default()).await.ok()?;
+                events_for(&list.items, kind, name)
+                    .into_iter()
+                    .find(|(t, r, _)| t == "Warning" && r == "InvalidConfig")
+                    .map(|(_, _, note)| note)
+            }
+        }
+    };
+    let limit = Duration::from_secs(15);
+    let note = eventually(limit, "no-address", invalid("Provider", "no-address")).await;
+    assert!(note.contains("spec.address"), "{note}");
+    let note = eventually(limit, "no-key", invalid("Provider", "no-key")).await;
+    assert!(
+        note.contains("generic-hmac") && note.contains("token"),
+        "{note}"
+    );
+    let note = eventually(limit, "orphan", invalid("Alert", "orphan")).await;
+    assert!(
+        note.contains("spec.providerRef.name") && note.contains("missing"),
+        "{note}"
+    );
+    let note = eventually(limit, "bad-regex", invalid("Alert", "bad-regex")).await;
+    assert!(
+        note.contains("spec.exclusionList[1]") && note.contains("(unclosed"),
+        "{note}"
+    );
+    let list = events.list(&Default::default()).await.unwrap();
+    assert!(events_for(&list.items, "Provider", "ok").is_empty());
+    assert!(events_for(&list.items, "Alert", "fine").is_empty());
+    runner.stop().await;
 }
 
 /// The fault mix against the real `run` webhook server (ReceiverTable + KubeTrigger):

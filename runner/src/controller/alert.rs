@@ -11,7 +11,9 @@
 //! metadata conflicts `MetadataAppendFailed`, as notification-controller.
 //!
 //! Difference: Alert and Provider `v1beta3` have no status (as in Flux, where they are static
-//! configuration); they are validated when an event reaches them, not on change.
+//! configuration), so there is no Ready condition to write: `run` validates them when they
+//! change ([`validate_provider`], [`validate_alert`]) and reports a problem as a Warning Event
+//! `InvalidConfig` on the object; they are checked again whenever an event reaches them.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -280,6 +282,69 @@ async fn target_for(
         provider_suspended: provider.spec.suspend,
         retry,
     })
+}
+
+/// Reason of the Warning Event for an Alert or Provider that cannot work.
+pub const INVALID_CONFIG: &str = "InvalidConfig";
+
+/// Checks a Provider the way a delivery would use it (Secret read, address, type, timeout,
+/// HMAC key); the error names the field.
+pub async fn validate_provider(ctx: &Context, provider: &Provider) -> Result<(), String> {
+    let ns = provider.metadata.namespace.clone().unwrap_or_default();
+    let name = provider.metadata.name.clone().unwrap_or_default();
+    let secret = match &provider.spec.secret_ref {
+        None => None,
+        Some(s) => {
+            let data = super::read_secret(ctx, &ns, &s.name, INVALID_CONFIG)
+                .await
+                .map_err(|f| format!("Provider {ns}/{name} spec.secretRef: {}", f.message))?;
+            Some(
+                data.into_iter()
+                    .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
+                    .collect::<BTreeMap<String, String>>(),
+            )
+        }
+    };
+    provider_target(&provider.spec, secret.as_ref())
+        .map(|_| ())
+        .map_err(|e| format!("Provider {ns}/{name}: {e}"))
+}
+
+/// Checks an Alert: its Provider exists, its inclusion/exclusion regexes compile.
+pub async fn validate_alert(ctx: &Context, alert: &Alert) -> Result<(), String> {
+    let ns = alert.metadata.namespace.clone().unwrap_or_default();
+    let name = alert.metadata.name.clone().unwrap_or_default();
+    let provider = &alert.spec.provider_ref.name;
+    match Api::<Provider>::namespaced(ctx.client.clone(), &ns)
+        .get_opt(provider)
+        .await
+    {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return Err(format!(
+                "Alert {ns}/{name} spec.providerRef.name: Provider '{ns}/{provider}' not found"
+            ));
+        }
+        Err(e) => {
+            return Err(format!(
+                "Alert {ns}/{name}: reading Provider '{provider}': {e}"
+            ));
+        }
+    }
+    let lists = [
+        ("spec.inclusionList", &alert.spec.inclusion_list),
+        ("spec.exclusionList", &alert.spec.exclusion_list),
+    ];
+    for (field, list) in lists {
+        for (i, pattern) in list.iter().flatten().enumerate() {
+            if let Err(e) = crate::policy::goregex::GoRegex::new(pattern) {
+                return Err(format!(
+                    "Alert {ns}/{name} {field}[{i}] {pattern:?}: {e}; expected a Go regular expression"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn provider_type_label(p: &Provider) -> &'static str {

@@ -695,6 +695,69 @@ async fn watch_receivers(ctx: Context, selector: Option<String>) {
     }
 }
 
+/// Validates Providers and Alerts when their generation changes (leader only, so one Event
+/// per problem): a problem becomes a Warning Event `InvalidConfig` on the object.
+async fn watch_notification_config(ctx: Context, selector: Option<String>) {
+    use proto::flux::notification::{Alert, Provider};
+    let mut wc = watcher::Config::default();
+    if let Some(sel) = &selector {
+        wc = wc.labels(sel);
+    }
+    let providers = watcher(Api::<Provider>::all(ctx.client.clone()), wc.clone())
+        .default_backoff()
+        .applied_objects()
+        .map(|r| r.map(either_provider));
+    let alerts = watcher(Api::<Alert>::all(ctx.client.clone()), wc)
+        .default_backoff()
+        .applied_objects()
+        .map(|r| r.map(either_alert));
+    let mut stream = futures::stream::select(providers, alerts).boxed();
+    let mut checked: HashMap<SeenKey, Option<i64>> = HashMap::new();
+    while let Some(item) = stream.next().await {
+        let Ok(item) = item else { continue };
+        let (kind, meta) = match &item {
+            NotificationConfig::Provider(p) => ("Provider", &p.metadata),
+            NotificationConfig::Alert(a) => ("Alert", &a.metadata),
+        };
+        let key = (
+            kind.to_string(),
+            meta.namespace.clone().unwrap_or_default(),
+            meta.name.clone().unwrap_or_default(),
+        );
+        if checked.get(&key) == Some(&meta.generation) {
+            continue;
+        }
+        checked.insert(key.clone(), meta.generation);
+        let result = match &item {
+            NotificationConfig::Provider(p) => super::alert::validate_provider(&ctx, p).await,
+            NotificationConfig::Alert(a) => super::alert::validate_alert(&ctx, a).await,
+        };
+        if let Err(message) = result {
+            tracing::warn!(kind, namespace = %key.1, name = %key.2, %message, "invalid notification config");
+            ctx.record_event(
+                &crate::bus::ObjectRef::new(kind, &key.1, &key.2),
+                true,
+                super::alert::INVALID_CONFIG,
+                &message,
+            )
+            .await;
+        }
+    }
+}
+
+enum NotificationConfig {
+    Provider(proto::flux::notification::Provider),
+    Alert(proto::flux::notification::Alert),
+}
+
+fn either_provider(p: proto::flux::notification::Provider) -> NotificationConfig {
+    NotificationConfig::Provider(p)
+}
+
+fn either_alert(a: proto::flux::notification::Alert) -> NotificationConfig {
+    NotificationConfig::Alert(a)
+}
+
 /// Binds the servers `opts` asks for.
 async fn bind(
     opts: &ServeOptions,
@@ -962,6 +1025,10 @@ where
             }
         });
     }
+    tasks.spawn(watch_notification_config(
+        ctx.clone(),
+        opts.label_selector.clone(),
+    ));
     {
         let alerts = Arc::new(super::alert::Alerts::new(&ctx, opts.label_selector.clone()));
         let ctx = ctx.clone();
