@@ -44,7 +44,9 @@ enum Command {
         #[command(flatten)]
         cluster: ClusterArgs,
     },
-    /// Run the controllers until stopped (SIGINT/SIGTERM), chaining image updates at once.
+    /// Run the controllers, the webhook Receiver server, the Alerts and the metrics server
+    /// until stopped (SIGINT/SIGTERM); new tags, commits, revisions and webhook calls are
+    /// chained at once.
     Run {
         /// Only watch objects matching this label selector (sharding across runners).
         #[arg(long)]
