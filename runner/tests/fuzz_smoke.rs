@@ -257,8 +257,17 @@ fn fuzz(
     outcomes
 }
 
-/// Every outcome in `wanted` happened at least once.
+/// Inputs a run needs before [`assert_reached`] holds it to reaching every branch (a loaded
+/// machine may stop a run at its time limit sooner; the smoke budget is 3000).
+const ENOUGH_INPUTS: usize = 1000;
+
+/// Every outcome in `wanted` happened at least once (checked after [`ENOUGH_INPUTS`] inputs).
 fn assert_reached(target: &str, outcomes: &BTreeMap<&'static str, usize>, wanted: &[&str]) {
+    let total: usize = outcomes.values().sum();
+    if total < ENOUGH_INPUTS {
+        eprintln!("{target}: only {total} inputs, branch coverage not checked");
+        return;
+    }
     for w in wanted {
         assert!(
             outcomes.get(w).is_some_and(|n| *n > 0),
@@ -537,15 +546,7 @@ fn kustomize_build_of_a_mutated_kustomization_never_panics() {
         b"/spec/template/spec/containers/0",
         b"kind: Component\n",
     ];
-    // Until the build detects cycles (kustomize_resource_cycles_are_errors_not_stack_overflows),
-    // entries naming this directory or its parent would abort the process at once: skip them
-    // so that long runs explore the rest. Delete this once that test passes.
-    let self_reference =
-        regex::bytes::Regex::new(r"(?m)^\s*-\s*\.[./k]*\s*$|\[\s*\.[./k]*\s*[,\]]").unwrap();
     let outcomes = fuzz("kustomize_build", seeds, DICT, |input| {
-        if self_reference.is_match(input) {
-            return "skipped";
-        }
         let mut fs = MemFs::new();
         fs.insert("/k/kustomization.yaml", input.to_vec());
         fs.insert("/k/app.yaml", resource.to_vec());
@@ -897,7 +898,11 @@ fn webhook_verifier_never_panics_nor_shows_the_token() {
             (true, true, true) => "authenticated, malformed, push",
         }
     });
+    let total: usize = outcomes.values().sum();
     for wanted in ["unauthenticated", "authenticated", "malformed", "push"] {
+        if total < ENOUGH_INPUTS {
+            break;
+        }
         assert!(
             outcomes
                 .keys()
@@ -1025,7 +1030,7 @@ fn in_child_process(name: &str) {
 /// Found by `scripts/fuzz` (kustomize_build, FUZZ_SEED=1, within seconds): a kustomization
 /// whose `resources` list its own directory (`- .`), or directories that list each other,
 /// recursed until the stack overflowed and the process aborted. kustomize refuses them with
-/// "cycle detected: candidate root '…' contains visited root '…'".
+/// "cycle detected: candidate root '…' contains visited root '…'" (fixed in 6bfe83f).
 #[test]
 fn kustomize_resource_cycles_are_errors_not_stack_overflows() {
     in_child_process("kustomize_resource_cycles_child");
