@@ -3,9 +3,9 @@
 //!
 //! `reconcile_all` runs every object of the image loop once in dependency order —
 //! GitRepository → ImageRepository → ImagePolicy → ImageUpdateAutomation → GitRepository
-//! again (to pick up pushed commits) — re-reading each object before its reconcile so it
-//! sees the status written earlier in the pass. The report lists every object with its
-//! outcome; the last outcome of an object counts.
+//! again (to pick up pushed commits) → Kustomizations (`dependsOn` first) — re-reading each
+//! object before its reconcile so it sees the status written earlier in the pass. The
+//! report lists every object with its outcome; the last outcome of an object counts.
 
 use std::collections::BTreeMap;
 
@@ -115,6 +115,9 @@ pub async fn reconcile_all(ctx: &Context) -> Result<Report, Error> {
         image_update_automation
     );
     pass!(ctx, report, GitRepository, "GitRepository", git_repository);
+    for (obj, outcome) in super::kustomization::reconcile_pass(ctx).await? {
+        report.record(obj, outcome);
+    }
     // HelmReleases after the sources (and Kustomizations) they may depend on.
     pass!(ctx, report, HelmRelease, "HelmRelease", helm_release);
     Ok(report)
