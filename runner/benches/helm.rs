@@ -8,6 +8,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
+use runner::helm::cli::template_text;
 use runner::helm::{Capabilities, ReleaseInfo, load_dir, render, sort_manifests};
 
 /// Writes a chart with 30 templates (10 Deployments, 10 Services, 10 ConfigMaps) sharing
@@ -104,6 +105,22 @@ fn main() {
         let took = start.elapsed();
         println!(
             "helm render+sort: 30 templates x 50 accounts = {docs} manifests in {:.1} ms ({:.2} ms/account) [round {round}]",
+            took.as_secs_f64() * 1e3,
+            took.as_secs_f64() * 1e3 / 50.0
+        );
+    }
+    // What `flux-runner template` prints for each account (render, sort, Helm v4 layout).
+    for round in 0..3 {
+        let start = Instant::now();
+        let mut bytes = 0;
+        for (rel, values) in &accounts {
+            let files = render(&chart, values, rel, &caps, 0, Default::default()).unwrap();
+            bytes += black_box(template_text(&files, chart.name()).unwrap().len());
+        }
+        let took = start.elapsed();
+        println!(
+            "helm template text: 30 templates x 50 accounts = {} KiB in {:.1} ms ({:.2} ms/account) [round {round}]",
+            bytes / 1024,
             took.as_secs_f64() * 1e3,
             took.as_secs_f64() * 1e3 / 50.0
         );
