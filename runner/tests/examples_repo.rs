@@ -350,6 +350,70 @@ fn every_marker_parses_and_names_a_policy_of_the_gcp_example() {
     );
 }
 
+/// The per-account Kustomizations of `examples/deepdesk-terraform/main.tf` (its `accounts` and
+/// `environment` defaults, its `path` and `source`) find their folders here, with the
+/// namespaces they target, and the source is a GitRepository deepdesk-gcp installs.
+#[test]
+fn terraform_accounts_each_have_their_folder() {
+    let hcl = std::fs::read_to_string(examples().join("deepdesk-terraform/main.tf")).unwrap();
+    let grab = |re: &str| -> String {
+        Regex::new(re)
+            .unwrap()
+            .captures(&hcl)
+            .unwrap_or_else(|| panic!("deepdesk-terraform/main.tf: no match for {re}"))[1]
+            .to_string()
+    };
+    let environment = grab(r#"(?s)variable "environment"\s*\{.*?default\s*=\s*"([^"]*)""#);
+    let accounts_block = grab(r#"(?s)variable "accounts"\s*\{.*?default\s*=\s*\{(.*?)\}"#);
+    let tf_accounts: BTreeMap<String, String> = Regex::new(r#"(?m)^\s*(\w[\w-]*)\s*=\s*"([^"]*)""#)
+        .unwrap()
+        .captures_iter(&accounts_block)
+        .map(|c| (c[1].to_string(), c[2].to_string()))
+        .collect();
+    let path_tpl = grab(r#"(?s)resource "flux_kustomization".*?\bpath\s*=\s*"([^"]*)""#);
+    let source = grab(r#"(?s)resource "flux_kustomization".*?\bsource\s*=\s*"([^"]*)""#);
+    assert!(
+        tf_accounts.len() >= 2,
+        "accounts in deepdesk-terraform: {tf_accounts:?}"
+    );
+    let gcp = std::fs::read_to_string(examples().join("deepdesk-gcp/main.tf")).unwrap();
+    assert!(
+        gcp.contains(&format!("name     = \"{source}\"")),
+        "deepdesk-gcp installs no GitRepository {source}"
+    );
+    let folders: Vec<(String, String)> = accounts()
+        .into_iter()
+        .map(|(env, account, _)| (env, account))
+        .collect();
+    for (account, namespace) in &tf_accounts {
+        let path = path_tpl
+            .replace("${var.environment}", &environment)
+            .replace("${each.key}", account);
+        let dir = examples().join("config-repo").join(&path);
+        assert!(
+            dir.join("kustomization.yaml").is_file(),
+            "account {account}: {path} is not a folder of examples/config-repo"
+        );
+        assert!(folders.contains(&(environment.clone(), account.clone())));
+        // The folder's own namespace is the one the Kustomization targets.
+        let objects = build(&DiskFs, &dir).unwrap();
+        for o in &objects {
+            assert_eq!(
+                o["metadata"]["namespace"],
+                namespace.as_str(),
+                "{path}: {} {}",
+                o["kind"],
+                o["metadata"]["name"]
+            );
+        }
+    }
+    assert_eq!(
+        folders.len(),
+        tf_accounts.len(),
+        "folders without an account in deepdesk-terraform: {folders:?} vs {tf_accounts:?}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // The Flux CRDs accept the objects (server-side dry run)
 // ---------------------------------------------------------------------------------------------
