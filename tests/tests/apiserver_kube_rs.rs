@@ -945,3 +945,68 @@ async fn selector_watches_see_objects_enter_and_leave() {
     }
     assert_eq!(seen, vec!["DELETED", "ADDED"]);
 }
+
+/// Immutable fields refuse updates as the API server's `ValidateUpdate` does (422 Invalid,
+/// "field is immutable"), for apply and dry-run apply alike; other changes still go through.
+#[tokio::test]
+async fn immutable_fields_refuse_changes() {
+    let (_server, client) = start(Options::default()).await;
+    let deploys: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let pp = PatchParams::apply("test").force();
+    let d = |app: &str, image: &str| {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"selector": {"matchLabels": {"app": app}},
+                "template": {"metadata": {"labels": {"app": app}},
+                    "spec": {"containers": [{"name": "c", "image": image}]}}}})
+    };
+    deploys
+        .patch("web", &pp, &Patch::Apply(d("web", "nginx:1")))
+        .await
+        .unwrap_or_else(|e| panic!("create: {e}"));
+    deploys
+        .patch("web", &pp, &Patch::Apply(d("web", "nginx:2")))
+        .await
+        .unwrap_or_else(|e| panic!("image change: {e}"));
+    for params in [pp.clone(), pp.clone().dry_run()] {
+        let e = deploys
+            .patch("web", &params, &Patch::Apply(d("other", "nginx:2")))
+            .await
+            .map(|_| ())
+            .map_err(api_error)
+            .expect_err("selector change must be refused");
+        assert_eq!((e.0, e.1.as_str()), (422, "Invalid"));
+        assert!(
+            e.2.starts_with("Deployment.apps \"web\" is invalid: spec.selector: Invalid value:")
+                && e.2.ends_with("field is immutable"),
+            "{}",
+            e.2
+        );
+    }
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let frozen = |v: &str| {
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "frozen"},
+            "immutable": true, "data": {"a": v}})
+    };
+    cms.patch("frozen", &pp, &Patch::Apply(frozen("1")))
+        .await
+        .unwrap_or_else(|e| panic!("create: {e}"));
+    let e = cms
+        .patch("frozen", &pp, &Patch::Apply(frozen("2")))
+        .await
+        .map(|_| ())
+        .map_err(api_error)
+        .expect_err("immutable ConfigMap data must be refused");
+    assert!(
+        e.2.contains("data: Invalid value") && e.2.contains("field is immutable"),
+        "{}",
+        e.2
+    );
+    // Deleting and re-creating (what `force` does) is allowed.
+    cms.delete("frozen", &DeleteParams::default())
+        .await
+        .unwrap_or_else(|e| panic!("delete: {e}"));
+    cms.patch("frozen", &pp, &Patch::Apply(frozen("2")))
+        .await
+        .unwrap_or_else(|e| panic!("re-create: {e}"));
+}

@@ -742,6 +742,9 @@ impl Store {
             }
         }
         self.validate(rt, &mut obj, opts.validation, warnings)?;
+        if subresource != Some("status") {
+            check_immutable(rt, name, &old, &obj)?;
+        }
         if rt.kind == "CustomResourceDefinition"
             && rt.group == "apiextensions.k8s.io"
             && !opts.dry_run
@@ -1362,5 +1365,47 @@ pub fn decode_continue(token: &str) -> Result<(String, String), ApiError> {
     match v.as_slice() {
         [a, b] => Ok((a.clone(), b.clone())),
         _ => Err(bad()),
+    }
+}
+
+/// The immutable fields of built-in kinds that appliers trip over (the API server's
+/// `ValidateUpdate`): workload `spec.selector`, Job `spec.selector`/`spec.template`,
+/// (Cluster)RoleBinding `roleRef`, and `data`/`binaryData` of ConfigMaps and Secrets marked
+/// `immutable: true`. Others (Service clusterIP, PVC spec, ...) are not checked.
+fn check_immutable(
+    rt: &ResourceType,
+    name: &str,
+    old: &Value,
+    new: &Value,
+) -> Result<(), ApiError> {
+    let fields: &[&str] = match (rt.group.as_str(), rt.kind.as_str()) {
+        ("apps", "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet") => &["/spec/selector"],
+        ("batch", "Job") => &["/spec/selector", "/spec/template"],
+        ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => &["/roleRef"],
+        ("", "ConfigMap" | "Secret") if old.get("immutable") == Some(&json!(true)) => {
+            &["/data", "/binaryData", "/immutable"]
+        }
+        _ => &[],
+    };
+    let mut causes = Vec::new();
+    for f in fields {
+        if old.pointer(f) == new.pointer(f) {
+            continue;
+        }
+        let field = f.trim_start_matches('/').replace('/', ".");
+        let message = if *f == "/roleRef" {
+            "Invalid value: cannot change roleRef".to_string()
+        } else {
+            format!(
+                "Invalid value: {}: field is immutable",
+                new.pointer(f).cloned().unwrap_or(Value::Null)
+            )
+        };
+        causes.push(("FieldValueInvalid".to_string(), field, message));
+    }
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(&rt.qualified_kind(), name, causes))
     }
 }
