@@ -862,3 +862,71 @@ fn compatibility_parsing_takes_the_top_level_field_of_each_first_cell() {
     assert_eq!(kind, ["git", "install", "ref", "resources"]);
     assert_eq!(f.len(), 1, "{f:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// README commands
+// ---------------------------------------------------------------------------------------------
+
+/// The `[[bench]]` names of a crate's manifest.
+fn bench_targets(manifest: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut in_bench = false;
+    for line in manifest.lines() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            in_bench = t == "[[bench]]";
+            continue;
+        }
+        if in_bench
+            && let Some(v) = t.strip_prefix("name").map(str::trim_start)
+            && let Some(v) = v.strip_prefix('=')
+        {
+            out.insert(v.trim().trim_matches('"').to_string());
+        }
+    }
+    out
+}
+
+/// The README's commands exist: every `cargo bench -p <crate> --bench <name>` names a bench target
+/// of that crate (and every bench target of every crate is in the table), and the two commands
+/// are executable scripts.
+#[test]
+fn readme_commands_exist() {
+    let root = workspace_root();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let cmd = Regex::new(r"`cargo bench -p ([a-z-]+) --bench ([a-z_-]+)`").unwrap();
+    let named: BTreeSet<(String, String)> = cmd
+        .captures_iter(&readme)
+        .map(|c| (c[1].to_string(), c[2].to_string()))
+        .collect();
+    let mut existing = BTreeSet::new();
+    for krate in ["proto", "provider", "runner", "tests"] {
+        let manifest = std::fs::read_to_string(root.join(krate).join("Cargo.toml")).unwrap();
+        for b in bench_targets(&manifest) {
+            existing.insert((krate.to_string(), b));
+        }
+    }
+    let missing: Vec<_> = named.difference(&existing).collect();
+    let undocumented: Vec<_> = existing.difference(&named).collect();
+    assert!(
+        missing.is_empty() && undocumented.is_empty(),
+        "README names benches that do not exist: {missing:?}; bench targets missing from the README: {undocumented:?}"
+    );
+    for script in ["scripts/test", "examples/quickstart.sh"] {
+        assert!(
+            readme.contains(&format!("`{script}`")),
+            "README does not name {script}"
+        );
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(root.join(script)).unwrap().permissions(),
+        );
+        assert!(mode & 0o111 != 0, "{script} is not executable");
+    }
+}
+
+#[test]
+fn bench_targets_are_read_from_the_manifest() {
+    let m = "[package]\nname = \"runner\"\n\n[[bench]]\nname = \"policy\"\nharness = false\n\n[[bench]]\nharness = false\nname = \"helm\"\n\n[dev-dependencies]\nname = \"x\"\n";
+    let b: Vec<String> = bench_targets(m).into_iter().collect();
+    assert_eq!(b, ["helm", "policy"]);
+}
