@@ -3,8 +3,9 @@
 //! a changed source (only the changed object patched), prune (and `prune: disabled` kept), an
 //! invalid object (nothing applied, the message names it), `dependsOn` ordering through
 //! `reconcile --once`, `wait` with the simulated Deployment status (ready, pending → timeout,
-//! failed → early failure), `postBuild` substitution, and deletion garbage-collecting the
-//! inventory through the finalizer.
+//! failed → early failure), `postBuild` substitution, `force` recreating an object whose
+//! immutable field changed, and deletion garbage-collecting the inventory through the
+//! finalizer.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -680,4 +681,50 @@ async fn suspended_does_nothing_and_missing_source_is_artifact_failed() {
     };
     assert_eq!(f.reason, "ArtifactFailed");
     assert!(f.message.contains("./nope"), "{}", f.message);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn force_recreates_objects_whose_immutable_fields_changed() {
+    let env = env(&[("web.yaml", &deployment_yaml("web", None))]).await;
+    create_namespace(&env.client, "apps").await;
+    env.create_ks("apps", json!({"targetNamespace": "apps"}))
+        .await;
+    assert!(env.reconcile("apps").await.is_ok());
+    let deploys = Api::<Deployment>::namespaced(env.client.clone(), "apps");
+    let uid = deploys.get("web").await.unwrap().metadata.uid;
+
+    // A new selector: refused without force, nothing changed.
+    let relabelled = deployment_yaml("web", None).replace("{app: web}", "{app: web2}");
+    env.push(&[("web.yaml", Some(&relabelled))]).await;
+    let Outcome::NotReady(f) = env.reconcile("apps").await else {
+        panic!("an immutable change without force must fail");
+    };
+    assert_eq!(f.reason, "ReconciliationFailed");
+    assert!(
+        f.message.contains("Deployment/apps/web dry-run failed")
+            && f.message.contains("field is immutable"),
+        "{}",
+        f.message
+    );
+    assert_eq!(deploys.get("web").await.unwrap().metadata.uid, uid);
+
+    // With force: deleted and created again with the new selector.
+    Api::<Kustomization>::namespaced(env.client.clone(), NS)
+        .patch(
+            "apps",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"force": true}})),
+        )
+        .await
+        .unwrap();
+    let mut rx = env.ctx.bus.subscribe();
+    let out = env.reconcile("apps").await;
+    assert!(out.is_ok(), "{out:?}");
+    let web = deploys.get("web").await.unwrap();
+    assert_ne!(web.metadata.uid, uid, "recreated");
+    assert_eq!(
+        web.spec.unwrap().selector.match_labels.unwrap()["app"],
+        "web2"
+    );
+    assert_eq!(applied_messages(&mut rx)[0], "Deployment/apps/web created");
 }
