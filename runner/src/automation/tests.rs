@@ -295,6 +295,9 @@ fn update_tree_skips_symlinks_and_write_tree_writes_only_changes() {
     let marked = "image: old # {\"$imagepolicy\": \"automation-ns:policy\"}\n";
     std::fs::write(root.join("apps/deploy.yaml"), marked).unwrap();
     std::fs::write(root.join("apps/other.yaml"), "image: old\n").unwrap();
+    // Nothing under .git is a manifest, even with a marker.
+    std::fs::create_dir_all(root.join(".git/refs")).unwrap();
+    std::fs::write(root.join(".git/refs/x.yaml"), marked).unwrap();
     #[cfg(unix)]
     std::os::unix::fs::symlink(root.join("apps/deploy.yaml"), root.join("link.yaml")).unwrap();
     let r = update_tree(root, &policies()).unwrap();
@@ -315,6 +318,15 @@ fn update_tree_skips_symlinks_and_write_tree_writes_only_changes() {
     assert_eq!(
         std::fs::read_to_string(root.join("apps/other.yaml")).unwrap(),
         "image: old\n"
+    );
+    // In-place writes leave no tail of a longer old file.
+    let long = "image: a-very-long-old-image-name-that-is-replaced:tag-0000000000000 # {\"$imagepolicy\": \"automation-ns:policy\"}\n# trailing comment\n";
+    std::fs::write(root.join("apps/long.yaml"), long).unwrap();
+    let r = update_tree(&root.join("apps/long.yaml"), &policies()).unwrap();
+    write_tree(&root.join("apps"), &r).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(root.join("apps/long.yaml")).unwrap(),
+        "image: index.repo.fake/updated:v1.0.1 # {\"$imagepolicy\": \"automation-ns:policy\"}\n# trailing comment\n"
     );
     let escaping = TreeUpdate {
         files: vec![FileChange {

@@ -20,8 +20,10 @@
 //! its `file://` address, `digest` is the SHA-256 of the materialized files (sorted paths,
 //! sizes and contents: [`tree_digest`] of the directory gives the same value) and `size`
 //! their total bytes, not the archive's; symlinks are left out (source-controller skips
-//! them too); `include`, `verification`, `sparseCheckout`, `provider` other than generic
-//! and submodules are not implemented.
+//! them too); `include` is not implemented and stalls the object (`ArtifactFailed`, naming
+//! the field: an artifact silently missing the included files would make consumers prune);
+//! `verification`, `sparseCheckout`, `provider` other than generic and submodules are not
+//! implemented.
 
 use std::path::{Path, PathBuf};
 
@@ -78,9 +80,9 @@ pub async fn reconcile(ctx: &Context, repo: &GitRepository) -> Result<Outcome, E
     let previous = repo.status.clone().unwrap_or_default();
     let mut status = previous.clone();
     let mut new_revision = None;
-    let result = match interval.clone() {
-        Err(f) => Err(f),
-        Ok(_) => fetch(ctx, repo, &ns, &name).await?.map(|(revision, m)| {
+    let result = match (interval.clone(), unsupported_include(repo)) {
+        (Err(f), _) | (_, Some(f)) => Err(f),
+        (Ok(_), None) => fetch(ctx, repo, &ns, &name).await?.map(|(revision, m)| {
             let unchanged = previous
                 .artifact
                 .as_ref()
@@ -135,6 +137,24 @@ pub async fn reconcile(ctx: &Context, repo: &GitRepository) -> Result<Outcome, E
         .await;
     }
     Ok(Outcome::from_result(&result, interval.ok()))
+}
+
+/// `spec.include` is not implemented: an artifact without the included files would make
+/// consumers apply (and prune) the wrong set, so the object stalls instead.
+fn unsupported_include(repo: &GitRepository) -> Option<Failure> {
+    let include = repo.spec.include.as_deref().filter(|i| !i.is_empty())?;
+    let names: Vec<&str> = include
+        .iter()
+        .map(|i| i.git_repository_ref.name.as_str())
+        .collect();
+    Some(Failure::stalled(
+        reason::ARTIFACT_FAILED,
+        format!(
+            "spec.include ({}) is not supported by flux-runner: remove it, or reference the \
+             included GitRepositories from their own Kustomizations",
+            names.join(", ")
+        ),
+    ))
 }
 
 /// The `reconcile.fluxcd.io/requestedAt` value to record as handled.
@@ -354,6 +374,23 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(git_ref(Some(&r)), GitRef::Commit { ref sha, .. } if sha == "abc"));
+    }
+
+    #[test]
+    fn include_stalls_naming_the_field() {
+        let repo: GitRepository = serde_json::from_value(serde_json::json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+            "metadata": {"name": "a", "namespace": "ns"},
+            "spec": {"url": "https://x/y", "interval": "1m",
+                     "include": [{"repository": {"name": "shared"}, "toPath": "lib"}]},
+        }))
+        .unwrap();
+        let f = unsupported_include(&repo).unwrap();
+        assert!(f.stalled && f.reason == "ArtifactFailed");
+        assert!(f.message.contains("spec.include (shared)"), "{}", f.message);
+        let mut plain = repo.clone();
+        plain.spec.include = Some(Vec::new());
+        assert!(unsupported_include(&plain).is_none());
     }
 
     #[test]

@@ -498,6 +498,25 @@ impl GitSource {
         Ok(())
     }
 
+    /// Stages every change in the work tree (as [`GitSource::commit_and_push`] does) and
+    /// commits it on HEAD as `author`, without pushing; the new commit's SHA-1, or `None`
+    /// when the tree is unchanged. For callers that push later or not at all (benchmarks).
+    pub fn commit_worktree(
+        &self,
+        author: &Author,
+        message: &str,
+    ) -> Result<Option<String>, GitError> {
+        let sig = Signature::now(&author.name, &author.email).map_err(|e| {
+            GitError::Change(format!(
+                "invalid commit author '{} <{}>': {}",
+                author.name,
+                author.email,
+                e.message()
+            ))
+        })?;
+        Ok(self.commit_all(&sig, message)?.map(|o| o.to_string()))
+    }
+
     /// Stages every change in the work tree and commits it on HEAD; `None` if the tree
     /// is unchanged.
     fn commit_all(&self, sig: &Signature<'_>, message: &str) -> Result<Option<Oid>, GitError> {
