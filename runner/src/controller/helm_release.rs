@@ -20,9 +20,11 @@
 //! nothing: the running revision stays, Ready=False with the template, line and message.
 //!
 //! Chart versions: with `reconcileStrategy: ChartVersion` (default) the chart is snapshot
-//! under `<cache>/helmcharts/<hrns>-<hrname>/<version>/` the first time a version is seen,
-//! so template changes without a `Chart.yaml` version bump are ignored (fluxcd/flux2#1427);
-//! `Revision` makes the version `<version>+<12-char sha>` and always uses the new tree.
+//! under `<cache>/helmcharts/<hrns>-<hrname>/<source+path hash>/<version>/` the first time a
+//! version is seen, so template changes without a `Chart.yaml` version bump are ignored
+//! (fluxcd/flux2#1427); `Revision` makes the version `<version>+<12-char sha>` and always
+//! uses the new tree. `valuesFiles` are read from the current revision (Flux freezes them
+//! into the chart artifact with the templates).
 //!
 //! Differs from helm-controller: no HelmChart object is created (`status.helmChart` names
 //! the one Flux would create); only `chart.spec.sourceRef.kind: GitRepository` is read
@@ -441,10 +443,16 @@ pub async fn prepare_chart(
     let strategy = spec.reconcile_strategy.unwrap_or_default();
     let values_files = spec.values_files.clone().unwrap_or_default();
     let ignore_missing = spec.ignore_missing_values_files;
+    // Keyed by the source and chart path too: pointing the HelmRelease at another chart
+    // with the same version must not reuse the old snapshot.
+    let source_key = hex::encode(Sha256::digest(
+        format!("{src_ns}/{}/{}", spec.source_ref.name, path.display()).as_bytes(),
+    ));
     let snapshots = ctx
         .cache_dir
         .join("helmcharts")
-        .join(format!("{ns}-{name}"));
+        .join(format!("{ns}-{name}"))
+        .join(&source_key[..12]);
     let chart_ref = spec.chart.clone();
     blocking("loading the chart", move || {
         load_chart(
