@@ -375,39 +375,6 @@ fn observe<K: serde::Serialize>(ctx: &Context, kind: &str, ns: &str, name: &str,
     }
 }
 
-/// Runs a reconcile on a blocking thread of the runtime, driving its future there: for
-/// reconcilers whose future the compiler cannot prove `Send` (higher-ranked lifetimes in
-/// stream combinators such as `buffered`), which a Controller and `tokio::spawn` require.
-async fn on_own_thread<F, Fut>(f: F) -> Result<Outcome, Error>
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = Result<Outcome, Error>>,
-{
-    let handle = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || handle.block_on(f()))
-        .await
-        .map_err(|e| Error::Task {
-            op: "reconcile",
-            message: e.to_string(),
-        })?
-}
-
-fn reconcile_kustomization(
-    ctx: &Context,
-    obj: &Kustomization,
-) -> impl Future<Output = Result<Outcome, Error>> + Send + 'static {
-    let (ctx, obj) = (ctx.clone(), obj.clone());
-    on_own_thread(move || async move { super::kustomization::reconcile(&ctx, &obj).await })
-}
-
-fn reconcile_helm_release(
-    ctx: &Context,
-    obj: &HelmRelease,
-) -> impl Future<Output = Result<Outcome, Error>> + Send + 'static {
-    let (ctx, obj) = (ctx.clone(), obj.clone());
-    on_own_thread(move || async move { super::helm_release::reconcile(&ctx, &obj).await })
-}
-
 macro_rules! controller {
     ($shared:expr, $kind:ty, $reconcile:expr, $name:expr, $shutdown:expr) => {{
         let api: Api<$kind> = Api::all($shared.ctx.client.clone());
@@ -539,13 +506,13 @@ async fn do_work(shared: Arc<Shared>, work: Work) {
                 .await,
                 "Kustomization" => {
                     chained::<Kustomization, _, _>(s, kind, &ns, &name, w, |c, o| async move {
-                        reconcile_kustomization(&c, &o).await
+                        super::kustomization::reconcile(&c, &o).await
                     })
                     .await
                 }
                 "HelmRelease" => {
                     chained::<HelmRelease, _, _>(s, kind, &ns, &name, w, |c, o| async move {
-                        reconcile_helm_release(&c, &o).await
+                        super::helm_release::reconcile(&c, &o).await
                     })
                     .await
                 }
@@ -980,14 +947,14 @@ where
     let kusts = controller!(
         shared,
         Kustomization,
-        reconcile_kustomization,
+        super::kustomization::reconcile,
         "Kustomization",
         stopped()
     );
     let helms = controller!(
         shared,
         HelmRelease,
-        reconcile_helm_release,
+        super::helm_release::reconcile,
         "HelmRelease",
         stopped()
     );
