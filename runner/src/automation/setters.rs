@@ -272,11 +272,36 @@ pub fn update_file(content: &[u8], policies: &Policies) -> Result<FileUpdate, Fi
     };
     let docs = scan.run(text, &events);
     let Scan {
-        warnings,
+        mut warnings,
         unmatched,
         mut edits,
         ..
     } = scan;
+    // An empty value (the parser's null `~`) has an empty span, normally at its `:` or `-`
+    // indicator: the value goes right after it. Anywhere else (an empty item `-  # marker`,
+    // whose span follows the comment) its place is unclear: skipped with a warning rather than
+    // failing the rewrite check and with it the whole file.
+    edits.retain_mut(|e| {
+        if !e.range.is_empty() {
+            return true;
+        }
+        match empty_value_insertion(text, &e.range) {
+            Some(at) => {
+                e.range = at..at;
+                e.text.insert(0, ' ');
+                e.change.old_value.clear();
+                true
+            }
+            None => {
+                warnings.push(Warning {
+                    line: e.change.line,
+                    kind: WarningKind::NotOnScalarValue,
+                    comment: format!(" {{\"$imagepolicy\": \"{}\"}}", e.change.setter),
+                });
+                false
+            }
+        }
+    });
     if edits.is_empty() {
         return Ok(FileUpdate {
             content: content.to_vec(),
@@ -284,16 +309,6 @@ pub fn update_file(content: &[u8], policies: &Policies) -> Result<FileUpdate, Fi
             warnings,
             unmatched,
         });
-    }
-    for e in &mut edits {
-        // An empty value (the parser's null `~`) has an empty span at its indicator.
-        if e.range.is_empty()
-            && let Some(at) = empty_value_insertion(text, &e.range)
-        {
-            e.range = at..at;
-            e.text.insert(0, ' ');
-            e.change.old_value.clear();
-        }
     }
     edits.sort_by_key(|e| e.range.start);
     let mut out = String::with_capacity(text.len() + 64);
