@@ -583,6 +583,14 @@ async fn wait_reports_ready_timeout_and_failure() {
     .await;
     let out = env.reconcile("apps").await;
     assert!(matches!(out, Outcome::Ready { .. }), "{out:?}");
+    let k = env.ks("apps").await;
+    let healthy = find_condition(&k.status.as_ref().unwrap().conditions, "Healthy").unwrap();
+    assert_eq!(healthy.status, ConditionStatus::True);
+    assert!(
+        healthy.message.starts_with("Health check passed in"),
+        "{}",
+        healthy.message
+    );
     let d = Api::<Deployment>::namespaced(env.client.clone(), "apps")
         .get("web")
         .await
@@ -605,6 +613,11 @@ async fn wait_reports_ready_timeout_and_failure() {
         f.message
     );
     let k = env.ks("apps").await;
+    let healthy = find_condition(&k.status.as_ref().unwrap().conditions, "Healthy").unwrap();
+    assert_eq!(
+        (healthy.status, healthy.reason.as_str()),
+        (ConditionStatus::False, "HealthCheckFailed")
+    );
     // Applied but not healthy: the inventory is written, the applied revision is not.
     assert_eq!(inventory_ids(&k), ["apps_web_apps_Deployment"]);
     assert_ne!(

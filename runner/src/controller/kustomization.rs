@@ -6,9 +6,9 @@
 //!
 //! Status: `lastAttemptedRevision` (every run that reached the source), `lastAppliedRevision`
 //! and Ready `ReconciliationSucceeded` "Applied revision: <rev>" on success, `inventory`
-//! (updated after every apply, failed prunes kept). Failures: `DependencyNotReady`,
-//! `ArtifactFailed`, `BuildFailed`, `ReconciliationFailed` (dry-run/apply, naming the
-//! object), `PruneFailed`, `HealthCheckFailed`. Events: the change set (`Deployment/ns/name
+//! (updated after every apply, failed prunes kept), `Healthy` when health checks ran.
+//! Failures: `DependencyNotReady`, `ArtifactFailed`, `BuildFailed`, `ReconciliationFailed`
+//! (dry-run/apply, naming the object), `PruneFailed`, `HealthCheckFailed`. Events: the change set (`Deployment/ns/name
 //! configured` lines, reason `Progressing`), then `Reconciliation finished in X, next run in
 //! Y` when something changed; failures as warnings. The finalizer `finalizers.fluxcd.io`
 //! makes deletion garbage-collect the inventory (`deletionPolicy` MirrorPrune with `prune:
@@ -17,9 +17,8 @@
 //! Differs from Flux: only `GitRepository` sources; `decryption` (SOPS), `kubeConfig`,
 //! `serviceAccountName` impersonation, `healthCheckExprs`, `ignore`, `dependsOn[].readyExpr`
 //! and `status.history` are not implemented (an object needing SOPS is applied as is);
-//! `substituteStrategy: Always` behaves like `WithVariables`; the `Healthy` condition is not
-//! written; `retryInterval` is left to the caller (the run loop), the returned outcome
-//! carries `interval` only.
+//! `substituteStrategy: Always` behaves like `WithVariables`; `retryInterval` is left to the
+//! caller (the run loop): the returned outcome carries `interval` only.
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -28,7 +27,9 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
 use proto::flux::FluxObject;
-use proto::flux::condition::{condition_type, reason};
+use proto::flux::condition::{
+    Condition, ConditionStatus, condition_type, reason, remove_condition, set_condition,
+};
 use proto::flux::kustomize::{
     DeletionPolicy, FIELD_MANAGER, Kustomization, KustomizationStatus, ValuesReferenceKind,
 };
@@ -64,9 +65,17 @@ pub async fn reconcile(ctx: &Context, obj: &Kustomization) -> Result<Outcome, Er
     let mut status = previous.clone();
     let interval = duration_field("spec.interval", &obj.spec.interval);
     let mut changes = Vec::new();
+    let mut healthy = None;
     let result = match &interval {
         Err(f) => Err(f.clone()),
-        Ok(iv) => run(ctx, obj, &ns, &name, *iv, &mut status, &mut changes).await?,
+        Ok(iv) => {
+            let mut out = RunOutput {
+                status: &mut status,
+                changes: &mut changes,
+                healthy: &mut healthy,
+            };
+            run(ctx, obj, &ns, &name, *iv, &mut out).await?
+        }
     };
     let revision = status.last_attempted_revision.clone();
     if !changes.is_empty() {
@@ -124,6 +133,24 @@ pub async fn reconcile(ctx: &Context, obj: &Kustomization) -> Result<Outcome, Er
             c.reason = reason::RECONCILIATION_SUCCEEDED.into();
         }
     }
+    match healthy {
+        // Flux's Healthy condition: written when health checks ran, dropped when none are
+        // configured; an earlier failure leaves the last verdict.
+        Some(verdict) => {
+            let (state, why, message) = match verdict {
+                Ok(m) => (ConditionStatus::True, reason::SUCCEEDED, m),
+                Err(m) => (ConditionStatus::False, reason::HEALTH_CHECK_FAILED, m),
+            };
+            set_condition(
+                &mut conditions,
+                Condition::new(condition_type::HEALTHY, state, why, message, ctx.now()),
+                generation,
+                ctx.now(),
+            );
+        }
+        None if result.is_ok() => remove_condition(&mut conditions, condition_type::HEALTHY),
+        None => {}
+    }
     status.conditions = conditions;
     status.observed_generation = generation;
     if let Some(token) = handled_token(obj) {
@@ -133,6 +160,15 @@ pub async fn reconcile(ctx: &Context, obj: &Kustomization) -> Result<Outcome, Er
     Ok(Outcome::from_result(&result, interval.ok()))
 }
 
+/// What a run writes besides its result.
+struct RunOutput<'a> {
+    status: &'a mut KustomizationStatus,
+    /// Change-set lines for the event.
+    changes: &'a mut Vec<String>,
+    /// The health-check verdict, when checks ran.
+    healthy: &'a mut Option<Result<String, String>>,
+}
+
 /// One run after the interval parsed: dependencies, source, build, apply, prune, health.
 async fn run(
     ctx: &Context,
@@ -140,9 +176,13 @@ async fn run(
     ns: &str,
     name: &str,
     interval: Duration,
-    status: &mut KustomizationStatus,
-    changes: &mut Vec<String>,
+    out: &mut RunOutput<'_>,
 ) -> Result<Result<String, Failure>, Error> {
+    let RunOutput {
+        status,
+        changes,
+        healthy,
+    } = out;
     if let Some(f) = dependencies_not_ready(ctx, obj, ns).await? {
         return Ok(Err(f));
     }
@@ -229,14 +269,17 @@ async fn run(
     if !checks.is_empty() {
         let started = Instant::now();
         if let Err(e) = applier.wait_for(&checks, timeout, poll).await {
-            return Ok(Err(Failure::retry(
-                reason::HEALTH_CHECK_FAILED,
-                format!(
-                    "Health check failed after {}: {e}",
-                    go_duration(started.elapsed())
-                ),
-            )));
+            let message = format!(
+                "Health check failed after {}: {e}",
+                go_duration(started.elapsed())
+            );
+            **healthy = Some(Err(message.clone()));
+            return Ok(Err(Failure::retry(reason::HEALTH_CHECK_FAILED, message)));
         }
+        **healthy = Some(Ok(format!(
+            "Health check passed in {}",
+            go_duration(started.elapsed())
+        )));
     }
     status.last_applied_revision = Some(revision.clone());
     Ok(Ok(format!("Applied revision: {revision}")))
