@@ -764,6 +764,66 @@ async fn failed_install_uninstalled_suspend_takeover_and_template_cli() {
     );
     assert!(release_secrets(&client, "broken").await.is_empty());
 
+    // ChartVersion (default): a template change without a version bump is not released,
+    // even when values change; Revision releases every source revision.
+    create_release(&client, "strategy", json!({"values": {"greeting": "one"}})).await;
+    assert!(matches!(
+        reconcile_named(&ctx, &client, "strategy").await,
+        Outcome::Ready { .. }
+    ));
+    let sha = commit_and_push_cli(
+        &work,
+        "charts/app/templates/configmap.yaml",
+        &CONFIGMAP.replace("\ndata:\n", "\ndata:\n  added: \"yes\"\n"),
+        "template change, same chart version",
+    );
+    let repo = Api::<GitRepository>::namespaced(client.clone(), NS)
+        .get("charts")
+        .await
+        .unwrap();
+    assert!(matches!(
+        git_repository::reconcile(&ctx, &repo).await.unwrap(),
+        Outcome::Ready { .. }
+    ));
+    let config = |client: Client| async move {
+        Api::<ConfigMap>::namespaced(client, NS)
+            .get("strategy-config")
+            .await
+            .unwrap()
+            .data
+            .unwrap()
+    };
+    let patch = |spec: serde_json::Value| {
+        let client = client.clone();
+        async move {
+            Api::<HelmRelease>::namespaced(client, NS)
+                .patch(
+                    "strategy",
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({ "spec": spec })),
+                )
+                .await
+                .unwrap();
+        }
+    };
+    patch(json!({"values": {"greeting": "two"}})).await;
+    assert!(matches!(
+        reconcile_named(&ctx, &client, "strategy").await,
+        Outcome::Ready { .. }
+    ));
+    let data = config(client.clone()).await;
+    assert_eq!(data["greeting"], "two");
+    assert!(!data.contains_key("added"), "{data:?}");
+    patch(json!({"chart": {"spec": {"reconcileStrategy": "Revision"}}})).await;
+    match reconcile_named(&ctx, &client, "strategy").await {
+        Outcome::Ready { message, .. } => assert!(
+            message.ends_with(&format!("with chart app@1.0.0+{}", &sha[..12])),
+            "{message}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(config(client.clone()).await["added"], "yes");
+
     // `flux-runner template` prints what the library renders.
     let chart_dir = work.join("charts/app");
     let bin = env!("CARGO_BIN_EXE_flux-runner");
