@@ -529,3 +529,78 @@ fn oracle_agrees_on_pseudo_random_strings() {
         panic!("{}", first_difference(&oracle, &ours));
     }
 }
+
+/// kustomize-controller writes a Kustomization's `targetNamespace`, `namePrefix`/`nameSuffix`,
+/// `images`, `patches` and `components` into the root kustomization before building. The
+/// oracle gets a copy whose kustomization.yaml has them merged by hand (here, not by
+/// `build_with`); `build_with` on the untouched tree must print the same bytes.
+#[test]
+fn flux_overrides_match_kubectl_on_the_merged_kustomization() {
+    use runner::kustomize::{FluxOverrides, build_with};
+    use serde_json::{Value, json};
+    if Command::new("kubectl")
+        .arg("version")
+        .arg("--client")
+        .env("KUBECONFIG", "/dev/null")
+        .output()
+        .is_err()
+    {
+        eprintln!("kubectl not found: oracle check skipped");
+        return;
+    }
+    let images = json!([
+        {"name": "nginx", "newTag": "9.9"},
+        {"name": "nginx-exporter", "newName": "ghcr.io/acme/exporter"}
+    ]);
+    let patches = json!([
+        {"target": {"kind": "Deployment", "name": "app"},
+         "patch": "- op: add\n  path: /spec/replicas\n  value: 3\n"},
+        {"target": {"kind": "Deployment"},
+         "patch": "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: any\n  labels:\n    patched: \"yes\"\n"}
+    ]);
+    let case = cases_dir().join("images/input");
+    let overrides = FluxOverrides {
+        target_namespace: Some("acme".into()),
+        name_prefix: Some("flux-".into()),
+        name_suffix: Some("-v1".into()),
+        images: images.as_array().unwrap().clone(),
+        patches: patches.as_array().unwrap().clone(),
+        ..FluxOverrides::default()
+    };
+    let ours = render(&build_with(&DiskFs, &case, &overrides).unwrap());
+
+    let tmp = tempfile::tempdir().unwrap();
+    copy_tree(&case, tmp.path());
+    let mut k = read_yaml(&case.join("kustomization.yaml")).remove(0);
+    k["namespace"] = json!("acme");
+    k["namePrefix"] = json!("flux-");
+    k["nameSuffix"] = json!("-v1");
+    let list = k["images"].as_array_mut().unwrap();
+    for img in images.as_array().unwrap() {
+        match list.iter_mut().find(|e| e["name"] == img["name"]) {
+            Some(slot) => *slot = img.clone(),
+            None => list.push(img.clone()),
+        }
+    }
+    k["patches"] = Value::Array(patches.as_array().unwrap().clone());
+    std::fs::write(
+        tmp.path().join("kustomization.yaml"),
+        serde_json::to_string_pretty(&k).unwrap(),
+    )
+    .unwrap();
+    let out = Command::new("kubectl")
+        .args(["kustomize", &tmp.path().to_string_lossy()])
+        .env("KUBECONFIG", "/dev/null")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let oracle = String::from_utf8(out.stdout).unwrap();
+    assert!(oracle.contains("name: flux-app-v1") && oracle.contains("nginx:9.9"));
+    if ours != oracle {
+        panic!("{}", first_difference(&oracle, &ours));
+    }
+}
