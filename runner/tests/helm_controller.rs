@@ -824,6 +824,66 @@ async fn failed_install_uninstalled_suspend_takeover_and_template_cli() {
     }
     assert_eq!(config(client.clone()).await["added"], "yes");
 
+    // targetNamespace: release `<ns>-<name>` in that namespace, storage in the HelmRelease's;
+    // changing it uninstalls the old release and installs the new one.
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    for n in ["apps", "apps2"] {
+        namespaces
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(
+                    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}}),
+                )
+                .unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+    create_release(&client, "web", json!({"targetNamespace": "apps"})).await;
+    match reconcile_named(&ctx, &client, "web").await {
+        Outcome::Ready { message, .. } => assert_eq!(
+            message,
+            "Helm install succeeded for release apps/apps-web.v1 with chart app@1.0.0"
+        ),
+        other => panic!("{other:?}"),
+    }
+    let in_ns = |n: &'static str| {
+        let client = client.clone();
+        async move {
+            Api::<Deployment>::namespaced(client, n)
+                .list(&ListParams::default())
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .filter_map(|d| d.metadata.name)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(in_ns("apps").await, ["apps-web"]);
+    assert_eq!(
+        release_secrets(&client, "apps-web").await,
+        ["sh.helm.release.v1.apps-web.v1"]
+    );
+    Api::<HelmRelease>::namespaced(client.clone(), NS)
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"targetNamespace": "apps2"}})),
+        )
+        .await
+        .unwrap();
+    match reconcile_named(&ctx, &client, "web").await {
+        Outcome::Ready { message, .. } => assert_eq!(
+            message,
+            "Helm install succeeded for release apps2/apps2-web.v1 with chart app@1.0.0"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(in_ns("apps").await.is_empty());
+    assert!(release_secrets(&client, "apps-web").await.is_empty());
+    assert_eq!(in_ns("apps2").await, ["apps2-web"]);
+
     // `flux-runner template` prints what the library renders.
     let chart_dir = work.join("charts/app");
     let bin = env!("CARGO_BIN_EXE_flux-runner");
