@@ -884,6 +884,61 @@ async fn failed_install_uninstalled_suspend_takeover_and_template_cli() {
     assert!(release_secrets(&client, "apps-web").await.is_empty());
     assert_eq!(in_ns("apps2").await, ["apps2-web"]);
 
+    // valuesFrom: a Secret key at a targetPath wins over inline values; an optional missing
+    // ConfigMap is skipped; a missing required one fails before anything is applied.
+    Api::<Secret>::namespaced(client.clone(), NS)
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": "tags", "namespace": NS},
+                "data": {"tag": "ZnJvbS1zZWNyZXQ="},
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    create_release(
+        &client,
+        "fromsecret",
+        json!({
+            "valuesFrom": [
+                {"kind": "Secret", "name": "tags", "valuesKey": "tag", "targetPath": "image.tag"},
+                {"kind": "ConfigMap", "name": "absent", "optional": true},
+            ],
+            "values": {"image": {"tag": "inline"}},
+        }),
+    )
+    .await;
+    assert!(matches!(
+        reconcile_named(&ctx, &client, "fromsecret").await,
+        Outcome::Ready { .. }
+    ));
+    let d = Api::<Deployment>::namespaced(client.clone(), NS)
+        .get("fromsecret")
+        .await
+        .unwrap();
+    assert_eq!(
+        d.spec.unwrap().template.spec.unwrap().containers[0]
+            .image
+            .as_deref(),
+        Some("europe-docker.pkg.dev/deepdesk/app:from-secret")
+    );
+    create_release(
+        &client,
+        "missing",
+        json!({"valuesFrom": [{"kind": "ConfigMap", "name": "absent"}]}),
+    )
+    .await;
+    match reconcile_named(&ctx, &client, "missing").await {
+        Outcome::NotReady(f) => assert!(
+            f.message.contains("ConfigMap") && f.message.contains("absent"),
+            "{f:?}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(release_secrets(&client, "missing").await.is_empty());
+
     // `flux-runner template` prints what the library renders.
     let chart_dir = work.join("charts/app");
     let bin = env!("CARGO_BIN_EXE_flux-runner");
