@@ -570,6 +570,29 @@ async fn depends_on_waits_then_once_reconciles_in_order() {
         .collect();
     assert_eq!(order, ["infra", "apps"]);
     assert!(env.cm("infra", "app").await.is_some());
+
+    // A new commit: apps (same source) waits until infra applied it.
+    env.push(&[(
+        "apps/cm.yaml",
+        Some(&cm_yaml("app", "y", "  namespace: infra\n")),
+    )])
+    .await;
+    let Outcome::NotReady(f) = env.reconcile("apps").await else {
+        panic!("apps must wait for infra to apply the new revision");
+    };
+    assert_eq!(f.reason, "DependencyNotReady");
+    assert!(
+        f.message
+            .contains("'flux-system/infra' revision is not up to date"),
+        "{}",
+        f.message
+    );
+    assert!(env.reconcile("infra").await.is_ok());
+    assert!(env.reconcile("apps").await.is_ok());
+    assert_eq!(
+        env.cm("infra", "app").await.unwrap().data.unwrap()["value"],
+        "y"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

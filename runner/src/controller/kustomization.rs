@@ -183,9 +183,6 @@ async fn run(
         changes,
         healthy,
     } = out;
-    if let Some(f) = dependencies_not_ready(ctx, obj, ns).await? {
-        return Ok(Err(f));
-    }
     let timeout = match timeout_of(obj, interval) {
         Ok(t) => t,
         Err(f) => return Ok(Err(f)),
@@ -194,6 +191,9 @@ async fn run(
         Ok(s) => s,
         Err(f) => return Ok(Err(f)),
     };
+    if let Some(f) = dependencies_not_ready(ctx, obj, ns, &revision).await? {
+        return Ok(Err(f));
+    }
     status.last_attempted_revision = Some(revision.clone());
     let vars = match variables(ctx, obj, ns).await {
         Ok(v) => v,
@@ -325,11 +325,14 @@ pub fn go_duration(d: Duration) -> String {
     out
 }
 
-/// The first `dependsOn` entry that is not Ready for its current generation.
+/// The first `dependsOn` entry that is not Ready for its current generation, or that builds
+/// from the same source but has not applied `revision` yet (Flux's check, so a dependant
+/// never runs ahead of its dependency on a new commit).
 async fn dependencies_not_ready(
     ctx: &Context,
     obj: &Kustomization,
     ns: &str,
+    revision: &str,
 ) -> Result<Option<Failure>, Error> {
     for dep in obj.spec.depends_on.iter().flatten() {
         let dep_ns = dep.namespace.clone().unwrap_or_else(|| ns.to_string());
@@ -347,11 +350,31 @@ async fn dependencies_not_ready(
                 dep.name, dep.name
             ),
             Some(d) if !d.is_ready() => format!("dependency '{dep_ns}/{}' is not ready", dep.name),
+            Some(d)
+                if same_source(obj, ns, &d, &dep_ns)
+                    && d.status
+                        .as_ref()
+                        .and_then(|s| s.last_applied_revision.as_deref())
+                        != Some(revision) =>
+            {
+                format!(
+                    "dependency '{dep_ns}/{}' revision is not up to date",
+                    dep.name
+                )
+            }
             Some(_) => continue,
         };
         return Ok(Some(Failure::retry(reason::DEPENDENCY_NOT_READY, message)));
     }
     Ok(None)
+}
+
+/// Do two Kustomizations (in `a_ns` and `b_ns`) build from the same source object?
+fn same_source(a: &Kustomization, a_ns: &str, b: &Kustomization, b_ns: &str) -> bool {
+    let (x, y) = (&a.spec.source_ref, &b.spec.source_ref);
+    x.kind == y.kind
+        && x.name == y.name
+        && x.namespace.as_deref().unwrap_or(a_ns) == y.namespace.as_deref().unwrap_or(b_ns)
 }
 
 /// The source tree and its revision.
