@@ -1010,3 +1010,36 @@ async fn immutable_fields_refuse_changes() {
         .await
         .unwrap_or_else(|e| panic!("re-create: {e}"));
 }
+
+/// Deleting an object held by a finalizer sets `deletionTimestamp` and bumps `generation`
+/// (the API server's markAsDeleting), so controllers that filter on generation see it.
+#[tokio::test]
+async fn deletion_held_by_a_finalizer_bumps_generation() {
+    let (_server, client) = start(Options::default()).await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let mut held = cm("held", json!({}), json!({"a": "1"}));
+    held.metadata.finalizers = Some(vec!["example.com/hold".into()]);
+    let created = cms
+        .create(&PostParams::default(), &held)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(created.metadata.generation, Some(1));
+    cms.delete("held", &DeleteParams::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let deleting = cms.get("held").await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(deleting.metadata.deletion_timestamp.is_some());
+    assert_eq!(deleting.metadata.generation, Some(2));
+    // A second delete changes nothing.
+    cms.delete("held", &DeleteParams::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        cms.get("held")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .metadata
+            .generation,
+        Some(2)
+    );
+}

@@ -975,6 +975,11 @@ impl Store {
             let mut v = old;
             set_meta(&mut v, "deletionTimestamp", json!(now_rfc3339()));
             set_meta(&mut v, "deletionGracePeriodSeconds", json!(0));
+            // markAsDeleting bumps the generation, so controllers filtering on generation
+            // see the deletion.
+            if let Some(g) = v.pointer("/metadata/generation").and_then(Value::as_i64) {
+                set_meta(&mut v, "generation", json!(g + 1));
+            }
             let rv = self.next_rv();
             set_meta(&mut v, "resourceVersion", json!(rv.to_string()));
             if let Some(b) = self.objects.get_mut(&(rt.group.clone(), rt.plural.clone())) {
