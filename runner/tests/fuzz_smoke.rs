@@ -6,8 +6,9 @@
 //!   a second pass changes nothing;
 //! - the kustomize YAML loader (`kustomize::yaml::parse_documents`, files from git) and a whole
 //!   build over a mutated kustomization (`kustomize::build` on a `MemFs`);
-//! - the template engine (`template::TemplateSet`, chart templates from git) and Helm's values
-//!   parser (`template::yaml::parse_yaml`);
+//! - the template engine (`template::TemplateSet`, chart templates from git), Helm's values
+//!   parser (`template::yaml::parse_yaml`) and a whole render of the example charts with
+//!   mutated values (`helm::render`);
 //! - the webhook verifier (`receiver::verify`, HTTP requests from anyone) for every Receiver
 //!   type, with signatures recomputed so mutated bodies reach the payload parsers, and the
 //!   registry payload parsers (`receiver::push`): no rejection ever shows the token.
@@ -717,6 +718,53 @@ fn helm_values_parser_never_panics() {
         }
     });
     assert_reached("helm_values", &outcomes, &["parsed", "error"]);
+}
+
+/// HelmRelease values come from git (the account's values file and the inline values): any
+/// values document must render the example charts to text or an error, never a panic.
+#[test]
+fn helm_render_with_mutated_values_never_panics() {
+    use runner::helm::{Capabilities, ReleaseInfo, load_dir, render};
+    let charts: Vec<_> = ["backend", "engine"]
+        .iter()
+        .map(|c| load_dir(&repo_root().join("examples/helmcharts/charts").join(c)).unwrap())
+        .collect();
+    let mut seeds = corpus(
+        &["examples/config-repo"],
+        &["values/backend.yaml", "values/engine.yaml"],
+    );
+    seeds.extend(corpus(&["examples/helmcharts"], &["values.yaml"]));
+    seeds.push(b"image: {tag: 5}\nreplicaCount: 1e3\nconfig: [a, b]\n".to_vec());
+    seeds.push(b"ingress: {enabled: true}\n".to_vec());
+    seeds.push(b"autoscaling: {enabled: true, minReplicas: 9, maxReplicas: 2}\n".to_vec());
+    let release = ReleaseInfo {
+        name: "backend".into(),
+        namespace: "acme".into(),
+        revision: 1,
+        is_install: true,
+    };
+    let caps = Capabilities::default();
+    let outcomes = fuzz("helm_render", seeds, YAML_DICT, |input| {
+        let Ok(src) = std::str::from_utf8(input) else {
+            return "not-utf8";
+        };
+        let Ok(values) = runner::template::yaml::parse_yaml(src) else {
+            return "values-error";
+        };
+        if !values.is_object() {
+            return "values-error";
+        }
+        let mut rendered = false;
+        for chart in &charts {
+            rendered |= render(chart, &values, &release, &caps, 0, Default::default()).is_ok();
+        }
+        if rendered { "rendered" } else { "render-error" }
+    });
+    assert_reached(
+        "helm_render",
+        &outcomes,
+        &["rendered", "render-error", "values-error"],
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
