@@ -16,7 +16,8 @@
 //!
 //! Differs from Flux: only `GitRepository` sources; `decryption` (SOPS), `kubeConfig`,
 //! `serviceAccountName` impersonation, `healthCheckExprs`, `ignore`, `dependsOn[].readyExpr`
-//! and `status.history` are not implemented (an object needing SOPS is applied as is);
+//! and `status.history` are not implemented (a SOPS-encrypted manifest fails the build,
+//! naming it);
 //! `substituteStrategy: Always` behaves like `WithVariables`; `retryInterval` is left to the
 //! caller (the run loop): the returned outcome carries `interval` only.
 
@@ -562,6 +563,19 @@ impl BuildPlan {
         let objects = crate::kustomize::build_with(&DiskFs, &dir, &self.overrides)
             .and_then(|o| crate::kustomize::substitute(o, &self.vars))
             .map_err(|e| Failure::retry(reason::BUILD_FAILED, e.to_string()))?;
+        // A SOPS-encrypted manifest would be applied as ciphertext: refuse it, naming it.
+        if let Some(enc) = objects
+            .iter()
+            .find(|o| o.get("sops").is_some_and(Value::is_object))
+        {
+            let id = ObjMeta::of(enc).map_or_else(|e| e, |m| m.to_string());
+            return Err(Failure::stalled(
+                reason::BUILD_FAILED,
+                format!(
+                    "{id} is SOPS-encrypted: decryption (spec.decryption) is not supported by flux-runner"
+                ),
+            ));
+        }
         Ok(objects
             .into_iter()
             .map(|mut o| {
@@ -1010,5 +1024,27 @@ mod tests {
         let f = missing.build().unwrap_err();
         assert_eq!(f.reason, "ArtifactFailed");
         assert!(f.message.contains("./nope"), "{}", f.message);
+
+        std::fs::write(
+            dir.path().join("apps/secret.yaml"),
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: x\ndata:\n  a: ENC[AES256_GCM,data:abc]\nsops:\n  version: 3.8.1\n",
+        )
+        .unwrap();
+        let f = BuildPlan {
+            root: dir.path().to_path_buf(),
+            path: Some("./apps".into()),
+            overrides: FluxOverrides::default(),
+            vars: BTreeMap::new(),
+            common: None,
+            owner: Owner::kustomization("flux-system", "apps"),
+        }
+        .build()
+        .unwrap_err();
+        assert_eq!(f.reason, "BuildFailed");
+        assert!(
+            f.message.starts_with("Secret/x/s is SOPS-encrypted"),
+            "{}",
+            f.message
+        );
     }
 }
