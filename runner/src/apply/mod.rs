@@ -428,12 +428,15 @@ impl Applier {
                 .collect();
             if !late.is_empty() {
                 let mut lines = Vec::new();
+                if late.iter().any(|&i| items[i].resolved.is_none()) {
+                    // CRDs applied in stage 0 serve new kinds now: discover afresh.
+                    self.kinds.lock().await.clear();
+                }
                 for &i in &late {
-                    if items[i].resolved.is_none() {
-                        self.kinds.lock().await.clear();
-                        if let Err(l) = self.place(&mut items[i], &BTreeSet::new()).await {
-                            lines.push(l);
-                        }
+                    if items[i].resolved.is_none()
+                        && let Err(l) = self.place(&mut items[i], &BTreeSet::new()).await
+                    {
+                        lines.push(l);
                     }
                 }
                 if lines.is_empty() {
