@@ -594,7 +594,7 @@ fn unb64(v: &J) -> Option<String> {
 ///   create/delete (Kustomizations apply Alerts, Providers, HelmReleases from the config repo);
 ///   `status` and `finalizers` subresources: get/patch/update;
 /// - Secrets and ConfigMaps: read (credentials, substitutions, Helm values);
-/// - Events (core and events.k8s.io): create/patch;
+/// - Events (events.k8s.io, the only Events API the runner's recorder writes): create/patch;
 /// - what Kustomizations and HelmReleases deploy, listed kind by kind (no wildcards): namespaces,
 ///   services, configmaps, secrets, serviceaccounts, persistentvolumeclaims; deployments,
 ///   statefulsets, daemonsets; jobs, cronjobs; ingresses, networkpolicies; HPAs, PDBs; namespaced
@@ -633,7 +633,6 @@ pub fn cluster_role_rules() -> J {
             json!({"apiGroups": [group], "resources": subs, "verbs": ["get", "patch", "update"]}),
         );
     }
-    rules.push(json!({"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]}));
     rules.push(json!({"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]}));
     rules.push(json!({"apiGroups": [""], "resources": ["namespaces", "services", "configmaps", "secrets", "serviceaccounts", "persistentvolumeclaims"], "verbs": all}));
     rules.push(json!({"apiGroups": ["apps"], "resources": ["deployments", "statefulsets", "daemonsets"], "verbs": all}));
