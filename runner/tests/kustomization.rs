@@ -363,6 +363,10 @@ async fn apply_reapply_change_and_prune() {
     .into();
     assert_eq!(before, after);
     assert!(applied_messages(&mut rx).is_empty());
+    let history = env.ks("apps").await.status.unwrap().history;
+    assert_eq!(history.len(), 1, "same build, same entry");
+    assert_eq!(history[0].total_reconciliations, 2);
+    assert_eq!(history[0].last_reconciled_status, "ReconciliationSucceeded");
 
     // Change a, drop b (pruned) and keep (prune disabled: kept, left out of the inventory).
     let new_rev = env
@@ -397,6 +401,12 @@ async fn apply_reapply_change_and_prune() {
     assert_eq!(
         inventory_ids(&k),
         ["apps_a__ConfigMap", "apps_vars__ConfigMap"]
+    );
+    let history = &k.status.as_ref().unwrap().history;
+    assert_eq!(history.len(), 2, "a new build goes in front");
+    assert_eq!(
+        history[0].metadata.as_ref().unwrap()["revision"],
+        new_rev.as_str()
     );
     assert_eq!(
         k.status.as_ref().unwrap().last_applied_revision.as_deref(),

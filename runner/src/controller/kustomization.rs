@@ -16,8 +16,8 @@
 //!
 //! Differs from Flux: only `GitRepository` sources; `decryption` (SOPS), `kubeConfig`,
 //! `serviceAccountName` impersonation, `healthCheckExprs`, `ignore`, `dependsOn[].readyExpr`
-//! and `status.history` are not implemented (a SOPS-encrypted manifest fails the build,
-//! naming it);
+//! are not implemented (a SOPS-encrypted manifest fails the build, naming it);
+//! `status.history` digests the printed build (Flux digests its own serialisation);
 //! `substituteStrategy: Always` behaves like `WithVariables`; `retryInterval` is left to the
 //! caller (the run loop): the returned outcome carries `interval` only.
 
@@ -34,7 +34,7 @@ use proto::flux::condition::{
 use proto::flux::kustomize::{
     DeletionPolicy, FIELD_MANAGER, Kustomization, KustomizationStatus, ValuesReferenceKind,
 };
-use proto::flux::meta::CommonMetadata;
+use proto::flux::meta::{CommonMetadata, HistoryEntry};
 use serde_json::Value;
 
 use super::git_repository::handled_token;
@@ -67,6 +67,7 @@ pub async fn reconcile(ctx: &Context, obj: &Kustomization) -> Result<Outcome, Er
     let interval = duration_field("spec.interval", &obj.spec.interval);
     let mut changes = Vec::new();
     let mut healthy = None;
+    let mut digest = None;
     let result = match &interval {
         Err(f) => Err(f.clone()),
         Ok(iv) => {
@@ -74,6 +75,7 @@ pub async fn reconcile(ctx: &Context, obj: &Kustomization) -> Result<Outcome, Er
                 status: &mut status,
                 changes: &mut changes,
                 healthy: &mut healthy,
+                digest: &mut digest,
             };
             run(ctx, obj, &ns, &name, *iv, &mut out).await?
         }
@@ -153,6 +155,22 @@ pub async fn reconcile(ctx: &Context, obj: &Kustomization) -> Result<Outcome, Er
         None => {}
     }
     status.conditions = conditions;
+    if let Some(digest) = digest {
+        let outcome = match &result {
+            Ok(_) => reason::RECONCILIATION_SUCCEEDED,
+            Err(f) => f.reason.as_str(),
+        };
+        status.history = upsert_history(
+            &status.history,
+            HistoryRecord {
+                digest,
+                now: ctx.now(),
+                duration: go_duration(started.elapsed()),
+                outcome: outcome.to_string(),
+                revision: status.last_attempted_revision.clone(),
+            },
+        );
+    }
     status.observed_generation = generation;
     if let Some(token) = handled_token(obj) {
         status.last_handled_reconcile_at = Some(token);
@@ -168,6 +186,8 @@ struct RunOutput<'a> {
     changes: &'a mut Vec<String>,
     /// The health-check verdict, when checks ran.
     healthy: &'a mut Option<Result<String, String>>,
+    /// Checksum of the built object set, once the build succeeded.
+    digest: &'a mut Option<String>,
 }
 
 /// One run after the interval parsed: dependencies, source, build, apply, prune, health.
@@ -183,6 +203,7 @@ async fn run(
         status,
         changes,
         healthy,
+        digest,
     } = out;
     let timeout = match timeout_of(obj, interval) {
         Ok(t) => t,
@@ -213,6 +234,7 @@ async fn run(
         Ok(o) => o,
         Err(f) => return Ok(Err(f)),
     };
+    **digest = Some(set_digest(&objects));
     let applier = Applier::new(ctx.client.clone(), FIELD_MANAGER);
     let poll = poll_interval(timeout);
     let opts = ApplyOptions {
@@ -284,6 +306,62 @@ async fn run(
     }
     status.last_applied_revision = Some(revision.clone());
     Ok(Ok(format!("Applied revision: {revision}")))
+}
+
+/// `sha256:<hex>` of the built objects as `kubectl kustomize` would print them.
+pub fn set_digest(objects: &[Value]) -> String {
+    use sha2::{Digest, Sha256};
+    let sum = Sha256::digest(crate::kustomize::render(objects).as_bytes());
+    format!("sha256:{}", hex::encode(sum))
+}
+
+/// One reconcile for [`upsert_history`].
+#[derive(Debug, Clone)]
+pub struct HistoryRecord {
+    /// [`set_digest`] of what was built.
+    pub digest: String,
+    /// When.
+    pub now: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time,
+    /// How long it took (Go duration).
+    pub duration: String,
+    /// The Ready reason it ended with.
+    pub outcome: String,
+    /// The source revision.
+    pub revision: Option<String>,
+}
+
+/// Flux's `status.history`: newest first, at most 5; a run with the digest of the newest
+/// entry updates it (count, last time, duration, outcome), another digest goes in front.
+pub fn upsert_history(history: &[HistoryEntry], r: HistoryRecord) -> Vec<HistoryEntry> {
+    let metadata = r
+        .revision
+        .map(|rev| [("revision".to_string(), rev)].into_iter().collect());
+    let mut out = history.to_vec();
+    match out.first_mut() {
+        Some(e) if e.digest == r.digest => {
+            e.last_reconciled = r.now;
+            e.last_reconciled_duration = r.duration;
+            e.last_reconciled_status = r.outcome;
+            e.total_reconciliations += 1;
+            e.metadata = metadata;
+        }
+        _ => {
+            out.insert(
+                0,
+                HistoryEntry {
+                    digest: r.digest,
+                    first_reconciled: r.now.clone(),
+                    last_reconciled: r.now,
+                    last_reconciled_duration: r.duration,
+                    last_reconciled_status: r.outcome,
+                    metadata,
+                    total_reconciliations: 1,
+                },
+            );
+            out.truncate(5);
+        }
+    }
+    out
 }
 
 /// `spec.timeout`, or `interval` − 30s but at least 30s (Flux's default).
@@ -902,6 +980,41 @@ mod tests {
             "kind": "Kustomization", "metadata": {"name": name, "namespace": "flux-system"},
             "spec": s}))
         .unwrap()
+    }
+
+    #[test]
+    fn history_counts_repeats_and_keeps_five_newest_first() {
+        let t = |s| {
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                jiff::Timestamp::from_second(s).unwrap(),
+            )
+        };
+        let rec = |d: &str, at: i64, outcome: &str| HistoryRecord {
+            digest: d.into(),
+            now: t(at),
+            duration: "1s".into(),
+            outcome: outcome.into(),
+            revision: Some(format!("main@sha1:{d}")),
+        };
+        let h = upsert_history(&[], rec("a", 1, "ReconciliationSucceeded"));
+        let h = upsert_history(&h, rec("a", 2, "HealthCheckFailed"));
+        assert_eq!(h.len(), 1);
+        assert_eq!(h[0].total_reconciliations, 2);
+        assert_eq!(h[0].first_reconciled, t(1));
+        assert_eq!(h[0].last_reconciled, t(2));
+        assert_eq!(h[0].last_reconciled_status, "HealthCheckFailed");
+        let mut h = h;
+        for (i, d) in ["b", "c", "d", "e", "f"].iter().enumerate() {
+            h = upsert_history(&h, rec(d, 10 + i as i64, "ReconciliationSucceeded"));
+        }
+        let digests: Vec<&str> = h.iter().map(|e| e.digest.as_str()).collect();
+        assert_eq!(digests, ["f", "e", "d", "c", "b"]);
+        assert_eq!(h[0].metadata.as_ref().unwrap()["revision"], "main@sha1:f");
+        assert!(set_digest(&[json!({"a": 1})]).starts_with("sha256:"));
+        assert_ne!(
+            set_digest(&[json!({"a": 1})]),
+            set_digest(&[json!({"a": 2})])
+        );
     }
 
     #[test]
