@@ -677,56 +677,11 @@ pub async fn compose(
         .map_err(|e| Failure::retry("InitFailed", e.to_string())))
 }
 
-/// The action error as text; a template execution error gets Helm's
-/// `execution error at (<template>:<line>:<col>): <message>` when its position can be found
-/// (the engine reports no position for execution errors: `required`/`fail` messages are
-/// looked up as string literals in the template source).
-pub fn describe(e: &ActionError, chart: &Chart) -> String {
-    if let ActionError::Render(HelmError::Template(crate::template::TemplateError::Exec {
-        name,
-        message,
-    })) = e
-    {
-        let msg = message
-            .strip_prefix("execution error: ")
-            .unwrap_or(message.as_str());
-        if let Some((line, col)) = template_source(chart, name).and_then(|src| locate(src, msg)) {
-            return format!("rendering: execution error at ({name}:{line}:{col}): {msg}");
-        }
-    }
+/// The action error as text. A template execution error reads as Helm v4 words it
+/// (`execution error at (<template>:<line>:<col>): <message>` for `required`/`fail`, the
+/// template, line, column and failing action otherwise), positions from the engine.
+pub fn describe(e: &ActionError) -> String {
     e.to_string()
-}
-
-/// The source of template `path` (`<chart>/templates/x.yaml`, `<chart>/charts/<sub>/…`).
-fn template_source<'a>(chart: &'a Chart, path: &str) -> Option<&'a String> {
-    let rest = path.strip_prefix(chart.name())?.strip_prefix('/')?;
-    if let Some(t) = chart.templates.get(rest) {
-        return Some(t);
-    }
-    let sub = rest.strip_prefix("charts/")?;
-    let (sub_name, _) = sub.split_once('/')?;
-    let dep = chart.dependencies.iter().find(|d| d.name() == sub_name)?;
-    template_source(
-        dep,
-        &format!("{}/{}", dep.name(), &sub[sub_name.len() + 1..]),
-    )
-}
-
-/// Line (1-based) and column (0-based, Go's) of the `required`/`fail` call whose quoted
-/// message is `msg`.
-fn locate(src: &str, msg: &str) -> Option<(usize, usize)> {
-    let quoted = [format!("\"{msg}\""), format!("`{msg}`")];
-    for (i, line) in src.lines().enumerate() {
-        if quoted.iter().any(|q| line.contains(q.as_str())) {
-            let col = ["required", "fail"]
-                .iter()
-                .filter_map(|f| line.find(f))
-                .min()
-                .unwrap_or(0);
-            return Some((i + 1, col));
-        }
-    }
-    None
 }
 
 /// `retries < 0` never runs out; otherwise `failures > retries` has.
@@ -1000,7 +955,7 @@ async fn run(
         Err(e) => {
             let message = format!(
                 "Helm {verb} failed for release {target_ns}/{rel_name} with chart {chart_desc}: {}",
-                describe(&e, &prepared.chart)
+                describe(&e)
             );
             status.failures = Some(status.failures.unwrap_or(0) + 1);
             extra.emitted = true;
@@ -1201,13 +1156,6 @@ mod tests {
         );
         let f = chart_path("../x").unwrap_err();
         assert!(f.stalled && f.message.contains("'../x'"), "{f:?}");
-    }
-
-    #[test]
-    fn required_failures_are_located_in_the_template() {
-        let src = "a: 1\nb: {{ required \"region is required\" .Values.region }}\n";
-        assert_eq!(locate(src, "region is required"), Some((2, 6)));
-        assert_eq!(locate(src, "other"), None);
     }
 
     #[test]

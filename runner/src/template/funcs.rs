@@ -1085,6 +1085,12 @@ thread_local! {
 /// template fails with an error instead of exhausting a 2 MiB thread stack.
 const MAX_INCLUDE_DEPTH: usize = 100;
 
+/// `required`/`fail` messages inside Helm's delimiters (its `warnWrap`), which its error
+/// rewording looks for.
+fn helm_err(msg: &str) -> String {
+    format!("{}{msg}{}", super::trace::ERR_START, super::trace::ERR_END)
+}
+
 /// Helm's own functions: `include`, `tpl`, `required`, `fail`, YAML/JSON codecs, `lookup`
 /// and the `.Files` helpers that the engine's rewrite turns into functions.
 pub fn helm(m: &mut FuncMap, set: &TemplateSet) {
@@ -1102,7 +1108,7 @@ pub fn helm(m: &mut FuncMap, set: &TemplateSet) {
             .ok_or_else(|| err("include: template set not ready"))?;
         if !trees.contains_key(name.as_str()) {
             return Err(err(format!(
-                "error calling include: template: no template {name:?} associated with template \"gotpl\""
+                "template: no template {name:?} associated with template \"gotpl\""
             )));
         }
         let depth = INCLUDE_DEPTH.with(|d| {
@@ -1114,9 +1120,8 @@ pub fn helm(m: &mut FuncMap, set: &TemplateSet) {
                 "rendering template has a nested reference name: {name}: unable to execute template"
             )))
         } else {
-            t.execute_template_to_string(&name, &data)
-                .map(s)
-                .map_err(|e| err(format!("error calling include: {e}")))
+            // Its own trace frame: the error nests as Go's (`__helmCall` adds "error calling include: ").
+            super::trace::run(t, &name, &data).map(s).map_err(err)
         };
         INCLUDE_DEPTH.with(|d| d.set(d.get() - 1));
         out
@@ -1125,25 +1130,29 @@ pub fn helm(m: &mut FuncMap, set: &TemplateSet) {
     f!(m, "tpl", move |a: &[Value]| -> R {
         let src = str_arg("tpl", a, 0)?;
         let data = a.get(1).cloned().unwrap_or(Value::Nil);
-        let name = data
-            .field("Template")
-            .and_then(|t| t.field("Name"))
-            .map(strval)
-            .unwrap_or_else(|| "gotpl".into());
-        super::render_in(&tpl_trees, &tpl_env, &name, &src, &data)
+        // Helm v4 parses the text as "gotpl" (its error messages say so).
+        super::render_in(&tpl_trees, &tpl_env, "gotpl", &src, &data)
             .map(s)
-            .map_err(|e| err(format!("error calling tpl: {e}")))
+            .map_err(|e| match e {
+                super::TemplateError::Exec { message, .. } => err(format!(
+                    "error during tpl function execution for {}: {message}",
+                    quote(&src)
+                )),
+                super::TemplateError::Parse { message, .. } => {
+                    err(format!("cannot parse template {}: {message}", quote(&src)))
+                }
+            })
     });
     f!(m, "required", |a: &[Value]| -> R {
         let msg = str_arg("required", a, 0)?;
         match a.get(1) {
-            None | Some(Value::Nil) => Err(err(msg)),
-            Some(Value::String(x)) if x.is_empty() => Err(err(msg)),
+            None | Some(Value::Nil) => Err(err(helm_err(&msg))),
+            Some(Value::String(x)) if x.is_empty() => Err(err(helm_err(&msg))),
             Some(v) => Ok(v.clone()),
         }
     });
     f!(m, "fail", |a: &[Value]| -> R {
-        Err(err(str_arg("fail", a, 0)?))
+        Err(err(helm_err(&str_arg("fail", a, 0)?)))
     });
     f!(m, "toYaml", |a: &[Value]| -> R {
         Ok(s(to_yaml_text(last("toYaml", a)?)))

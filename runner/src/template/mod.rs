@@ -21,11 +21,15 @@
 //!   ("nil pointer evaluating interface {}.b") as Go does; gotmpl alone would yield nil.
 //! - **`printf "%v"`** operands are pre-formatted the Go way when the format is a literal.
 //! - **`<no value>`** is removed from the output, as Helm does (`missingkey=zero` + replace).
-//! - Error messages carry the template name (and line:column for parse errors) but not
-//!   Go's exact `executing ... at <...>` text nor the line of an execution error.
+//! - **Error positions.** Every call to a chart function is rewritten to
+//!   `__helmCall "fn" "site" args…` and every builtin call marks its site (see [`trace`]),
+//!   so an execution error reads as Go's
+//!   `template: <file>:<line>:<col>: executing "<name>" at <<node>>: <message>`
+//!   ([`TemplateError::Exec`]'s `message`); its `Display` is Helm v4's wording of it.
 
 pub mod funcs;
 pub mod gofmt;
+pub mod trace;
 pub mod yaml;
 
 use std::collections::BTreeMap;
@@ -45,12 +49,14 @@ pub enum TemplateError {
         /// Parser message, with line and column.
         message: String,
     },
-    /// Execution failed (bad argument, `fail`, `required`, missing template…).
-    #[error("execution error in template {name}: {message}")]
+    /// Execution failed (bad argument, `fail`, `required`, missing template…). Displays
+    /// as Helm v4 words it ([`trace::helm_message`]).
+    #[error("{}", trace::helm_message(message))]
     Exec {
         /// Template (file) name.
         name: String,
-        /// What went wrong.
+        /// Go's `ExecError` text: `template: <file>:<line>:<col>: executing "<name>" at
+        /// <<node>>: <message>` (`template: <name>: <message>` when no position is known).
         message: String,
     },
 }
@@ -98,6 +104,7 @@ impl TemplateSet {
         for (k, v) in &env.extra {
             fm.insert(k.clone(), Arc::clone(v));
         }
+        trace::install(&mut fm);
         let mut t = gotmpl::Template::new("").funcs(fm);
         for (name, tree) in trees.iter() {
             t = t.add_parse_tree(name, tree.clone());
@@ -130,11 +137,10 @@ impl TemplateSet {
                 message: format!("no template {name:?} associated with template \"gotpl\""),
             });
         }
-        t.execute_template_to_string(name, data)
-            .map_err(|e| TemplateError::Exec {
-                name: name.to_string(),
-                message: e.to_string(),
-            })
+        trace::run(t, name, data).map_err(|message| TemplateError::Exec {
+            name: name.to_string(),
+            message,
+        })
     }
 
     /// Helm's `tpl`: parses `src` into a copy of this set (so it sees every `define` and
@@ -174,30 +180,203 @@ fn add_source(
     let (mut tree, defines) = Parser::with_name(Some(name), src, "{{", "}}")
         .and_then(|p| p.parse())
         .map_err(perr)?;
-    rewrite_list(&mut tree);
+    let source = Source::new(name, src);
+    rewrite_list(&mut tree, &source);
     trees.insert(name.to_string(), tree);
     for mut d in defines {
         // Go keeps an earlier non-empty body when a later one is empty.
         if d.body.is_empty_tree() && trees.contains_key(d.name.as_str()) {
             continue;
         }
-        rewrite_list(&mut d.body);
+        rewrite_list(&mut d.body, &source);
         trees.insert(d.name.to_string(), d.body);
     }
     Ok(())
 }
 
-fn rewrite_list(list: &mut ListNode) {
-    for node in &mut list.nodes {
-        rewrite_node(node);
+/// The text a tree was parsed from: Go's `ErrorContext` positions and node texts.
+struct Source<'a> {
+    /// Go's `ParseName`: the file, also for the `define`s in it.
+    name: &'a str,
+    text: &'a str,
+    /// Byte offset of each line's start.
+    lines: Vec<usize>,
+}
+
+impl<'a> Source<'a> {
+    fn new(name: &'a str, text: &'a str) -> Self {
+        let mut lines = vec![0];
+        lines.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        Source { name, text, lines }
+    }
+
+    /// `file:line:col` of byte `offset`, the column 0-based as Go counts it.
+    fn location(&self, offset: usize) -> String {
+        let line = self.lines.partition_point(|&s| s <= offset).max(1);
+        let col = offset - self.lines[line - 1];
+        format!("{}:{line}:{col}", self.name)
+    }
+
+    /// The literal as written (string quotes, number spelling), as Go's nodes print it.
+    fn literal(&self, offset: usize) -> Option<&'a str> {
+        let rest = self.text.get(offset..)?;
+        let mut chars = rest.char_indices();
+        let (_, first) = chars.next()?;
+        let end = match first {
+            '"' => {
+                let mut escaped = false;
+                chars
+                    .find(|&(_, c)| {
+                        let done = c == '"' && !escaped;
+                        escaped = c == '\\' && !escaped;
+                        done
+                    })?
+                    .0
+                    + 1
+            }
+            '`' => rest[1..].find('`')? + 2,
+            '\'' => rest[1..].find('\'')? + 2,
+            _ => rest
+                .find(|c: char| c.is_whitespace() || matches!(c, ')' | '|' | '}' | '('))
+                .unwrap_or(rest.len()),
+        };
+        rest.get(..end)
+    }
+
+    fn expr_text(&self, e: &Expr) -> String {
+        let fields = |f: &[SmolStr]| f.iter().map(|x| format!(".{x}")).collect::<String>();
+        match e {
+            Expr::Dot(_) => ".".into(),
+            Expr::Field(_, f) => fields(f),
+            Expr::Variable(_, v, f) => format!("{v}{}", fields(f)),
+            Expr::Identifier(_, n) => n.to_string(),
+            Expr::String(p, s) => self
+                .literal(p.offset)
+                .filter(|l| l.starts_with(['"', '`']))
+                .map(str::to_string)
+                .unwrap_or_else(|| gofmt::quote(s)),
+            Expr::Number(p, n) => self
+                .literal(p.offset)
+                .map(str::to_string)
+                .unwrap_or_else(|| match n {
+                    gotmpl::parse::Number::Int(i) => i.to_string(),
+                    gotmpl::parse::Number::Uint(u) => u.to_string(),
+                    gotmpl::parse::Number::Float(f) => f.to_string(),
+                }),
+            Expr::Bool(_, b) => b.to_string(),
+            Expr::Nil(_) => "nil".into(),
+            Expr::Pipe(_, p) => format!("({})", self.pipe_text(p)),
+            Expr::Chain(_, inner, f) => format!("{}{}", self.expr_text(inner), fields(f)),
+        }
+    }
+
+    fn command_text(&self, c: &CommandNode) -> String {
+        c.args
+            .iter()
+            .map(|a| self.expr_text(a))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    fn pipe_text(&self, p: &PipeNode) -> String {
+        let mut out = String::new();
+        if !p.decl.is_empty() {
+            out.push_str(&p.decl.join(", "));
+            out.push_str(if p.is_assign { " = " } else { " := " });
+        }
+        let cmds: Vec<String> = p.commands.iter().map(|c| self.command_text(c)).collect();
+        out.push_str(&cmds.join(" | "));
+        out
     }
 }
 
-fn rewrite_node(node: &mut Node) {
+/// gotmpl's builtins (not in our function map, so not callable through `__helmCall`);
+/// `print` is ours.
+const GO_BUILTINS: [&str; 16] = [
+    "not", "len", "index", "slice", "printf", "println", "eq", "ne", "lt", "le", "gt", "ge",
+    "call", "html", "js", "urlquery",
+];
+
+fn is_internal(f: &str) -> bool {
+    f.starts_with("__helm") || f.starts_with("__go") || f == "and" || f == "or"
+}
+
+/// Routes each function call of `pipe` through the trace helpers (see [`trace`]); `texts`
+/// are the commands' texts before any rewrite, `None` for commands the engine inserted.
+fn trace_calls(pipe: &mut PipeNode, texts: &[Option<(usize, String)>], src: &Source) {
+    let mut unmark_after = Vec::new();
+    for (i, cmd) in pipe.commands.iter_mut().enumerate() {
+        let Some(Some((offset, text))) = texts.get(i) else {
+            continue;
+        };
+        let Some(Expr::Identifier(pos, f)) = cmd.args.first() else {
+            continue;
+        };
+        let (pos, f) = (*pos, f.clone());
+        if is_internal(&f) {
+            continue;
+        }
+        let site = trace::site('c', &src.location(*offset), text);
+        if GO_BUILTINS.contains(&f.as_str()) {
+            // Mark on the last explicit argument: it is evaluated right before the call.
+            let Some(last) = cmd.args.pop() else { continue };
+            if cmd.args.is_empty() {
+                cmd.args.push(last);
+                continue;
+            }
+            let marked = Expr::Pipe(
+                pos,
+                PipeNode {
+                    pos,
+                    decl: vec![],
+                    commands: vec![CommandNode {
+                        pos,
+                        args: vec![
+                            Expr::Identifier(pos, SmolStr::new(trace::MARK_FN)),
+                            Expr::String(pos, Arc::from(site)),
+                            Expr::String(pos, Arc::from(f.as_str())),
+                            last,
+                        ],
+                    }],
+                    is_assign: false,
+                },
+            );
+            cmd.args.push(marked);
+            unmark_after.push(i);
+        } else {
+            cmd.args.splice(
+                0..1,
+                [
+                    Expr::Identifier(pos, SmolStr::new(trace::CALL_FN)),
+                    Expr::String(pos, Arc::from(f.as_str())),
+                    Expr::String(pos, Arc::from(site)),
+                ],
+            );
+        }
+    }
+    for i in unmark_after.into_iter().rev() {
+        let pos = pipe.commands[i].pos;
+        pipe.commands.insert(
+            i + 1,
+            CommandNode {
+                pos,
+                args: vec![Expr::Identifier(pos, SmolStr::new(trace::UNMARK_FN))],
+            },
+        );
+    }
+}
+
+fn rewrite_list(list: &mut ListNode, src: &Source) {
+    for node in &mut list.nodes {
+        rewrite_node(node, src);
+    }
+}
+
+fn rewrite_node(node: &mut Node, src: &Source) {
     match node {
-        Node::List(l) => rewrite_list(l),
+        Node::List(l) => rewrite_list(l, src),
         Node::Action(a) => {
-            rewrite_pipe(&mut a.pipe);
+            rewrite_pipe(&mut a.pipe, src);
             if a.pipe.decl.is_empty() {
                 // Print through Go's `%v` (floats as `1e+06`, maps as `map[...]`).
                 let pos = a.pipe.pos;
@@ -208,18 +387,18 @@ fn rewrite_node(node: &mut Node) {
             }
         }
         Node::If(b) | Node::Range(b) | Node::With(b) => {
-            rewrite_pipe(&mut b.pipe);
-            rewrite_list(&mut b.body);
+            rewrite_pipe(&mut b.pipe, src);
+            rewrite_list(&mut b.body, src);
             if let Some(e) = &mut b.else_body {
-                rewrite_list(e);
+                rewrite_list(e, src);
             }
         }
         Node::Template(t) => {
             if let Some(p) = &mut t.pipe {
-                rewrite_pipe(p);
+                rewrite_pipe(p, src);
             }
         }
-        Node::Define(d) => rewrite_list(&mut d.body),
+        Node::Define(d) => rewrite_list(&mut d.body, src),
         Node::Text(_) | Node::Break(_) | Node::Continue(_) => {}
     }
 }
@@ -312,11 +491,26 @@ fn rewrite_printf(pipe: &mut PipeNode) {
     }
 }
 
-fn rewrite_pipe(pipe: &mut PipeNode) {
+fn rewrite_pipe(pipe: &mut PipeNode, src: &Source) {
+    let before: Vec<(usize, String)> = pipe
+        .commands
+        .iter()
+        .map(|c| (c.pos.offset, src.command_text(c)))
+        .collect();
     rewrite_printf(pipe);
+    // rewrite_printf inserts `__goArg` commands: they get no text.
+    let mut originals = before.into_iter();
+    let mut texts: Vec<Option<(usize, String)>> = pipe
+        .commands
+        .iter()
+        .map(|c| match c.args.first() {
+            Some(Expr::Identifier(_, f)) if f.as_str() == funcs::GO_ARG_FN => None,
+            _ => originals.next(),
+        })
+        .collect();
     for (i, cmd) in pipe.commands.iter_mut().enumerate() {
         for arg in &mut cmd.args {
-            rewrite_expr(arg);
+            rewrite_expr(arg, src);
         }
         let head_is_data = matches!(
             cmd.args.first(),
@@ -327,9 +521,14 @@ fn rewrite_pipe(pipe: &mut PipeNode) {
             let pos = cmd.pos;
             cmd.args
                 .insert(0, Expr::Identifier(pos, SmolStr::new("call")));
+        } else if !matches!(cmd.args.first(), Some(Expr::Identifier(..)))
+            && let Some(t) = texts.get_mut(i)
+        {
+            // A bare value: nothing is called here.
+            *t = None;
         }
         for arg in &mut cmd.args {
-            rewrite_path(arg);
+            rewrite_path(arg, src);
         }
     }
     // `$_ := set $d …` → `$d = set $d …` (maps are values here, see the module doc).
@@ -345,13 +544,14 @@ fn rewrite_pipe(pipe: &mut PipeNode) {
             pipe.is_assign = true;
         }
     }
+    trace_calls(pipe, &texts, src);
 }
 
-fn rewrite_expr(e: &mut Expr) {
+fn rewrite_expr(e: &mut Expr, src: &Source) {
     match e {
-        Expr::Pipe(_, p) => rewrite_pipe(p),
+        Expr::Pipe(_, p) => rewrite_pipe(p, src),
         Expr::Chain(pos, inner, fields) => {
-            rewrite_expr(inner);
+            rewrite_expr(inner, src);
             if let Some(i) = fields.iter().position(|f| is_niladic(f)) {
                 let pos = *pos;
                 let method = fields[i].clone();
@@ -422,7 +622,16 @@ fn rewrite_expr(e: &mut Expr) {
 /// `.a.b`, `$x.a`, `(p).a` → `__helmPath base "a" "b"`: Go fails with "nil pointer
 /// evaluating interface {}.b" when a step is nil, where gotmpl yields nil; Helm charts
 /// that break in Helm must break here too.
-fn rewrite_path(e: &mut Expr) {
+fn rewrite_path(e: &mut Expr, src: &Source) {
+    // Go points at the chain: the second field of `.a.b`, the first field of `$x.a`.
+    let (site_offset, text) = match &*e {
+        Expr::Field(pos, f) if f.len() >= 2 => (pos.offset + 1 + f[0].len(), src.expr_text(e)),
+        Expr::Variable(pos, name, f) if !f.is_empty() => {
+            (pos.offset + name.len(), src.expr_text(e))
+        }
+        Expr::Chain(pos, ..) => (pos.offset, src.expr_text(e)),
+        _ => (0, String::new()),
+    };
     let (pos, base, fields) = match e {
         Expr::Field(pos, f) if f.len() >= 2 => (*pos, Expr::Dot(*pos), std::mem::take(f)),
         Expr::Variable(pos, name, f) if !f.is_empty() => {
@@ -440,7 +649,13 @@ fn rewrite_path(e: &mut Expr) {
         }
         _ => return,
     };
-    let mut args = vec![Expr::Identifier(pos, SmolStr::new(funcs::PATH_FN)), base];
+    let site = trace::site('f', &src.location(site_offset), &text);
+    let mut args = vec![
+        Expr::Identifier(pos, SmolStr::new(trace::CALL_FN)),
+        Expr::String(pos, Arc::from(funcs::PATH_FN)),
+        Expr::String(pos, Arc::from(site)),
+        base,
+    ];
     args.extend(
         fields
             .iter()

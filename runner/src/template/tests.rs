@@ -185,3 +185,140 @@ fn self_including_template_fails_instead_of_overflowing_the_stack() {
     let set = TemplateSet::parse(&sources, Env::default()).unwrap();
     assert_eq!(set.execute("t", &Value::Nil).unwrap(), "54321");
 }
+
+/// The message Helm v4 gives for a chart made of `files`, rendering `target` with values `v`.
+fn exec_error(files: &[(&str, &str)], target: &str, v: serde_json::Value) -> String {
+    let sources: Vec<(String, String)> = files
+        .iter()
+        .map(|(n, s)| (n.to_string(), s.to_string()))
+        .collect();
+    let set = TemplateSet::parse(&sources, Env::default()).unwrap();
+    let data = from_json(&serde_json::json!({ "Values": v, "Template": {"Name": target} }));
+    set.execute(target, &data).unwrap_err().to_string()
+}
+
+/// Expected texts are helm-python-sdk 0.2.2's (Helm v4) `Chart.render` errors for the same
+/// templates (the golden check against real Helm lives in runner/src/helm/tests.rs).
+#[test]
+fn execution_errors_name_template_line_and_column_as_helm() {
+    let cm = "app/templates/cm.yaml";
+    assert_eq!(
+        exec_error(
+            &[(
+                "app/templates/nil.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  y: {{ .Values.x.y.z }}\n"
+            )],
+            "app/templates/nil.yaml",
+            serde_json::json!({"x": {}})
+        ),
+        "app/templates/nil.yaml:6:15\n  executing \"app/templates/nil.yaml\" at <.Values.x.y.z>:\n    nil pointer evaluating interface {}.z"
+    );
+    assert_eq!(
+        exec_error(
+            &[(
+                cm,
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  image: {{ required \"image.tag is required\" .Values.image }}\n"
+            )],
+            cm,
+            serde_json::json!({})
+        ),
+        "execution error at (app/templates/cm.yaml:6:12): image.tag is required"
+    );
+    assert_eq!(
+        exec_error(
+            &[(
+                cm,
+                "data:\n  b: {{ .Values.image | required \"image is required\" | quote }}\n"
+            )],
+            cm,
+            serde_json::json!({})
+        ),
+        "execution error at (app/templates/cm.yaml:2:24): image is required"
+    );
+    assert_eq!(
+        exec_error(
+            &[(
+                cm,
+                "{{- if not .Values.image }}\n  {{- fail \"no image given\" }}\n{{- end }}\n"
+            )],
+            cm,
+            serde_json::json!({})
+        ),
+        "execution error at (app/templates/cm.yaml:2:6): no image given"
+    );
+    let helpers = "{{- define \"app.img\" -}}\n{{ required \"need image\" .Values.image }}\n{{- end }}\n{{- define \"app.nil\" -}}\nx: {{ .Values.x.y.z }}\n{{- end }}\n";
+    assert_eq!(
+        exec_error(
+            &[
+                ("app/templates/_helpers.tpl", helpers),
+                (
+                    cm,
+                    "apiVersion: v1\nkind: ConfigMap\ndata:\n  b: {{ include \"app.img\" . }}\n"
+                )
+            ],
+            cm,
+            serde_json::json!({})
+        ),
+        "execution error at (app/templates/cm.yaml:4:8): need image"
+    );
+    assert_eq!(
+        exec_error(
+            &[
+                ("app/templates/_helpers.tpl", helpers),
+                (
+                    cm,
+                    "apiVersion: v1\nkind: ConfigMap\ndata:\n  {{- include \"app.nil\" . | nindent 2 }}\n"
+                )
+            ],
+            cm,
+            serde_json::json!({"x": {}})
+        ),
+        "app/templates/cm.yaml:4:6\n  executing \"app/templates/cm.yaml\" at <include \"app.nil\" .>:\n    error calling include:\napp/templates/_helpers.tpl:5:13\n  executing \"app.nil\" at <.Values.x.y.z>:\n    nil pointer evaluating interface {}.z"
+    );
+    assert_eq!(
+        exec_error(
+            &[(cm, "a: {{ tpl \"{{ .Values.x.y.z }}\" . }}\n")],
+            cm,
+            serde_json::json!({"x": {}})
+        ),
+        "template: app/templates/cm.yaml:1:6: executing \"app/templates/cm.yaml\" at <tpl \"{{ .Values.x.y.z }}\" .>: error calling tpl: error during tpl function execution for \"{{ .Values.x.y.z }}\": template: gotpl:1:10: executing \"gotpl\" at <.Values.x.y.z>: nil pointer evaluating interface {}.z"
+    );
+    assert_eq!(
+        exec_error(
+            &[(
+                cm,
+                "a: {{ .Values.xxxxxxxxxxxxxxxxxxxxxxx.yyyyyyyyyyyyyy.zzzzzzzz }}\n"
+            )],
+            cm,
+            serde_json::json!({"x": {}})
+        ),
+        "app/templates/cm.yaml:1:13\n  executing \"app/templates/cm.yaml\" at <.Values.xxxxxxxxxxxxxxxxxxxxxxx.yyyyyyyyyyyyyy.zzzzzzzz>:\n    nil pointer evaluating interface {}.yyyyyyyyyyyyyy"
+    );
+    assert_eq!(
+        exec_error(
+            &[(
+                cm,
+                "a:\n{{- range $k, $v := .Values.x }}\n  {{ $k }}: {{ $v.a.b }}\n{{- end }}\n"
+            )],
+            cm,
+            serde_json::json!({"x": {"k": {}}})
+        ),
+        "app/templates/cm.yaml:3:17\n  executing \"app/templates/cm.yaml\" at <$v.a.b>:\n    nil pointer evaluating interface {}.b"
+    );
+}
+
+#[test]
+fn builtin_errors_carry_their_call_site() {
+    let err = exec_error(
+        &[(
+            "t",
+            "a: {{ add 1 2 }}\nb: {{ index .Values.x \"a\" \"b\" }}\n",
+        )],
+        "t",
+        serde_json::json!({"x": {}}),
+    );
+    assert!(
+        err.starts_with("template: t:2:6: executing \"t\" at <index .Values.x \"a\" \"b\">: error calling index: "),
+        "{err}"
+    );
+}
