@@ -3,8 +3,9 @@
 //! `<parent>/<sha>/` — never a checkout of the clone's shared work tree, so a GitRepository
 //! and an automation on the same URL do not step on each other.
 //!
-//! Guarantees: the directory is written under a temporary name and renamed into place, so a
-//! reader never sees it half-written; files (and directories) are read-only; a directory
+//! Guarantees: the directory is written under a temporary name and renamed into place
+//! (the swap under a per-source file lock, `<parent>/.lock`), so a reader never sees it
+//! half-written and concurrent writers of one commit agree on one directory; files (and directories) are read-only; a directory
 //! made with the same ignore rules is reused (a sidecar `<sha>.digest` records the rules'
 //! key, the digest and the size); after a new one is complete, older ones of the same
 //! parent are removed, keeping the newest two (a consumer still reading the previous
@@ -120,6 +121,20 @@ pub fn materialize(
     };
     let dir = parent.join(sha);
     let sidecar = parent.join(format!("{sha}.digest"));
+    // The swap is serialized per parent (threads and processes): a writer that finished
+    // meanwhile with the same rules wins, and nobody moves a just-published tree away.
+    let lock_path = parent.join(".lock");
+    let _lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .and_then(|f| f.lock().map(|()| f))
+        .map_err(io(&lock_path))?;
+    if let Some(theirs) = existing(parent, sha, ignore) {
+        let _ = remove_tree(&tmp);
+        return Ok(theirs);
+    }
     // The sidecar is what vouches for the directory: drop it before touching the directory.
     match std::fs::remove_file(&sidecar) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&sidecar)(e)),
@@ -133,12 +148,7 @@ pub fn materialize(
     }
     if let Err(e) = std::fs::rename(&tmp, &dir) {
         let _ = remove_tree(&tmp);
-        // A concurrent writer got there first with the same content.
-        if dir.is_dir() {
-            tracing::debug!(dir = %dir.display(), "artifact written concurrently, keeping theirs");
-        } else {
-            return Err(io(&dir)(e));
-        }
+        return Err(io(&dir)(e));
     }
     let sidecar_tmp = parent.join(format!(".tmp-{sha}-{}.digest", unique()));
     std::fs::write(
