@@ -18,7 +18,7 @@
 //! for `Established`); objects are taken over without Helm's ownership check (SSA with
 //! force); `lookup` returns an empty map.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,7 +27,6 @@ use kube::core::GroupVersionKind;
 use kube::discovery::Scope;
 use serde_json::Value as J;
 
-use super::cli::split_documents_v4;
 use super::manifest::split_manifests;
 use super::release::{
     ChartRecord, HookExecution, HookRecord, Info, Release, ReleaseError, Status, Storage,
@@ -821,41 +820,9 @@ fn build(
     )
     .map_err(ActionError::Render)?;
     let sorted = sort_manifests(&files, req.chart.name()).map_err(ActionError::Render)?;
-    // Helm v4 stores each document left-trimmed only: take the raw text of every sorted
-    // document so `helm get manifest` reads byte for byte what Helm would have stored.
-    let split: BTreeMap<&str, Vec<String>> = files
-        .iter()
-        .map(|(k, v)| (k.as_str(), split_documents_v4(v)))
-        .collect();
-    let mut used = BTreeSet::new();
-    let mut raw = |source: &str, trimmed: &str| -> String {
-        split
-            .get(source)
-            .and_then(|docs| {
-                docs.iter()
-                    .enumerate()
-                    .find(|(i, d)| {
-                        d.trim() == trimmed.trim() && used.insert((source.to_string(), *i))
-                    })
-                    .map(|(_, d)| d.clone())
-            })
-            .unwrap_or_else(|| trimmed.to_string())
-    };
-    let manifest: String = sorted
-        .manifests
-        .iter()
-        .map(|m| {
-            format!(
-                "---\n# Source: {}\n{}\n",
-                m.source,
-                raw(&m.source, &m.content)
-            )
-        })
-        .collect();
-    let mut hooks = hook_records(&sorted.hooks);
-    for h in &mut hooks {
-        h.manifest = raw(&h.path, &h.manifest);
-    }
+    // Documents keep the trailing whitespace Helm v4 keeps: the stored manifest is Helm's.
+    let manifest = sorted.manifest_text();
+    let hooks = hook_records(&sorted.hooks);
     let objects = parse_manifest(&manifest).map_err(ActionError::Render)?;
     for h in &sorted.hooks {
         parse_doc(&h.manifest.content, &h.manifest.source).map_err(ActionError::Render)?;

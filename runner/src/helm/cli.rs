@@ -13,7 +13,7 @@
 //! (`true`, `false`, `null`, integers); `--set-string`, `--set-file` and `--set-json` are
 //! not implemented. Capabilities are Helm's offline defaults, revision 1, install.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde_json::{Map, Value as J};
@@ -159,62 +159,6 @@ fn typed(s: &str) -> J {
     }
 }
 
-/// Helm v4's chart-v2 `SplitManifests`: documents left-trimmed, trailing whitespace kept.
-pub fn split_documents_v4(text: &str) -> Vec<String> {
-    let text = text.trim_start();
-    let bytes = text.as_bytes();
-    let mut docs = Vec::new();
-    let mut start = 0usize;
-    let mut i = 0usize;
-    // A separator is `---` at the start or after a newline, with the whitespace before that
-    // newline and all whitespace after the dashes.
-    while i < bytes.len() {
-        let at_line_start = i == 0 || bytes[i - 1] == b'\n';
-        if at_line_start && bytes[i..].starts_with(b"---") {
-            let mut sep_start = i;
-            if i > 0 {
-                // Back over the newline and the whitespace before it (within this doc).
-                sep_start = i - 1;
-                while sep_start > start && bytes[sep_start - 1].is_ascii_whitespace() {
-                    sep_start -= 1;
-                }
-            }
-            let mut end = i + 3;
-            while end < bytes.len() && bytes[end].is_ascii_whitespace() {
-                end += 1;
-            }
-            docs.push(&text[start..sep_start]);
-            start = end;
-            i = end;
-            continue;
-        }
-        i += 1;
-    }
-    docs.push(&text[start..]);
-    docs.into_iter()
-        .filter(|d| !d.trim().is_empty())
-        .map(|d| d.trim_start().to_string())
-        .collect()
-}
-
-/// The document of `files[source]` (Helm v4 split) whose trimmed text is `trimmed`, so the
-/// trailing whitespace Helm keeps is printed; `trimmed` itself when none matches.
-fn raw_document<'a>(
-    split: &'a BTreeMap<String, Vec<String>>,
-    source: &str,
-    trimmed: &'a str,
-    used: &mut BTreeSet<(String, usize)>,
-) -> &'a str {
-    if let Some(docs) = split.get(source) {
-        for (i, d) in docs.iter().enumerate() {
-            if d.trim() == trimmed.trim() && used.insert((source.to_string(), i)) {
-                return d;
-            }
-        }
-    }
-    trimmed
-}
-
 /// Renders `args` and returns what `helm template` prints.
 pub fn template(args: &TemplateArgs, now_unix: i64) -> Result<String, HelmError> {
     let chart = load_dir(&args.chart_dir)?;
@@ -242,16 +186,7 @@ pub fn template_text(
     chart_name: &str,
 ) -> Result<String, HelmError> {
     let sorted = sort_manifests(files, chart_name)?;
-    let split: BTreeMap<String, Vec<String>> = files
-        .iter()
-        .map(|(k, v)| (k.clone(), split_documents_v4(v)))
-        .collect();
-    let mut used = BTreeSet::new();
-    let mut manifest = String::new();
-    for m in &sorted.manifests {
-        let doc = raw_document(&split, &m.source, &m.content, &mut used);
-        manifest.push_str(&format!("---\n# Source: {}\n{doc}\n", m.source));
-    }
+    let manifest = sorted.manifest_text();
     let mut out = String::new();
     // helm template: Fprintln(TrimSpace(rel.Manifest)), then the hooks.
     let trimmed = manifest.trim();
@@ -260,8 +195,10 @@ pub fn template_text(
         out.push('\n');
     }
     for h in &sorted.hooks {
-        let doc = raw_document(&split, &h.manifest.source, &h.manifest.content, &mut used);
-        out.push_str(&format!("---\n# Source: {}\n{doc}\n", h.manifest.source));
+        out.push_str(&format!(
+            "---\n# Source: {}\n{}\n",
+            h.manifest.source, h.manifest.content
+        ));
     }
     Ok(out)
 }
@@ -282,14 +219,15 @@ mod tests {
 
     #[test]
     fn split_keeps_trailing_whitespace_of_the_last_document_only() {
+        use crate::helm::manifest::split_manifests;
         let docs =
-            split_documents_v4("\n\nkind: A\n---\nkind: B\n\n\n---   \n\n# c\nkind: C   \n\n\n");
+            split_manifests("\n\nkind: A\n---\nkind: B\n\n\n---   \n\n# c\nkind: C   \n\n\n");
         assert_eq!(docs, ["kind: A", "kind: B", "# c\nkind: C   \n\n\n"]);
         assert_eq!(
-            split_documents_v4("a: 1\n---apiVersion: v1\n"),
+            split_manifests("a: 1\n---apiVersion: v1\n"),
             ["a: 1", "apiVersion: v1\n"]
         );
-        assert!(split_documents_v4(" \n---\n \n").is_empty());
+        assert!(split_manifests(" \n---\n \n").is_empty());
     }
 
     /// The chart and the expected text were checked against helm-python-sdk 0.2.2 (Helm v4.2:

@@ -56,7 +56,7 @@ pub const INSTALL_ORDER: [&str; 38] = [
 pub struct Manifest {
     /// Template path it came from.
     pub source: String,
-    /// The document text (trimmed).
+    /// The document text as Helm v4 splits it (left-trimmed, trailing whitespace kept).
     pub content: String,
     /// `kind`.
     pub kind: String,
@@ -110,30 +110,24 @@ impl SortedRelease {
     }
 }
 
-/// Helm's `SplitManifests`: documents separated by `---` lines, trimmed, empty ones dropped.
+/// Helm v4's chart-v2 `SplitManifests`: the text left-trimmed, split on the regular
+/// expression `(?:^|\s*\n)---\s*` (so the whitespace before a separator line and all
+/// whitespace after its dashes go, and `---key: v` starts a document), documents that are
+/// blank dropped, the others left-trimmed only: the last document of a file keeps its
+/// trailing whitespace, as in the manifest Helm stores. Matches do not overlap, so in
+/// `---\n\n---\nb: 2` the second `---` line stays in the document, as in Helm.
 pub fn split_manifests(text: &str) -> Vec<String> {
-    let big = format!("\n{text}\n");
-    let mut docs = Vec::new();
-    let mut cur = String::new();
-    for line in big.split('\n') {
-        if line.starts_with("---") && line[3..].trim().is_empty() {
-            docs.push(std::mem::take(&mut cur));
-        } else if let Some(rest) = line.strip_prefix("---")
-            && rest.starts_with([' ', '\t'])
-        {
-            // `--- key: v` starts a document whose first line follows the marker.
-            docs.push(std::mem::take(&mut cur));
-            cur.push_str(rest.trim_start());
-            cur.push('\n');
-        } else {
-            cur.push_str(line);
-            cur.push('\n');
-        }
-    }
-    docs.push(cur);
+    static SEP: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    // Go's `\s` is ASCII whitespace.
+    let sep = SEP.get_or_init(|| regex::Regex::new(r"(?:^|[\t\n\f\r ]*\n)---[\t\n\f\r ]*").ok());
+    let text = text.trim_start();
+    let docs: Vec<&str> = match sep {
+        Some(re) => re.split(text).collect(),
+        None => vec![text],
+    };
     docs.into_iter()
-        .map(|d| d.trim().to_string())
-        .filter(|d| !d.is_empty())
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| d.trim_start().to_string())
         .collect()
 }
 
