@@ -5,7 +5,8 @@
 //! ready) rolled back with the running revision deployed again, a template error in a new
 //! chart version (nothing applied, no revision, Ready=False naming template and line),
 //! `reconcile --once` picking HelmReleases up, Helm's own `status`/`history` reading our
-//! releases (with `HELM_PYTHON`), and uninstall on delete through the finalizer.
+//! releases (with `HELM_PYTHON`), uninstall on delete through the finalizer, `dependsOn`
+//! holding a release back until its dependency is Ready, and a nil pointer's position.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -1028,4 +1029,106 @@ else:
             .as_deref(),
         Some("europe-docker.pkg.dev/deepdesk/app:2.0")
     );
+}
+
+async fn ready_condition(client: &Client, name: &str) -> (ConditionStatus, String, String) {
+    let st = Api::<HelmRelease>::namespaced(client.clone(), NS)
+        .get(name)
+        .await
+        .unwrap()
+        .status
+        .unwrap();
+    let c = find_condition(&st.conditions, "Ready").unwrap();
+    (c.status, c.reason.clone(), c.message.clone())
+}
+
+/// `dependsOn`: a missing or not-Ready dependency holds the release back (Ready=False
+/// `DependencyNotReady`, retried, nothing installed) until the dependency is Ready for its
+/// generation. And a nil pointer in a template names file, line, column and action in
+/// Ready (the engine's position, Helm v4's wording).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn depends_on_waits_for_ready_dependencies_and_template_errors_name_the_line() {
+    let (_server, client) = cluster().await;
+    let cache = tempfile::tempdir().unwrap();
+    let ctx = Context::new(client.clone(), cache.path()).unwrap();
+    let (_git, _work) = chart_source(&client, &ctx).await;
+
+    create_release(&client, "web", json!({"dependsOn": [{"name": "db"}]})).await;
+    match reconcile_named(&ctx, &client, "web").await {
+        Outcome::NotReady(f) => {
+            assert_eq!(f.reason, "DependencyNotReady");
+            assert!(!f.stalled, "retried, not stalled: {f:?}");
+            assert_eq!(
+                f.message,
+                "unable to get 'flux-system/db' dependency: helmreleases.helm.toolkit.fluxcd.io \"db\" not found"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(release_secrets(&client, "web").await.is_empty());
+
+    create_release(&client, "db", json!({})).await;
+    match reconcile_named(&ctx, &client, "web").await {
+        Outcome::NotReady(f) => {
+            assert_eq!(
+                (f.reason.as_str(), f.message.as_str()),
+                (
+                    "DependencyNotReady",
+                    "dependency 'flux-system/db' is not ready"
+                )
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        ready_condition(&client, "web").await,
+        (
+            ConditionStatus::False,
+            "DependencyNotReady".to_string(),
+            "dependency 'flux-system/db' is not ready".to_string()
+        )
+    );
+    assert!(release_secrets(&client, "web").await.is_empty());
+
+    assert!(matches!(
+        reconcile_named(&ctx, &client, "db").await,
+        Outcome::Ready { .. }
+    ));
+    assert!(matches!(
+        reconcile_named(&ctx, &client, "web").await,
+        Outcome::Ready { .. }
+    ));
+    assert_eq!(
+        release_secrets(&client, "web").await,
+        ["sh.helm.release.v1.web.v1"]
+    );
+
+    // A new generation of the dependency not reconciled yet: not Ready for it.
+    Api::<HelmRelease>::namespaced(client.clone(), NS)
+        .patch(
+            "db",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"values": {"greeting": "hi"}}})),
+        )
+        .await
+        .unwrap();
+    match reconcile_named(&ctx, &client, "web").await {
+        Outcome::NotReady(f) => assert_eq!(f.reason, "DependencyNotReady"),
+        other => panic!("{other:?}"),
+    }
+
+    // `image: null` removes the chart's default map: `.Values.image.repository` is a nil
+    // pointer on line 23 of the Deployment template.
+    create_release(&client, "nilptr", json!({"values": {"image": null}})).await;
+    match reconcile_named(&ctx, &client, "nilptr").await {
+        Outcome::NotReady(f) => {
+            assert_eq!(f.reason, "InstallFailed");
+            assert_eq!(
+                f.message,
+                "Helm install failed for release flux-system/nilptr with chart app@1.0.0: rendering: app/templates/deployment.yaml:23:28\n  executing \"app/templates/deployment.yaml\" at <.Values.image.repository>:\n    nil pointer evaluating interface {}.repository"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(release_secrets(&client, "nilptr").await.is_empty());
 }

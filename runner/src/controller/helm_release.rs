@@ -19,6 +19,10 @@
 //! A render failure (template error, `required`, `values.schema.json`) applies and records
 //! nothing: the running revision stays, Ready=False with the template, line and message.
 //!
+//! `dependsOn`: before the chart is read, every listed HelmRelease must exist and be Ready
+//! for its generation, else Ready=False `DependencyNotReady` (retried after the run loop's
+//! 30 s, helm-controller's `--requeue-dependency` default); `readyExpr` is not evaluated.
+//!
 //! Chart versions: with `reconcileStrategy: ChartVersion` (default) the chart is snapshot
 //! under `<cache>/helmcharts/<hrns>-<hrname>/<source+path hash>/<version>/` the first time a
 //! version is seen, so template changes without a `Chart.yaml` version bump are ignored
@@ -29,7 +33,7 @@
 //! Differs from helm-controller: no HelmChart object is created (`status.helmChart` names
 //! the one Flux would create); only `chart.spec.sourceRef.kind: GitRepository` is read
 //! (`chartRef`, HelmRepository and Bucket are refused, Stalled); no drift detection, tests,
-//! post-renderers, `dependsOn`, `kubeConfig` or impersonation; `history` is rebuilt from the
+//! post-renderers, `kubeConfig` or impersonation; `history` is rebuilt from the
 //! release storage (newest first) after every action; the snapshot `digest` is the SHA-256
 //! of the release JSON.
 
@@ -728,6 +732,38 @@ fn release_ref(r: &Release) -> String {
 }
 
 /// Installs or upgrades; returns the Ready message or the failure.
+/// The first `dependsOn` HelmRelease that is missing or not Ready for its current generation
+/// (helm-controller's `checkDependencies`): `DependencyNotReady`, retried (the run loop's
+/// 30 s, helm-controller's `--requeue-dependency` default). `readyExpr` is not evaluated.
+async fn dependencies_not_ready(
+    ctx: &Context,
+    obj: &HelmRelease,
+    ns: &str,
+) -> Result<Option<Failure>, Error> {
+    use proto::flux::FluxObject as _;
+    for dep in obj.spec.depends_on.iter().flatten() {
+        let dep_ns = dep.namespace.clone().unwrap_or_else(|| ns.to_string());
+        let api: Api<HelmRelease> = Api::namespaced(ctx.client.clone(), &dep_ns);
+        let found = api.get_opt(&dep.name).await.map_err(|source| Error::Kube {
+            op: "get",
+            kind: KIND,
+            namespace: dep_ns.clone(),
+            name: dep.name.clone(),
+            source: Box::new(source),
+        })?;
+        let message = match found {
+            None => format!(
+                "unable to get '{dep_ns}/{}' dependency: helmreleases.helm.toolkit.fluxcd.io \"{}\" not found",
+                dep.name, dep.name
+            ),
+            Some(d) if !d.is_ready() => format!("dependency '{dep_ns}/{}' is not ready", dep.name),
+            Some(_) => continue,
+        };
+        return Ok(Some(Failure::retry(reason::DEPENDENCY_NOT_READY, message)));
+    }
+    Ok(None)
+}
+
 async fn run(
     ctx: &Context,
     obj: &HelmRelease,
@@ -737,6 +773,10 @@ async fn run(
     extra: &mut Extra,
 ) -> Result<Result<String, Failure>, Error> {
     let me = ObjectRef::new(KIND, ns, name);
+    // helm-controller checks dependencies before it looks at the chart.
+    if let Some(f) = dependencies_not_ready(ctx, obj, ns).await? {
+        return Ok(Err(f));
+    }
     let prepared = match prepare_chart(ctx, obj, ns, name).await? {
         Ok(p) => p,
         Err(f) => return Ok(Err(f)),
