@@ -930,3 +930,71 @@ print(json.dumps([r["revision"], r["status"], r["manifest"]]))
     );
     assert_eq!(seen["values"], v2);
 }
+
+/// Strict field validation, as Helm 4 applies: a document with a field the server's schema
+/// does not know (`metadata.added`) is refused with an error naming the object and the
+/// field; the revision is recorded failed and the live object keeps the deployed data.
+#[tokio::test]
+async fn unknown_fields_are_refused_naming_object_and_field() {
+    let (_server, client) = server(false).await;
+    let cfg = config(&client);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("legacy");
+    std::fs::create_dir_all(path.join("templates")).unwrap();
+    std::fs::write(
+        path.join("Chart.yaml"),
+        "apiVersion: v2\nname: legacy\nversion: 1.0.0\n",
+    )
+    .unwrap();
+    std::fs::write(
+        path.join("templates/cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: legacy-config\n  {{- if .Values.added }}\n  added: \"yes\"\n  {{- end }}\ndata:\n  v: {{ .Values.v | quote }}\n",
+    )
+    .unwrap();
+    let chart = load_dir(&path).unwrap();
+    let request = |values: &'static Value| ReleaseRequest {
+        name: "legacy",
+        namespace: "default",
+        chart: &chart,
+        values,
+    };
+    static GOOD: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| json!({"v": "1"}));
+    static BAD: std::sync::LazyLock<Value> =
+        std::sync::LazyLock::new(|| json!({"v": "2", "added": true}));
+    install(&cfg, &request(&GOOD)).await.unwrap();
+    match upgrade(&cfg, &request(&BAD)).await {
+        Err(ActionError::Apply {
+            revision,
+            object,
+            message,
+        }) => {
+            assert_eq!(revision, 2);
+            assert!(
+                object.contains("ConfigMap") && object.contains("legacy-config"),
+                "{object}"
+            );
+            assert!(
+                message.contains("strict decoding error: unknown field \"metadata.added\""),
+                "{message}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        statuses(&cfg, "legacy").await,
+        vec![(1, Status::Deployed), (2, Status::Failed)]
+    );
+    let live = Api::<ConfigMap>::namespaced(client.clone(), "default")
+        .get("legacy-config")
+        .await
+        .unwrap();
+    assert_eq!(live.data.unwrap()["v"], "1");
+    // The same chart without the unknown field upgrades.
+    static FIXED: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| json!({"v": "3"}));
+    upgrade(&cfg, &request(&FIXED)).await.unwrap();
+    let live = Api::<ConfigMap>::namespaced(client.clone(), "default")
+        .get("legacy-config")
+        .await
+        .unwrap();
+    assert_eq!(live.data.unwrap()["v"], "3");
+}

@@ -1,7 +1,9 @@
 //! Helm's actions against a cluster: install, upgrade, rollback, uninstall (and Flux's
 //! unlock), recording every revision in Helm's release Secrets ([`super::release`]).
 //!
-//! Objects are applied with server-side apply (field manager `helm-controller`, force), in
+//! Objects are applied with server-side apply (field manager `helm-controller`, force,
+//! `fieldValidation=Strict` as Helm 4: an unknown field fails the apply naming object and
+//! field, and the revision is recorded `failed`), in
 //! Helm's install order, carrying Helm's ownership metadata (`meta.helm.sh/release-name`,
 //! `meta.helm.sh/release-namespace`, `app.kubernetes.io/managed-by: Helm`) so Helm itself
 //! can take them over and we can take over Helm's. A revision is first recorded
@@ -591,7 +593,11 @@ impl<'a> Run<'a> {
                 }
             }
         }
-        let pp = PatchParams::apply(&self.cfg.field_manager).force();
+        // Strict, as Helm 4 applies: a field the server's schema does not know is refused
+        // (`strict decoding error: unknown field "metadata.added"`), not silently pruned.
+        let pp = PatchParams::apply(&self.cfg.field_manager)
+            .force()
+            .validation_strict();
         api.patch(&o.name, &pp, &Patch::Apply(&v))
             .await
             .map(|_| ())
