@@ -7,7 +7,13 @@
 //! resource each, and the cost per extra resource), and the refresh plan after both were applied
 //! (every `flux_kustomization` is read back from the API server; `terraform_data` reads nothing).
 //! Each plan runs `BENCH_RUNS` times (default 5, first run as warm-up excluded); the median is
-//! printed.
+//! printed, in wall time and in CPU time (user + system of terraform and the provider processes it
+//! started, which on a machine shared with other work is the steadier ratio).
+//!
+//! Where the time goes: after the timed runs, the same plans run with this binary standing in for
+//! the provider (it starts the real one as a child and records the child's CPU time), which splits
+//! the flux plan's CPU into Terraform's and our provider's, and prints the CPU ratio a provider
+//! costing nothing would reach. Linux only (`/proc/self/stat`).
 //!
 //! The provider is a release build (`cargo build --release -p provider`), or `TF_FLUX_PROVIDER_BIN`.
 //!
@@ -15,7 +21,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -26,6 +33,86 @@ use tests::apiserver::{BlockingApiServer, Options};
 use tests::terraform::{PlanOutcome, REQUIRED_PROVIDERS, Workspace};
 
 const N: usize = 200;
+/// Set in the provider's environment: this binary was started in its place and must start the
+/// provider binary named by the value (see [`wrap_provider`]).
+const WRAP_ENV: &str = "FLUX_PLAN_BENCH_PROVIDER";
+/// Where the stand-in appends the CPU seconds of each provider process.
+const CPU_LOG_ENV: &str = "FLUX_PLAN_BENCH_CPU_LOG";
+
+/// CPU seconds (user + system) of this process's reaped children: terraform and, since terraform
+/// reaps them, the provider processes it started. From `/proc/self/stat` fields 16-17 (cutime,
+/// cstime), in clock ticks of 1/100 s (USER_HZ on every common Linux configuration).
+fn children_cpu() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The command name (field 2) may hold spaces; the fields after it start at the last ") ".
+    let fields: Vec<&str> = stat
+        .rsplit_once(") ")
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // fields[0] is field 3 (state), so cutime (16) and cstime (17) are at 13 and 14.
+    (ticks(13) + ticks(14)) / 100.0
+}
+
+/// The stand-in provider: runs the real one with our arguments and stdio (the go-plugin handshake
+/// passes through), then appends its CPU time to the log and exits with its status.
+fn wrap_provider(real: &str) -> i32 {
+    let status = Command::new(real)
+        .args(std::env::args_os().skip(1))
+        .status()
+        .unwrap();
+    if let Some(log) = std::env::var_os(CPU_LOG_ENV) {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
+        writeln!(f, "{}", children_cpu()).unwrap();
+    }
+    status.code().unwrap_or(1)
+}
+
+/// Points the workspace's `plugins/terraform-provider-flux` at `target`.
+fn link_provider(ws: &Workspace, target: &Path) {
+    let link = ws
+        .path()
+        .join("plugins")
+        .join(tests::terraform::PROVIDER_BIN_NAME);
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink(target, &link).unwrap();
+}
+
+/// Median CPU seconds of our provider processes per plan, over `runs` plans (after one warm-up)
+/// with the stand-in in place; the plans' outcomes are checked as in [`time_plans`].
+fn provider_cpu(ws: &mut Workspace, bin: &Path, runs: usize, expected: PlanOutcome) -> f64 {
+    let log = ws.path().join("provider-cpu.log");
+    let me = std::env::current_exe().unwrap();
+    ws.set_env(WRAP_ENV, &bin.display().to_string())
+        .set_env(CPU_LOG_ENV, &log.display().to_string());
+    link_provider(ws, &me);
+    let mut per_plan: Vec<f64> = (0..=runs)
+        .map(|_| {
+            let _ = std::fs::remove_file(&log);
+            let (outcome, out) = ws.plan(&["-parallelism=10"]).unwrap();
+            assert_eq!(outcome, expected, "{}", out.combined());
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| l.trim().parse::<f64>().ok())
+                .sum()
+        })
+        .skip(1)
+        .collect();
+    link_provider(ws, bin);
+    ws.remove_env(WRAP_ENV).remove_env(CPU_LOG_ENV);
+    per_plan.sort_by(f64::total_cmp);
+    per_plan[per_plan.len() / 2]
+}
 
 fn setup_cluster() -> (BlockingApiServer, tokio::runtime::Runtime) {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -135,29 +222,51 @@ fn provider_binary() -> PathBuf {
     target.join("release").join("terraform-provider-flux")
 }
 
-/// Median wall time of `runs` plans (after one warm-up), checking the expected outcome.
-fn time_plans(ws: &Workspace, runs: usize, expected: PlanOutcome) -> Duration {
+/// Medians of wall time and CPU time (terraform + provider) of `runs` plans (after one warm-up),
+/// checking the expected outcome.
+fn time_plans(ws: &Workspace, runs: usize, expected: PlanOutcome) -> (Duration, f64) {
     let (outcome, out) = ws.plan(&["-parallelism=10"]).unwrap();
     assert_eq!(outcome, expected, "{}", out.combined());
-    let mut times: Vec<Duration> = (0..runs)
+    let (mut times, mut cpu): (Vec<Duration>, Vec<f64>) = (0..runs)
         .map(|_| {
+            let before = children_cpu();
             let (outcome, out) = ws.plan(&["-parallelism=10"]).unwrap();
             assert_eq!(outcome, expected, "{}", out.combined());
-            out.elapsed
+            (out.elapsed, children_cpu() - before)
         })
-        .collect();
+        .unzip();
     times.sort();
-    times[times.len() / 2]
+    cpu.sort_by(f64::total_cmp);
+    (times[times.len() / 2], cpu[cpu.len() / 2])
 }
 
-fn report(what: &str, flux: Duration, data: Duration) {
+fn report(what: &str, (flux, flux_cpu): (Duration, f64), (data, data_cpu): (Duration, f64)) {
     println!(
         "{what}: {N} flux_kustomization {flux:.2?}, {N} terraform_data {data:.2?}, ratio {:.2}x (target <= 1.25x)",
         flux.as_secs_f64() / data.as_secs_f64()
     );
+    println!(
+        "  CPU (terraform + provider): {flux_cpu:.2} s vs {data_cpu:.2} s, ratio {:.2}x",
+        flux_cpu / data_cpu
+    );
+}
+
+/// Splits the flux plan's CPU into our provider's and Terraform's.
+fn report_split(flux_cpu: f64, data_cpu: f64, provider: f64) {
+    println!(
+        "  of which our provider: {:.0} ms CPU ({:.0}% of the flux plan's, {:.2} ms per resource); Terraform's own CPU for the flux plan is {:.2} s, so a provider costing nothing would still be {:.2}x in CPU",
+        provider * 1000.0,
+        100.0 * provider / flux_cpu,
+        provider * 1000.0 / N as f64,
+        flux_cpu - provider,
+        (flux_cpu - provider) / data_cpu
+    );
 }
 
 fn main() {
+    if let Ok(real) = std::env::var(WRAP_ENV) {
+        std::process::exit(wrap_provider(&real));
+    }
     let runs: usize = std::env::var("BENCH_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -165,7 +274,7 @@ fn main() {
         .max(1);
     let (server, _rt) = setup_cluster();
     let kc = server.kubeconfig_path().display().to_string();
-    let bin = provider_binary();
+    let bin = provider_binary().canonicalize().unwrap();
     println!("provider: {}", bin.display());
     let mut flux = Workspace::with_provider(&bin).unwrap();
     let mut data = Workspace::with_provider(&bin).unwrap();
@@ -185,18 +294,24 @@ fn main() {
     let f = time_plans(&flux, runs, PlanOutcome::Changes);
     let d = time_plans(&data, runs, PlanOutcome::Changes);
     report("create plan (empty state)", f, d);
-    let per = (f.as_secs_f64() - f1.as_secs_f64() - (d.as_secs_f64() - d1.as_secs_f64()))
+    let per = (f.0.as_secs_f64() - f1.0.as_secs_f64() - (d.0.as_secs_f64() - d1.0.as_secs_f64()))
         / (N - 1) as f64;
     println!(
-        "  of which fixed: 1 flux_kustomization {f1:.2?} vs 1 terraform_data {d1:.2?} (+{:.0} ms); per extra resource: +{:.2} ms",
-        (f1.as_secs_f64() - d1.as_secs_f64()) * 1000.0,
+        "  of which fixed: 1 flux_kustomization {:.2?} vs 1 terraform_data {:.2?} (+{:.0} ms); per extra resource: +{:.2} ms",
+        f1.0,
+        d1.0,
+        (f1.0.as_secs_f64() - d1.0.as_secs_f64()) * 1000.0,
         per * 1000.0
     );
+    let p = provider_cpu(&mut flux, &bin, runs, PlanOutcome::Changes);
+    report_split(f.1, d.1, p);
 
     flux.apply(&["-parallelism=10"]).unwrap();
     data.apply(&["-parallelism=10"]).unwrap();
     let f = time_plans(&flux, runs, PlanOutcome::NoChanges);
     let d = time_plans(&data, runs, PlanOutcome::NoChanges);
     report("refresh plan (applied, no changes)", f, d);
+    let p = provider_cpu(&mut flux, &bin, runs, PlanOutcome::NoChanges);
+    report_split(f.1, d.1, p);
     flux.destroy(&["-parallelism=10"]).unwrap();
 }
