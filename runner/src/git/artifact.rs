@@ -3,19 +3,22 @@
 //! `<parent>/<sha>/` — never a checkout of the clone's shared work tree, so a GitRepository
 //! and an automation on the same URL do not step on each other.
 //!
-//! Guarantees: the directory is written under a temporary name and renamed into place
-//! (the swap under a per-source file lock, `<parent>/.lock`), so a reader never sees it
-//! half-written and concurrent writers of one commit agree on one directory; files (and directories) are read-only; a directory
-//! made with the same ignore rules is reused (a sidecar `<sha>.digest` records the rules'
-//! key, the digest and the size); after a new one is complete, older ones of the same
-//! parent are removed, keeping the newest two (a consumer still reading the previous
-//! revision keeps it).
+//! Guarantees:
+//! - the directory is written under a temporary name and renamed into place (the swap
+//!   under a per-source file lock, `<parent>/.lock`): a reader never sees it half-written,
+//!   and concurrent writers of one commit agree on one directory;
+//! - files and directories are read-only (executables keep their executable bit);
+//! - a directory made with the same ignore rules is reused (a sidecar `<sha>.digest`
+//!   records the rules' key, the digest and the size); other rules (`spec.ignore` edited)
+//!   rebuild it in place, the old one moved away first;
+//! - after a new one is complete, older ones of the same parent are removed, keeping the
+//!   newest [`KEEP`] (a consumer still reading the previous revision keeps it).
 //!
 //! Differences from source-controller: no tar.gz is written; the digest is the SHA-256 of
 //! the sorted relative paths, sizes and contents of the files (what
 //! [`crate::controller::git_repository::tree_digest`] computes over the directory), not of
 //! an archive; symlinks and submodules are left out (source-controller's archiver skips
-//! non-regular files too); executable files keep their executable bit.
+//! non-regular files too).
 
 use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::fs::PermissionsExt as _;
