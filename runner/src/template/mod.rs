@@ -180,7 +180,7 @@ fn add_source(
     let (mut tree, defines) = Parser::with_name(Some(name), src, "{{", "}}")
         .and_then(|p| p.parse())
         .map_err(perr)?;
-    let source = Source::new(name, src);
+    let mut source = Source::new(name, src);
     rewrite_list(&mut tree, &source);
     trees.insert(name.to_string(), tree);
     for mut d in defines {
@@ -188,6 +188,8 @@ fn add_source(
         if d.body.is_empty_tree() && trees.contains_key(d.name.as_str()) {
             continue;
         }
+        // Go says `executing "<define>"` for nodes of a define, wherever it is called from.
+        source.executing = d.name.to_string();
         rewrite_list(&mut d.body, &source);
         trees.insert(d.name.to_string(), d.body);
     }
@@ -198,6 +200,8 @@ fn add_source(
 struct Source<'a> {
     /// Go's `ParseName`: the file, also for the `define`s in it.
     name: &'a str,
+    /// The template the nodes being rewritten execute as: the file, or the `define`.
+    executing: String,
     text: &'a str,
     /// Byte offset of each line's start.
     lines: Vec<usize>,
@@ -207,7 +211,12 @@ impl<'a> Source<'a> {
     fn new(name: &'a str, text: &'a str) -> Self {
         let mut lines = vec![0];
         lines.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        Source { name, text, lines }
+        Source {
+            name,
+            executing: name.to_string(),
+            text,
+            lines,
+        }
     }
 
     /// `file:line:col` of byte `offset`, the column 0-based as Go counts it.
@@ -316,7 +325,7 @@ fn trace_calls(pipe: &mut PipeNode, texts: &[Option<(usize, String)>], src: &Sou
         if is_internal(&f) {
             continue;
         }
-        let site = trace::site('c', &src.location(*offset), text);
+        let site = trace::site('c', &src.location(*offset), &src.executing, text);
         if GO_BUILTINS.contains(&f.as_str()) {
             // Mark on the last explicit argument: it is evaluated right before the call.
             let Some(last) = cmd.args.pop() else { continue };
@@ -624,12 +633,43 @@ fn rewrite_expr(e: &mut Expr, src: &Source) {
 /// that break in Helm must break here too.
 fn rewrite_path(e: &mut Expr, src: &Source) {
     // Go points at the chain: the second field of `.a.b`, the first field of `$x.a`.
+    let mut reused = None;
     let (site_offset, text) = match &*e {
         Expr::Field(pos, f) if f.len() >= 2 => (pos.offset + 1 + f[0].len(), src.expr_text(e)),
         Expr::Variable(pos, name, f) if !f.is_empty() => {
             (pos.offset + name.len(), src.expr_text(e))
         }
-        Expr::Chain(pos, ..) => (pos.offset, src.expr_text(e)),
+        Expr::Chain(pos, inner, _) => match &**inner {
+            // Go does not mark the chain itself: it reports the last node it evaluated, the
+            // field inside the parentheses for `(.a.b).c` (already rewritten to a traced
+            // path walk whose site is reused; a one-field `(.a)` is still a field).
+            Expr::Pipe(_, p)
+                if p.decl.is_empty()
+                    && let [cmd] = p.commands.as_slice() =>
+            {
+                let walk = match cmd.args.as_slice() {
+                    [Expr::Pipe(_, q)] if q.commands.len() == 1 => q.commands[0].args.as_slice(),
+                    _ => &[],
+                };
+                match (walk, cmd.args.as_slice()) {
+                    (
+                        [
+                            Expr::Identifier(_, c),
+                            Expr::String(_, f),
+                            Expr::String(_, site),
+                            ..,
+                        ],
+                        _,
+                    ) if c.as_str() == trace::CALL_FN && &**f == funcs::PATH_FN => {
+                        reused = Some(site.to_string());
+                        (0, String::new())
+                    }
+                    (_, [field @ Expr::Field(..)]) => (field.pos().offset, src.expr_text(field)),
+                    _ => (pos.offset, src.expr_text(e)),
+                }
+            }
+            _ => (pos.offset, src.expr_text(e)),
+        },
         _ => (0, String::new()),
     };
     let (pos, base, fields) = match e {
@@ -649,7 +689,8 @@ fn rewrite_path(e: &mut Expr, src: &Source) {
         }
         _ => return,
     };
-    let site = trace::site('f', &src.location(site_offset), &text);
+    let site = reused
+        .unwrap_or_else(|| trace::site('f', &src.location(site_offset), &src.executing, &text));
     let mut args = vec![
         Expr::Identifier(pos, SmolStr::new(trace::CALL_FN)),
         Expr::String(pos, Arc::from(funcs::PATH_FN)),

@@ -307,6 +307,45 @@ fn execution_errors_name_template_line_and_column_as_helm() {
     );
 }
 
+/// More of helm-python-sdk's texts: a chain reports the field inside the parentheses, a
+/// `template` action executes as the define, a variable's chain starts at its first field.
+#[test]
+fn execution_error_nodes_follow_go() {
+    let cm = "app/templates/cm.yaml";
+    let x = serde_json::json!({"x": {}});
+    assert_eq!(
+        exec_error(&[(cm, "a: {{ (.Values.x).y.z }}\n")], cm, x.clone()),
+        "app/templates/cm.yaml:1:14\n  executing \"app/templates/cm.yaml\" at <.Values.x>:\n    nil pointer evaluating interface {}.z"
+    );
+    assert_eq!(
+        exec_error(
+            &[(
+                cm,
+                "{{- define \"d\" }}\nq: {{ .Values.x.y.z }}\n{{- end }}\na: {{ template \"d\" . }}\n"
+            )],
+            cm,
+            x.clone()
+        ),
+        "app/templates/cm.yaml:2:13\n  executing \"d\" at <.Values.x.y.z>:\n    nil pointer evaluating interface {}.z"
+    );
+    assert_eq!(
+        exec_error(
+            &[(cm, "{{- $v := .Values.x }}\na: {{ $v.y.z }}\n")],
+            cm,
+            x.clone()
+        ),
+        "app/templates/cm.yaml:2:8\n  executing \"app/templates/cm.yaml\" at <$v.y.z>:\n    nil pointer evaluating interface {}.z"
+    );
+    assert_eq!(
+        exec_error(
+            &[(cm, "a: {{ toYaml .Values.x.y.z | nindent 2 }}\n")],
+            cm,
+            x
+        ),
+        "app/templates/cm.yaml:1:20\n  executing \"app/templates/cm.yaml\" at <.Values.x.y.z>:\n    nil pointer evaluating interface {}.z"
+    );
+}
+
 #[test]
 fn builtin_errors_carry_their_call_site() {
     let err = exec_error(

@@ -31,9 +31,10 @@ pub const ERR_END: &str = "HELM_ERR_END";
 
 const SEP: char = '\u{1f}';
 
-/// A call site as encoded in the rewritten tree: kind (`c` call, `f` field), location, text.
-pub fn site(kind: char, location: &str, context: &str) -> String {
-    format!("{kind}{SEP}{location}{SEP}{context}")
+/// A call site as encoded in the rewritten tree: kind (`c` call, `f` field), location, the
+/// template it executes as (the file or its `define`), text.
+pub fn site(kind: char, location: &str, executing: &str, context: &str) -> String {
+    format!("{kind}{SEP}{location}{SEP}{executing}{SEP}{context}")
 }
 
 #[derive(Default)]
@@ -94,10 +95,11 @@ pub fn run(t: &gotmpl::Template, name: &str, data: &Value) -> Result<String, Str
         };
         match site {
             Some(site) => {
-                let mut parts = site.splitn(3, SEP).skip(1);
+                let mut parts = site.splitn(4, SEP).skip(1);
                 let location = parts.next().unwrap_or(name);
+                let executing = parts.next().unwrap_or(name);
                 let context = parts.next().unwrap_or("");
-                format!("template: {location}: executing {name:?} at <{context}>: {message}")
+                format!("template: {location}: executing {executing:?} at <{context}>: {message}")
             }
             None => format!("template: {name}: {message}"),
         }
