@@ -100,20 +100,24 @@ fn examples_apply_replan_empty_and_destroy_against_the_test_api_server() {
     for p in ["backend-staging", "engine-staging"] {
         assert!(policies.contains(p), "{policies}");
     }
-    let receiver = kubectl(
+    // GitHub pushes to deepdesk-config, and CI's image pushes (generic, for the ImageRepositories).
+    let receivers = kubectl(
         &kc,
         &[
             "get",
             "receivers.notification.toolkit.fluxcd.io",
-            "github",
             "-n",
             "flux-system",
             "-o",
-            "name",
+            "jsonpath={range .items[*]}{.metadata.name}={.spec.type}:{.spec.resources[*].name}{\"\\n\"}{end}",
         ],
         "",
     );
-    assert!(receiver.contains("github"), "{receiver}");
+    assert!(
+        receivers.contains("github=github:deepdesk-config")
+            && receivers.contains("images=generic:backend engine"),
+        "{receivers}"
+    );
 
     let accounts = example("deepdesk-terraform");
     let out = accounts
