@@ -925,6 +925,89 @@ async fn dependents_reconcile_when_their_dependency_becomes_ready() {
     runner.stop().await;
 }
 
+/// `dependsOn` between HelmReleases: a release waiting for a missing dependency installs as soon
+/// as the dependency becomes Ready, not after its 30 s retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn helm_release_dependents_install_when_their_dependency_becomes_ready() {
+    let (_server, client) = cluster().await;
+    let root = tempfile::tempdir().unwrap();
+    let addr = serve_git_http(root.path().to_path_buf(), vec![], Guard::PushOnly).await;
+    seed_repo(
+        root.path(),
+        "charts.git",
+        &[
+            ("charts/app/Chart.yaml", &chart_yaml("1.0.0")),
+            ("charts/app/values.yaml", "greeting: hello\n"),
+            ("charts/app/templates/configmap.yaml", CHART_CM),
+        ],
+    );
+    create(
+        &client,
+        json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+               "metadata": {"name": "charts", "namespace": NS},
+               "spec": {"url": format!("http://{addr}/charts.git"), "interval": "1h",
+                        "ref": {"branch": "main"}}}),
+    )
+    .await;
+    let release = |name: &str, depends: serde_json::Value| {
+        json!({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+               "metadata": {"name": name, "namespace": NS},
+               "spec": {"interval": "1h", "dependsOn": depends,
+                        "chart": {"spec": {"chart": "./charts/app",
+                                           "sourceRef": {"kind": "GitRepository", "name": "charts"}}}}})
+    };
+    create(&client, release("web", json!([{"name": "db"}]))).await;
+    let runner = Runner::start(&client).await;
+    let api: Api<proto::flux::helm::HelmRelease> = Api::namespaced(client.clone(), NS);
+    let ready_of = |name: &'static str| {
+        let api = api.clone();
+        move || {
+            let api = api.clone();
+            async move {
+                let h = api.get(name).await.ok()?;
+                let c = find_condition(&h.status?.conditions, "Ready")?.clone();
+                Some((c.status, c.reason))
+            }
+        }
+    };
+    let web = ready_of("web");
+    eventually(Duration::from_secs(20), "web waiting for db", || {
+        let f = web();
+        async move {
+            f.await
+                .filter(|(s, r)| *s == ConditionStatus::False && r == "DependencyNotReady")
+        }
+    })
+    .await;
+    let configs: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client.clone(), NS);
+    assert!(
+        configs.get_opt("web-config").await.unwrap().is_none(),
+        "web installed before its dependency"
+    );
+    create(&client, release("db", json!([]))).await;
+    let db = ready_of("db");
+    eventually(Duration::from_secs(30), "db Ready", || {
+        let f = db();
+        async move { f.await.filter(|(s, _)| *s == ConditionStatus::True) }
+    })
+    .await;
+    let db_ready = Instant::now();
+    let web = ready_of("web");
+    eventually(
+        Duration::from_secs(15),
+        "web Ready right after db (its own retry is 30s)",
+        || {
+            let f = web();
+            async move { f.await.filter(|(s, _)| *s == ConditionStatus::True) }
+        },
+    )
+    .await;
+    println!("db Ready → web Ready: {:?}", db_ready.elapsed());
+    let cm = configs.get("web-config").await.unwrap();
+    assert_eq!(cm.data.unwrap()["greeting"], "hello");
+    runner.stop().await;
+}
+
 /// A registry push sent to a `generic` Receiver (CNCF distribution notification) scans the
 /// named ImageRepository at once and the chain carries the new tag to the ImagePolicy
 /// (intervals 1h); a push naming another repository triggers nothing.

@@ -17,7 +17,8 @@
 //! - a pushed commit → the automation's GitRepository;
 //! - a GitRepository `NewRevision` → the Kustomizations (`sourceRef`) and HelmReleases
 //!   (`chart.spec.sourceRef`) pointing at it (namespace defaulting to their own);
-//! - a Kustomization reconcile ending Ready → its `dependsOn` dependents that are not Ready;
+//! - a Kustomization or HelmRelease reconcile ending Ready → its `dependsOn` dependents (of the
+//!   same kind) that are not Ready;
 //! - a valid webhook call → each object the Receiver marked (GitRepository, ImageRepository,
 //!   …), at once, besides the `requestedAt` annotation the watch also sees (unless a label
 //!   selector is set: then the runner owning the object reconciles it from the annotation).
@@ -277,8 +278,13 @@ enum Work {
         at: Instant,
         only_if_not_ready: bool,
     },
-    /// The Kustomization `ns/name` became Ready: look for its dependents.
-    DependentsOf { ns: String, name: String },
+    /// The Kustomization or HelmRelease `ns/name` became Ready: look for its dependents of
+    /// the same kind.
+    DependentsOf {
+        kind: &'static str,
+        ns: String,
+        name: String,
+    },
 }
 
 /// The kinds `run` reconciles, as static names.
@@ -357,8 +363,10 @@ impl Shared {
         self.ctx
             .metrics
             .observe_reconcile(kind, ns, name, start.elapsed(), label);
-        if kind == "Kustomization" && matches!(r, Ok(Outcome::Ready { .. })) {
+        if matches!(kind, "Kustomization" | "HelmRelease") && matches!(r, Ok(Outcome::Ready { .. }))
+        {
             self.enqueue(Work::DependentsOf {
+                kind,
                 ns: ns.to_string(),
                 name: name.to_string(),
             });
@@ -525,22 +533,52 @@ async fn do_work(shared: Arc<Shared>, work: Work) {
                 _ => {}
             }
         }
-        Work::DependentsOf { ns, name } => {
-            let api: Api<Kustomization> = Api::all(shared.ctx.client.clone());
-            let Ok(list) = api.list(&shared.list_params()).await else {
-                return;
+        Work::DependentsOf { kind, ns, name } => {
+            let names_it = |d: &proto::flux::meta::DependencyReference, own_ns: &str| {
+                d.name == name && d.namespace.as_deref().unwrap_or(own_ns) == ns
             };
-            for k in list.items {
-                let k_ns = k.metadata.namespace.clone().unwrap_or_default();
-                let depends = k
-                    .spec
-                    .depends_on
-                    .iter()
-                    .flatten()
-                    .any(|d| d.name == name && d.namespace.as_deref().unwrap_or(&k_ns) == ns);
-                if depends && let Some(k_name) = k.metadata.name.as_deref() {
+            // (namespace, name) of the objects of `kind` whose dependsOn names `ns/name`.
+            let dependents: Vec<(String, String)> = if kind == "HelmRelease" {
+                let api: Api<HelmRelease> = Api::all(shared.ctx.client.clone());
+                let Ok(list) = api.list(&shared.list_params()).await else {
+                    return;
+                };
+                list.items
+                    .into_iter()
+                    .filter_map(|h| {
+                        let h_ns = h.metadata.namespace.clone().unwrap_or_default();
+                        let depends = h
+                            .spec
+                            .depends_on
+                            .iter()
+                            .flatten()
+                            .any(|d| names_it(d, &h_ns));
+                        depends.then(|| (h_ns, h.metadata.name.clone().unwrap_or_default()))
+                    })
+                    .collect()
+            } else {
+                let api: Api<Kustomization> = Api::all(shared.ctx.client.clone());
+                let Ok(list) = api.list(&shared.list_params()).await else {
+                    return;
+                };
+                list.items
+                    .into_iter()
+                    .filter_map(|k| {
+                        let k_ns = k.metadata.namespace.clone().unwrap_or_default();
+                        let depends = k
+                            .spec
+                            .depends_on
+                            .iter()
+                            .flatten()
+                            .any(|d| names_it(d, &k_ns));
+                        depends.then(|| (k_ns, k.metadata.name.clone().unwrap_or_default()))
+                    })
+                    .collect()
+            };
+            for (d_ns, d_name) in dependents {
+                if !d_name.is_empty() {
                     // Ready ones are left alone (re-checked under their lock).
-                    shared.reconcile_now("Kustomization", &k_ns, k_name, true);
+                    shared.reconcile_now(kind, &d_ns, &d_name, true);
                 }
             }
         }
