@@ -76,6 +76,8 @@ pub async fn reconcile(ctx: &Context, policy: &ImagePolicy) -> Result<Outcome, E
     let (ns, name) = key_of(policy, KIND)?;
     let previous = policy.status.clone().unwrap_or_default();
     let mut status = previous.clone();
+    // Published only once `latestRef` is written: the automations it chains to read it.
+    let mut changed = None;
     let result = match latest(ctx, policy, &ns).await? {
         Ok(latest) => {
             let old = previous.latest_ref.clone();
@@ -90,14 +92,10 @@ pub async fn reconcile(ctx: &Context, policy: &ImagePolicy) -> Result<Outcome, E
                 ),
             };
             if old.as_ref() != Some(&latest) {
-                ctx.emit(
-                    ObjectRef::new(KIND, &ns, &name),
-                    EventKind::LatestImageChanged {
-                        image: format!("{}:{}", latest.name, latest.tag),
-                        previous: old.as_ref().map(|o| format!("{}:{}", o.name, o.tag)),
-                    },
-                )
-                .await;
+                changed = Some(EventKind::LatestImageChanged {
+                    image: format!("{}:{}", latest.name, latest.tag),
+                    previous: old.as_ref().map(|o| format!("{}:{}", o.name, o.tag)),
+                });
                 status.observed_previous_ref = old;
             }
             status.latest_ref = Some(latest);
@@ -126,6 +124,9 @@ pub async fn reconcile(ctx: &Context, policy: &ImagePolicy) -> Result<Outcome, E
         message: e.to_string(),
     })?;
     super::patch_status::<ImagePolicy>(ctx, KIND, &ns, &name, value).await?;
+    if let Some(kind) = changed {
+        ctx.emit(ObjectRef::new(KIND, &ns, &name), kind).await;
+    }
     Ok(Outcome::from_result(&result, None))
 }
 
