@@ -113,7 +113,8 @@ const KNOWN_TOO_WIDE: &[(&str, &str, &str, &str)] = &[
     // updated (status changes of a revision).
     ("*", "main", "update", "server-side apply, except secrets"),
     // Applied objects are read with get (waits poll); nothing else is listed or watched, except
-    // Helm's release Secrets, which are listed by label.
+    // Helm's release Secrets, which are listed by label, and the ConfigMaps and Secrets labelled
+    // `reconcile.fluxcd.io/watch: Enabled` (metadata-only list and watch).
     ("non-flux", "main", "list", "waits poll with get"),
     ("non-flux", "main", "watch", "waits poll with get"),
 ];

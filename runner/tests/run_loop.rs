@@ -1008,6 +1008,138 @@ async fn helm_release_dependents_install_when_their_dependency_becomes_ready() {
     runner.stop().await;
 }
 
+/// A ConfigMap labelled `reconcile.fluxcd.io/watch: Enabled` named by a HelmRelease's
+/// `valuesFrom` upgrades the release at once when it changes (intervals 1h); a change of an
+/// unlabelled ConfigMap it also names triggers nothing (it waits for the interval).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn labelled_values_config_map_change_upgrades_the_helm_release_at_once() {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    let (_server, client) = cluster().await;
+    let root = tempfile::tempdir().unwrap();
+    let addr = serve_git_http(root.path().to_path_buf(), vec![], Guard::PushOnly).await;
+    seed_repo(
+        root.path(),
+        "charts.git",
+        &[
+            ("charts/app/Chart.yaml", &chart_yaml("1.0.0")),
+            ("charts/app/values.yaml", "greeting: hello\nsuffix: \"\"\n"),
+            (
+                "charts/app/templates/configmap.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-config\ndata:\n  greeting: {{ printf \"%s%s\" .Values.greeting .Values.suffix | quote }}\n",
+            ),
+        ],
+    );
+    create(
+        &client,
+        json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+               "metadata": {"name": "charts", "namespace": NS},
+               "spec": {"url": format!("http://{addr}/charts.git"), "interval": "1h",
+                        "ref": {"branch": "main"}}}),
+    )
+    .await;
+    create(
+        &client,
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+               "metadata": {"name": "web-values", "namespace": NS,
+                            "labels": {"reconcile.fluxcd.io/watch": "Enabled"}},
+               "data": {"values.yaml": "greeting: hi\n"}}),
+    )
+    .await;
+    create(
+        &client,
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+               "metadata": {"name": "web-suffix", "namespace": NS},
+               "data": {"values.yaml": "suffix: \"\"\n"}}),
+    )
+    .await;
+    create(
+        &client,
+        json!({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+               "metadata": {"name": "web", "namespace": NS},
+               "spec": {"interval": "1h",
+                        "valuesFrom": [{"kind": "ConfigMap", "name": "web-values"},
+                                       {"kind": "ConfigMap", "name": "web-suffix"}],
+                        "chart": {"spec": {"chart": "./charts/app",
+                                           "sourceRef": {"kind": "GitRepository", "name": "charts"}}}}}),
+    )
+    .await;
+    let runner = Runner::start(&client).await;
+    let storage = runner::helm::Storage::new(client.clone(), NS);
+    let configs: Api<ConfigMap> = Api::namespaced(client.clone(), NS);
+    let greeting = || {
+        let configs = configs.clone();
+        async move {
+            configs
+                .get_opt("web-config")
+                .await
+                .ok()??
+                .data?
+                .get("greeting")
+                .cloned()
+        }
+    };
+    eventually(
+        Duration::from_secs(30),
+        "release v1 with greeting hi",
+        || {
+            let (storage, g) = (storage.clone(), greeting());
+            async move {
+                let v = storage.deployed("web").await.ok()??.version;
+                (v == 1 && g.await.as_deref() == Some("hi")).then_some(())
+            }
+        },
+    )
+    .await;
+
+    // The unlabelled ConfigMap: nothing happens before the 1h interval.
+    configs
+        .patch(
+            "web-suffix",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"values.yaml": "suffix: \"!\"\n"}})),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let history = storage.history("web").await.unwrap();
+    assert_eq!(
+        history.len(),
+        1,
+        "an unlabelled ConfigMap change upgraded the release"
+    );
+    assert_eq!(greeting().await.as_deref(), Some("hi"));
+
+    // The labelled one: a new revision with the new values within seconds.
+    let changed = Instant::now();
+    configs
+        .patch(
+            "web-values",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"values.yaml": "greeting: bonjour\n"}})),
+        )
+        .await
+        .unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "release v2 with the new values",
+        || {
+            let (storage, g) = (storage.clone(), greeting());
+            async move {
+                let r = storage.deployed("web").await.ok()??;
+                (r.version == 2 && g.await.as_deref() == Some("bonjour!")).then_some(r)
+            }
+        },
+    )
+    .await;
+    println!(
+        "labelled ConfigMap change → revision 2: {:?}",
+        changed.elapsed()
+    );
+    let latest = storage.last("web").await.unwrap().unwrap();
+    assert_eq!(latest.config["greeting"], "bonjour");
+    runner.stop().await;
+}
+
 /// A registry push sent to a `generic` Receiver (CNCF distribution notification) scans the
 /// named ImageRepository at once and the chain carries the new tag to the ImagePolicy
 /// (intervals 1h); a push naming another repository triggers nothing.

@@ -19,6 +19,12 @@
 //!   (`chart.spec.sourceRef`) pointing at it (namespace defaulting to their own);
 //! - a Kustomization or HelmRelease reconcile ending Ready → its `dependsOn` dependents (of the
 //!   same kind) that are not Ready;
+//! - a ConfigMap or Secret labelled `reconcile.fluxcd.io/watch: Enabled` (Flux 2.5's
+//!   [`WATCH_CONFIGS_SELECTOR`]) created, changed (new `resourceVersion`) or deleted → the
+//!   HelmReleases whose `valuesFrom` and the Kustomizations whose `postBuild.substituteFrom`
+//!   name it (kind and name, same namespace). A metadata-only watch, so the runner holds no
+//!   config data; unlike Flux there is no flag to change the selector, and a label-only
+//!   change also triggers (the HelmRelease's config digest then keeps it from upgrading);
 //! - a valid webhook call → each object the Receiver marked (GitRepository, ImageRepository,
 //!   …), at once, besides the `requestedAt` annotation the watch also sees (unless a label
 //!   selector is set: then the runner owning the object reconciles it from the annotation).
@@ -53,7 +59,7 @@ use kube::runtime::{Controller, WatchStreamExt, watcher};
 use proto::flux::FluxObject;
 use proto::flux::helm::{ChartSourceKind, HelmRelease};
 use proto::flux::image::{ImagePolicy, ImageRepository, ImageUpdateAutomation};
-use proto::flux::kustomize::{Kustomization, KustomizationSourceKind};
+use proto::flux::kustomize::{Kustomization, KustomizationSourceKind, ValuesReferenceKind};
 use proto::flux::notification::Receiver;
 use proto::flux::source::GitRepository;
 use tokio::sync::mpsc;
@@ -658,6 +664,172 @@ async fn route(shared: &Shared, event: &BusEvent) {
     }
 }
 
+/// The label selector of the ConfigMaps and Secrets whose changes reconcile their users at
+/// once (Flux's `--watch-configs-label-selector` default, helm-controller and
+/// kustomize-controller since 2.5).
+pub const WATCH_CONFIGS_SELECTOR: &str = "reconcile.fluxcd.io/watch=Enabled";
+
+/// `(namespace, name)` of a watched ConfigMap or Secret.
+type ConfigKey = (String, String);
+
+/// The `resourceVersion`s seen by one metadata watch (ConfigMaps or Secrets), deciding which
+/// events are changes: the first listing only records, later events (and a re-list after a
+/// watch restart, compared with what was seen before) report what is new, changed or gone.
+#[derive(Default)]
+struct ConfigVersions {
+    known: HashMap<ConfigKey, String>,
+    /// Keys of the listing under way.
+    relisting: Option<HashSet<ConfigKey>>,
+    listed_once: bool,
+}
+
+impl ConfigVersions {
+    /// The objects this event shows changed (none during the first listing).
+    fn changes(&mut self, event: watcher::Event<kube::core::ObjectMeta>) -> Vec<ConfigKey> {
+        let key_rv = |m: &kube::core::ObjectMeta| {
+            (
+                (
+                    m.namespace.clone().unwrap_or_default(),
+                    m.name.clone().unwrap_or_default(),
+                ),
+                m.resource_version.clone().unwrap_or_default(),
+            )
+        };
+        match event {
+            watcher::Event::Init => {
+                self.relisting = Some(HashSet::new());
+                vec![]
+            }
+            watcher::Event::InitApply(o) => {
+                let (key, rv) = key_rv(&o);
+                if let Some(l) = self.relisting.as_mut() {
+                    l.insert(key.clone());
+                }
+                let changed = self.listed_once && self.known.get(&key) != Some(&rv);
+                self.known.insert(key.clone(), rv);
+                if changed { vec![key] } else { vec![] }
+            }
+            watcher::Event::InitDone => {
+                let listed = self.relisting.take().unwrap_or_default();
+                let gone: Vec<ConfigKey> = self
+                    .known
+                    .keys()
+                    .filter(|k| !listed.contains(*k))
+                    .cloned()
+                    .collect();
+                for k in &gone {
+                    self.known.remove(k);
+                }
+                let first = !self.listed_once;
+                self.listed_once = true;
+                if first { vec![] } else { gone }
+            }
+            watcher::Event::Apply(o) => {
+                let (key, rv) = key_rv(&o);
+                if self.known.get(&key) == Some(&rv) {
+                    return vec![];
+                }
+                self.known.insert(key.clone(), rv);
+                vec![key]
+            }
+            watcher::Event::Delete(o) => {
+                let (key, _) = key_rv(&o);
+                self.known.remove(&key);
+                vec![key]
+            }
+        }
+    }
+}
+
+/// The metadata of a metadata-watch event (one type for ConfigMaps and Secrets).
+fn meta_event<K>(
+    e: watcher::Event<kube::core::PartialObjectMeta<K>>,
+) -> watcher::Event<kube::core::ObjectMeta> {
+    match e {
+        watcher::Event::Init => watcher::Event::Init,
+        watcher::Event::InitApply(o) => watcher::Event::InitApply(o.metadata),
+        watcher::Event::InitDone => watcher::Event::InitDone,
+        watcher::Event::Apply(o) => watcher::Event::Apply(o.metadata),
+        watcher::Event::Delete(o) => watcher::Event::Delete(o.metadata),
+    }
+}
+
+/// Watches the labelled ConfigMaps and Secrets (metadata only) and reconciles at once the
+/// HelmReleases and Kustomizations using one that changed.
+async fn watch_configs(shared: Arc<Shared>) {
+    use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+    use kube::core::PartialObjectMeta;
+    let wc = watcher::Config::default().labels(WATCH_CONFIGS_SELECTOR);
+    let client = shared.ctx.client.clone();
+    let maps = watcher(
+        Api::<PartialObjectMeta<ConfigMap>>::all(client.clone()),
+        wc.clone(),
+    )
+    .default_backoff()
+    .map(|e| (ValuesReferenceKind::ConfigMap, e.map(meta_event)));
+    let secrets = watcher(Api::<PartialObjectMeta<Secret>>::all(client), wc)
+        .default_backoff()
+        .map(|e| (ValuesReferenceKind::Secret, e.map(meta_event)));
+    let mut stream = futures::stream::select(maps, secrets).boxed();
+    let (mut map_versions, mut secret_versions) =
+        (ConfigVersions::default(), ConfigVersions::default());
+    while let Some((kind, event)) = stream.next().await {
+        let event = match event {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::debug!(error = %e, ?kind, "config watch");
+                continue;
+            }
+        };
+        let versions = match kind {
+            ValuesReferenceKind::ConfigMap => &mut map_versions,
+            ValuesReferenceKind::Secret => &mut secret_versions,
+        };
+        for (ns, name) in versions.changes(event) {
+            tracing::debug!(?kind, namespace = %ns, %name, "watched config changed");
+            reconcile_users_of(&shared, kind, &ns, &name).await;
+        }
+    }
+}
+
+/// Queues the HelmReleases (`valuesFrom`) and Kustomizations (`postBuild.substituteFrom`) of
+/// `ns` that name the `kind` `name`.
+async fn reconcile_users_of(shared: &Shared, kind: ValuesReferenceKind, ns: &str, name: &str) {
+    let lp = shared.list_params();
+    let client = shared.ctx.client.clone();
+    if let Ok(list) = Api::<HelmRelease>::namespaced(client.clone(), ns)
+        .list(&lp)
+        .await
+    {
+        for h in list.items {
+            let uses = h
+                .spec
+                .values_from
+                .iter()
+                .flatten()
+                .any(|r| r.kind == kind && r.name == name);
+            if uses && let Some(h_name) = h.metadata.name.as_deref() {
+                shared.reconcile_now("HelmRelease", ns, h_name, false);
+            }
+        }
+    }
+    if let Ok(list) = Api::<Kustomization>::namespaced(client, ns).list(&lp).await {
+        for k in list.items {
+            let uses = k
+                .spec
+                .post_build
+                .as_ref()
+                .and_then(|p| p.substitute_from.as_ref())
+                .into_iter()
+                .flatten()
+                .any(|r| r.kind == kind && r.name == name);
+            if uses && let Some(k_name) = k.metadata.name.as_deref() {
+                shared.reconcile_now("Kustomization", ns, k_name, false);
+            }
+        }
+    }
+}
+
 /// Keeps the webhook table in step with the cluster on every replica: Ready Receivers are
 /// served (see [`super::receiver::observe`]), deleted ones dropped, and after a watch
 /// restart the ones no longer listed are dropped.
@@ -1034,6 +1206,7 @@ where
         ctx.clone(),
         opts.label_selector.clone(),
     ));
+    tasks.spawn(watch_configs(Arc::clone(&shared)));
     {
         let alerts = Arc::new(super::alert::Alerts::new(&ctx, opts.label_selector.clone()));
         let ctx = ctx.clone();
