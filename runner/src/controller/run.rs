@@ -1241,3 +1241,62 @@ where
 fn stop_rx_of(tx: &tokio::sync::watch::Sender<bool>) -> tokio::sync::watch::Receiver<bool> {
     tx.subscribe()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::core::ObjectMeta;
+
+    fn meta(name: &str, rv: &str) -> ObjectMeta {
+        ObjectMeta {
+            namespace: Some("ns".into()),
+            name: Some(name.into()),
+            resource_version: Some(rv.into()),
+            ..Default::default()
+        }
+    }
+
+    fn key(name: &str) -> ConfigKey {
+        ("ns".into(), name.into())
+    }
+
+    #[test]
+    fn config_versions_ignore_the_first_listing_and_report_changes_after_it() {
+        let mut v = ConfigVersions::default();
+        assert!(v.changes(watcher::Event::Init).is_empty());
+        assert!(
+            v.changes(watcher::Event::InitApply(meta("a", "1")))
+                .is_empty()
+        );
+        assert!(
+            v.changes(watcher::Event::InitApply(meta("b", "1")))
+                .is_empty()
+        );
+        assert!(v.changes(watcher::Event::InitDone).is_empty());
+        // The same version again (a watch replay) is no change.
+        assert!(v.changes(watcher::Event::Apply(meta("a", "1"))).is_empty());
+        assert_eq!(
+            v.changes(watcher::Event::Apply(meta("a", "2"))),
+            vec![key("a")]
+        );
+        assert_eq!(
+            v.changes(watcher::Event::Apply(meta("c", "3"))),
+            vec![key("c")]
+        );
+        // A re-list after a watch restart: a changed and a vanished object are reported.
+        assert!(v.changes(watcher::Event::Init).is_empty());
+        assert!(
+            v.changes(watcher::Event::InitApply(meta("a", "2")))
+                .is_empty()
+        );
+        assert_eq!(
+            v.changes(watcher::Event::InitApply(meta("b", "5"))),
+            vec![key("b")]
+        );
+        assert_eq!(v.changes(watcher::Event::InitDone), vec![key("c")]);
+        assert_eq!(
+            v.changes(watcher::Event::Delete(meta("a", "2"))),
+            vec![key("a")]
+        );
+    }
+}
