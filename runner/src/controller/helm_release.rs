@@ -131,8 +131,25 @@ struct Extra {
     emitted: bool,
 }
 
-/// Reconciles one HelmRelease and writes its status.
+/// How many HelmReleases reconcile at the same time (helm-controller's `--concurrent`
+/// default). Without a bound, a first sync of hundreds of HelmReleases runs them all at once
+/// and each holds its own HTTP connection to the API server; kube's connection pool keeps
+/// every one of them idle afterwards with its read buffers (measured: ~570 sockets and
+/// ~50 MiB of hyper buffers after syncing 250 HelmReleases).
+pub const CONCURRENT_RECONCILES: usize = 4;
+
+static RECONCILE_SLOTS: tokio::sync::Semaphore =
+    tokio::sync::Semaphore::const_new(CONCURRENT_RECONCILES);
+
+/// Reconciles one HelmRelease and writes its status, waiting for one of the
+/// [`CONCURRENT_RECONCILES`] slots first.
 pub async fn reconcile(ctx: &Context, obj: &HelmRelease) -> Result<Outcome, Error> {
+    // The semaphore is never closed, so `acquire` cannot fail; were it to, run unbounded.
+    let _slot = RECONCILE_SLOTS.acquire().await.ok();
+    reconcile_unbounded(ctx, obj).await
+}
+
+async fn reconcile_unbounded(ctx: &Context, obj: &HelmRelease) -> Result<Outcome, Error> {
     let (ns, name) = key_of(obj, KIND)?;
     if obj.metadata.deletion_timestamp.is_some() {
         return finalize(ctx, obj, &ns, &name).await;
