@@ -272,6 +272,9 @@ fn requeue_of(outcome: &Outcome) -> Option<Duration> {
     }
 }
 
+/// Reconciles running at once per kind (Flux's controllers default `--concurrent` to 4).
+const CONCURRENT: u16 = 4;
+
 /// One item of the chaining queue.
 #[derive(Clone, Debug)]
 enum Work {
@@ -397,6 +400,9 @@ macro_rules! controller {
             wc = wc.labels(sel);
         }
         Controller::new(api, wc)
+            // Flux's `--concurrent` default: bounds parallel reconciles per kind, and with them
+            // the API connections (and their buffers) kept open afterwards.
+            .with_config(kube::runtime::controller::Config::default().concurrency(CONCURRENT))
             .graceful_shutdown_on($shutdown)
             .run(
                 |obj: Arc<$kind>, shared: Arc<Shared>| async move {
