@@ -153,6 +153,31 @@ impl ClusterArgs {
     }
 }
 
+/// Resolves on SIGINT or SIGTERM (what Kubernetes sends a pod), so `run` releases its Lease
+/// and stops its servers either way.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM: stopping on SIGINT only");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -243,9 +268,7 @@ fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
                         }
                     }),
                 };
-                let shutdown = async {
-                    let _ = tokio::signal::ctrl_c().await;
-                };
+                let shutdown = stop_signal();
                 runner::controller::run::try_run(ctx, opts, serve, shutdown)
                     .await
                     .context("starting flux-runner run")

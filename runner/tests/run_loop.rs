@@ -1304,9 +1304,23 @@ async fn binary_run_serves_probes_metrics_webhooks_and_json_logs() {
         .unwrap()
         .status();
     assert_eq!(status.as_u16(), 404);
-    child.start_kill().unwrap();
-    let out = child.wait_with_output().await.unwrap();
+    // SIGTERM (what Kubernetes sends a pod) stops it cleanly, as SIGINT does.
+    let pid = child.id().unwrap().to_string();
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
+        .await
+        .expect("flux-runner run still running 20 s after SIGTERM")
+        .unwrap();
     let logs = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "exit after SIGTERM: {:?}\n{logs}",
+        out.status
+    );
     let lines: Vec<&str> = logs.lines().filter(|l| !l.is_empty()).collect();
     assert!(!lines.is_empty(), "no logs");
     for l in &lines {
