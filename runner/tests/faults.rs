@@ -30,10 +30,8 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Client;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config};
 use proto::flux::condition::{ConditionStatus, find_condition};
 use proto::flux::image::{ImagePolicy, ImageRepository, ImageUpdateAutomation};
 use proto::flux::source::GitRepository;
@@ -41,7 +39,7 @@ use runner::context::Context;
 use runner::controller::{Outcome, image_policy, image_repository, image_update_automation};
 use serde_json::json;
 use support::{Guard, basic, git, seed_repo, serve_git_http};
-use tests::apiserver::{ApiServer, Options as ServerOptions, RunningApiServer};
+use tests::apiserver::{Options as ServerOptions, RunningApiServer};
 
 const NS: &str = "flux-system";
 
@@ -112,35 +110,14 @@ macro_rules! check {
 // ---------------------------------------------------------------- cluster and objects
 
 async fn cluster(sim_delay: Duration) -> (RunningApiServer, Client) {
-    let server = ApiServer::start(ServerOptions {
-        sim_delay,
-        ..ServerOptions::default()
-    })
-    .await
-    .unwrap();
-    let kc = Kubeconfig::read_from(server.kubeconfig_path()).unwrap();
-    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-        .await
-        .unwrap();
-    let client = Client::try_from(config).unwrap();
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in proto::flux::crds().unwrap() {
-        let name = crd.metadata.name.clone().unwrap();
-        crds.patch(&name, &PatchParams::apply("test"), &Patch::Apply(&crd))
-            .await
-            .unwrap();
-    }
-    let ns: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
-    ns.create(
-        &PostParams::default(),
-        &serde_json::from_value(
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}),
-        )
-        .unwrap(),
+    support::flux_cluster(
+        ServerOptions {
+            sim_delay,
+            ..ServerOptions::default()
+        },
+        Some(NS),
     )
     .await
-    .unwrap();
-    (server, client)
 }
 
 async fn create<K>(client: &Client, obj: serde_json::Value)

@@ -15,10 +15,8 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config};
 use proto::flux::condition::{ConditionStatus, find_condition};
 use proto::flux::helm::HelmRelease;
 use proto::flux::source::GitRepository;
@@ -27,41 +25,20 @@ use runner::context::Context;
 use runner::controller::{Outcome, git_repository, helm_release, once};
 use serde_json::json;
 use support::{Guard, commit_and_push_cli, seed_repo, serve_git_http};
-use tests::apiserver::{ApiServer, Options as ServerOptions, RunningApiServer};
+use tests::apiserver::{Options as ServerOptions, RunningApiServer};
 
 const NS: &str = "flux-system";
 
 async fn cluster() -> (RunningApiServer, Client) {
-    let server = ApiServer::start(ServerOptions {
-        tls: true,
-        sim_delay: Duration::from_millis(20),
-        ..ServerOptions::default()
-    })
-    .await
-    .unwrap();
-    let kc = Kubeconfig::read_from(server.kubeconfig_path()).unwrap();
-    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-        .await
-        .unwrap();
-    let client = Client::try_from(config).unwrap();
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in proto::flux::crds().unwrap() {
-        let name = crd.metadata.name.clone().unwrap();
-        crds.patch(&name, &PatchParams::apply("test"), &Patch::Apply(&crd))
-            .await
-            .unwrap();
-    }
-    let ns: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
-    ns.create(
-        &PostParams::default(),
-        &serde_json::from_value(
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}),
-        )
-        .unwrap(),
+    support::flux_cluster(
+        ServerOptions {
+            tls: true,
+            sim_delay: Duration::from_millis(20),
+            ..ServerOptions::default()
+        },
+        Some(NS),
     )
     .await
-    .unwrap();
-    (server, client)
 }
 
 const CHART_YAML: &str = "apiVersion: v2\nname: app\nversion: 1.0.0\nappVersion: \"1.0\"\n";

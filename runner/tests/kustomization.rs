@@ -15,10 +15,8 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Client;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config};
 use proto::flux::condition::{ConditionStatus, find_condition};
 use proto::flux::kustomize::Kustomization;
 use proto::flux::source::GitRepository;
@@ -27,7 +25,7 @@ use runner::context::Context;
 use runner::controller::{Outcome, git_repository, kustomization, once};
 use serde_json::{Value, json};
 use support::{Guard, git, seed_repo, serve_git_http};
-use tests::apiserver::{ApiServer, Options as ServerOptions, RunningApiServer};
+use tests::apiserver::{Options as ServerOptions, RunningApiServer};
 
 const NS: &str = "flux-system";
 
@@ -41,24 +39,14 @@ struct Env {
 }
 
 async fn env(files: &[(&str, &str)]) -> Env {
-    let server = ApiServer::start(ServerOptions {
-        sim_delay: Duration::from_millis(20),
-        ..ServerOptions::default()
-    })
-    .await
-    .unwrap();
-    let kc = Kubeconfig::read_from(server.kubeconfig_path()).unwrap();
-    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-        .await
-        .unwrap();
-    let client = Client::try_from(config).unwrap();
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in proto::flux::crds().unwrap() {
-        let name = crd.metadata.name.clone().unwrap();
-        crds.patch(&name, &PatchParams::apply("test"), &Patch::Apply(&crd))
-            .await
-            .unwrap();
-    }
+    let (server, client) = support::flux_cluster(
+        ServerOptions {
+            sim_delay: Duration::from_millis(20),
+            ..ServerOptions::default()
+        },
+        None,
+    )
+    .await;
     create_namespace(&client, NS).await;
     let git_root = tempfile::tempdir().unwrap();
     let work = seed_repo(git_root.path(), "config.git", files);

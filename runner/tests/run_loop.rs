@@ -27,10 +27,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Client;
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config};
 use proto::flux::condition::{ConditionStatus, find_condition};
 use proto::flux::notification::Receiver;
 use proto::flux::source::GitRepository;
@@ -41,41 +39,20 @@ use runner::receiver::webhook_path;
 use serde_json::json;
 use slack_sink::{Behaviour, SlackSink};
 use support::{Guard, commit_and_push_cli, free_port, seed_repo, serve_git_http};
-use tests::apiserver::{ApiServer, Options as ServerOptions, RunningApiServer};
+use tests::apiserver::{Options as ServerOptions, RunningApiServer};
 
 const NS: &str = "flux-system";
 const TOKEN: &str = "webhook-s3cret";
 
 async fn cluster() -> (RunningApiServer, Client) {
-    let server = ApiServer::start(ServerOptions {
-        sim_delay: Duration::from_millis(10),
-        ..ServerOptions::default()
-    })
-    .await
-    .unwrap();
-    let kc = Kubeconfig::read_from(server.kubeconfig_path()).unwrap();
-    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-        .await
-        .unwrap();
-    let client = Client::try_from(config).unwrap();
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in proto::flux::crds().unwrap() {
-        let name = crd.metadata.name.clone().unwrap();
-        crds.patch(&name, &PatchParams::apply("test"), &Patch::Apply(&crd))
-            .await
-            .unwrap();
-    }
-    let ns: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
-    ns.create(
-        &PostParams::default(),
-        &serde_json::from_value(
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}),
-        )
-        .unwrap(),
+    support::flux_cluster(
+        ServerOptions {
+            sim_delay: Duration::from_millis(10),
+            ..ServerOptions::default()
+        },
+        Some(NS),
     )
     .await
-    .unwrap();
-    (server, client)
 }
 
 /// Creates any namespaced object from JSON (kind and apiVersion from the document).
@@ -1257,7 +1234,7 @@ async fn binary_run_serves_probes_metrics_webhooks_and_json_logs() {
     let (server, _client) = cluster().await;
     let cache = tempfile::tempdir().unwrap();
     let (webhook, metrics) = (free_port(), free_port());
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_flux-runner"))
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_flux-runner"))
         .args(["run", "--log-format", "json", "--log-level", "info"])
         .arg("--webhook-addr")
         .arg(format!("127.0.0.1:{webhook}"))

@@ -634,3 +634,36 @@ impl SshServer {
         format!("ssh://{user}@127.0.0.1:{}{}", self.port, path.display())
     }
 }
+
+/// The in-process Kubernetes API test server with every Flux CRD applied (and `namespace`
+/// created when given), plus a kube client for it: the cluster most runner tests start from.
+pub async fn flux_cluster(
+    options: tests::apiserver::Options,
+    namespace: Option<&str>,
+) -> (tests::apiserver::RunningApiServer, kube::Client) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::{Api, Patch, PatchParams, PostParams};
+    use kube::config::{KubeConfigOptions, Kubeconfig};
+    let server = tests::apiserver::ApiServer::start(options).await.unwrap();
+    let kc = Kubeconfig::read_from(server.kubeconfig_path()).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    let client = kube::Client::try_from(config).unwrap();
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in proto::flux::crds().unwrap() {
+        let name = crd.metadata.name.clone().unwrap();
+        crds.patch(&name, &PatchParams::apply("test"), &Patch::Apply(&crd))
+            .await
+            .unwrap();
+    }
+    if let Some(ns) = namespace {
+        let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+        let obj = serde_json::from_value(
+            serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+        )
+        .unwrap();
+        api.create(&PostParams::default(), &obj).await.unwrap();
+    }
+    (server, client)
+}
