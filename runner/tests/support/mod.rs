@@ -637,6 +637,7 @@ impl SshServer {
 
 /// The in-process Kubernetes API test server with every Flux CRD applied (and `namespace`
 /// created when given), plus a kube client for it: the cluster most runner tests start from.
+#[allow(clippy::unwrap_used)]
 pub async fn flux_cluster(
     options: tests::apiserver::Options,
     namespace: Option<&str>,

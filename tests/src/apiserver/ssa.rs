@@ -372,7 +372,7 @@ pub fn apply(
     // A path below another dropped path goes with its ancestor: removing the fields of a list-map
     // item first would erase the key that finds the item, leaving an empty item behind.
     let ancestors: std::collections::BTreeSet<Path> = dropped.iter().cloned().collect();
-    dropped.retain(|p| !(1..p.len()).any(|n| ancestors.contains(&p[..n].to_vec())));
+    dropped.retain(|p| !(1..p.len()).any(|n| ancestors.contains(&p[..n])));
     // Deepest first, so removing an item does not hide a field below it.
     dropped.sort_by_key(|p| std::cmp::Reverse(p.len()));
     for p in &dropped {
