@@ -203,14 +203,14 @@ const RETRY_AFTER: Duration = Duration::from_secs(30);
 /// intervals still cover them).
 const QUEUE_CAPACITY: usize = 4096;
 
-fn action(outcome: &Outcome) -> Action {
+fn action(outcome: &Outcome, retry: Duration) -> Action {
     match outcome {
         Outcome::Ready {
             requeue: Some(d), ..
         } => Action::requeue(*d),
         Outcome::Ready { requeue: None, .. } => Action::await_change(),
         Outcome::NotReady(f) if f.stalled => Action::await_change(),
-        Outcome::NotReady(_) => Action::requeue(RETRY_AFTER),
+        Outcome::NotReady(_) => Action::requeue(retry),
         Outcome::Suspended => Action::await_change(),
     }
 }
@@ -263,13 +263,28 @@ impl Seen {
     }
 }
 
-fn requeue_of(outcome: &Outcome) -> Option<Duration> {
+fn requeue_of(outcome: &Outcome, retry: Duration) -> Option<Duration> {
     match outcome {
         Outcome::Ready { requeue, .. } => *requeue,
         Outcome::NotReady(f) if f.stalled => None,
-        Outcome::NotReady(_) => Some(RETRY_AFTER),
+        Outcome::NotReady(_) => Some(retry),
         Outcome::Suspended => None,
     }
+}
+
+/// How long after a transient failure the object is retried: its `spec.retryInterval`
+/// (Kustomization) when set and valid, else [`RETRY_AFTER`]. (Flux falls back to
+/// `spec.interval`; we retry sooner by default, see docs/compatibility.md.)
+fn retry_after<K: serde::Serialize>(obj: &K) -> Duration {
+    serde_json::to_value(obj)
+        .ok()
+        .and_then(|v| {
+            v.pointer("/spec/retryInterval")
+                .and_then(|r| r.as_str())
+                .and_then(|r| proto::flux::meta::parse_duration(r).ok())
+        })
+        .filter(|d| !d.is_zero())
+        .unwrap_or(RETRY_AFTER)
 }
 
 /// Reconciles running at once per kind (Flux's controllers default `--concurrent` to 4).
@@ -412,6 +427,7 @@ macro_rules! controller {
                     let lock = shared.lock_for(&key);
                     let _guard = lock.lock().await;
                     let hash = trigger_hash(&*obj);
+                    let retry = retry_after(&*obj);
                     if let Some(remaining) = shared.seen.skip(&key, hash) {
                         return Ok::<Action, Error>(Action::requeue(remaining));
                     }
@@ -424,8 +440,10 @@ macro_rules! controller {
                             $reconcile(&shared.ctx, &obj),
                         )
                         .await?;
-                    shared.seen.record(key, hash, requeue_of(&outcome), started);
-                    Ok(action(&outcome))
+                    shared
+                        .seen
+                        .record(key, hash, requeue_of(&outcome, retry), started);
+                    Ok(action(&outcome, retry))
                 },
                 |_obj: Arc<$kind>, err: &Error, _shared: Arc<Shared>| {
                     tracing::warn!(error = %err, "reconcile failed");
@@ -454,6 +472,7 @@ async fn chained<K, F, Fut>(
         + FluxObject
         + Clone
         + serde::de::DeserializeOwned
+        + serde::Serialize
         + std::fmt::Debug,
     F: FnOnce(Context, K) -> Fut,
     Fut: Future<Output = Result<Outcome, Error>>,
@@ -476,11 +495,14 @@ async fn chained<K, F, Fut>(
         return;
     }
     let started = Instant::now();
+    let retry = retry_after(&obj);
     match shared
         .instrumented(kind, ns, name, f(shared.ctx.clone(), obj))
         .await
     {
-        Ok(outcome) => shared.seen.record(key, hash, requeue_of(&outcome), started),
+        Ok(outcome) => shared
+            .seen
+            .record(key, hash, requeue_of(&outcome, retry), started),
         Err(e) => tracing::warn!(error = %e, kind, ns, name, "chained reconcile failed"),
     }
 }
@@ -1252,6 +1274,23 @@ fn stop_rx_of(tx: &tokio::sync::watch::Sender<bool>) -> tokio::sync::watch::Rece
 mod tests {
     use super::*;
     use kube::core::ObjectMeta;
+
+    #[test]
+    fn retry_after_reads_spec_retry_interval_else_the_default() {
+        let with = serde_json::json!({"spec": {"interval": "10m", "retryInterval": "2m"}});
+        assert_eq!(retry_after(&with), Duration::from_secs(120));
+        let without = serde_json::json!({"spec": {"interval": "10m"}});
+        assert_eq!(retry_after(&without), RETRY_AFTER);
+        let bad = serde_json::json!({"spec": {"retryInterval": "soon"}});
+        assert_eq!(retry_after(&bad), RETRY_AFTER);
+        let failing = Outcome::NotReady(super::super::Failure::retry("X", "y"));
+        assert_eq!(
+            requeue_of(&failing, Duration::from_secs(120)),
+            Some(Duration::from_secs(120))
+        );
+        let stalled = Outcome::NotReady(super::super::Failure::stalled("X", "y"));
+        assert_eq!(requeue_of(&stalled, Duration::from_secs(120)), None);
+    }
 
     fn meta(name: &str, rv: &str) -> ObjectMeta {
         ObjectMeta {
