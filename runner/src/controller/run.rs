@@ -287,6 +287,11 @@ fn retry_after<K: serde::Serialize>(obj: &K) -> Duration {
         .unwrap_or(RETRY_AFTER)
 }
 
+/// How long running reconciles may finish after the stop signal, then the servers (open
+/// connections): within Kubernetes' default 30 s termination grace period.
+const CONTROLLER_GRACE: Duration = Duration::from_secs(8);
+const SERVER_GRACE: Duration = Duration::from_secs(3);
+
 /// Reconciles running at once per kind (Flux's controllers default `--concurrent` to 4).
 const CONCURRENT: u16 = 4;
 
@@ -1259,10 +1264,32 @@ where
             }
         });
     }
-    tokio::join!(git, repos, pols, autos, kusts, helms, receivers);
+    let controllers = async {
+        tokio::join!(git, repos, pols, autos, kusts, helms, receivers);
+    };
+    tokio::pin!(controllers);
+    let mut stop = stop_rx_of(&stop_tx);
+    tokio::select! {
+        _ = &mut controllers => {}
+        // A reconcile stuck on a slow server must not hold the pod past its grace period.
+        _ = async {
+            let _ = stop.wait_for(|s| *s).await;
+            tokio::time::sleep(CONTROLLER_GRACE).await;
+        } => tracing::warn!(
+            grace = ?CONTROLLER_GRACE,
+            "reconciles still running after the stop signal: abandoned"
+        ),
+    }
     tasks.shutdown().await;
     let _ = stop_tx.send(true);
-    while background.join_next().await.is_some() {}
+    let drained = tokio::time::timeout(SERVER_GRACE, async {
+        while background.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(grace = ?SERVER_GRACE, "servers still draining after the stop signal: closed");
+        background.shutdown().await;
+    }
     Ok(())
 }
 
