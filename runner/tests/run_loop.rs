@@ -816,6 +816,27 @@ async fn helm_upgrades_from_pushes_reach_slack_as_good_and_danger() {
     runner.stop().await;
 }
 
+/// Waits until the Ready condition of `name` has the status (and reason, when given) wanted.
+async fn ready_condition<K>(
+    api: &Api<K>,
+    name: &str,
+    (status, reason): (ConditionStatus, Option<&str>),
+    limit: Duration,
+    what: &str,
+) where
+    K: proto::flux::FluxObject + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    eventually(limit, what, || {
+        let api = api.clone();
+        async move {
+            let obj = api.get(name).await.ok()?;
+            let c = find_condition(obj.conditions(), "Ready")?;
+            (c.status == status && reason.is_none_or(|r| c.reason == r)).then_some(())
+        }
+    })
+    .await
+}
+
 /// `dependsOn`: a Kustomization waiting for a missing dependency is reconciled as soon as the
 /// dependency becomes Ready, not after its 30 s retry.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -855,44 +876,22 @@ async fn dependents_reconcile_when_their_dependency_becomes_ready() {
     .await;
     let runner = Runner::start(&client).await;
     let api: Api<proto::flux::kustomize::Kustomization> = Api::namespaced(client.clone(), NS);
-    let ready_of = |name: &'static str| {
-        let api = api.clone();
-        move || {
-            let api = api.clone();
-            async move {
-                let k = api.get(name).await.ok()?;
-                let c = find_condition(&k.status?.conditions, "Ready")?.clone();
-                Some((c.status, c.reason))
-            }
-        }
-    };
-    let apps = ready_of("apps");
-    eventually(Duration::from_secs(20), "apps waiting for base", || {
-        let f = apps();
-        async move {
-            f.await
-                .filter(|(s, r)| *s == ConditionStatus::False && r == "DependencyNotReady")
-        }
-    })
-    .await;
+    let limit = Duration::from_secs(20);
+    let not_ready = (ConditionStatus::False, Some("DependencyNotReady"));
+    ready_condition(&api, "apps", not_ready, limit, "apps waiting for base").await;
     create(&client, kustomization("base", "./base", json!([]))).await;
-    let base = ready_of("base");
-    eventually(Duration::from_secs(20), "base Ready", || {
-        let f = base();
-        async move { f.await.filter(|(s, _)| *s == ConditionStatus::True) }
-    })
-    .await;
-    let base_ready = Instant::now();
-    let apps = ready_of("apps");
-    eventually(
-        Duration::from_secs(10),
-        "apps Ready right after base (its own retry is 30s)",
-        || {
-            let f = apps();
-            async move { f.await.filter(|(s, _)| *s == ConditionStatus::True) }
-        },
+    ready_condition(
+        &api,
+        "base",
+        (ConditionStatus::True, None),
+        limit,
+        "base Ready",
     )
     .await;
+    let base_ready = Instant::now();
+    let what = "apps Ready right after base (its own retry is 30s)";
+    let ready = (ConditionStatus::True, None);
+    ready_condition(&api, "apps", ready, Duration::from_secs(10), what).await;
     println!("base Ready → apps Ready: {:?}", base_ready.elapsed());
     let cm: k8s_openapi::api::core::v1::ConfigMap = Api::namespaced(client.clone(), NS)
         .get("app-config")
@@ -936,25 +935,14 @@ async fn helm_release_dependents_install_when_their_dependency_becomes_ready() {
     create(&client, release("web", json!([{"name": "db"}]))).await;
     let runner = Runner::start(&client).await;
     let api: Api<proto::flux::helm::HelmRelease> = Api::namespaced(client.clone(), NS);
-    let ready_of = |name: &'static str| {
-        let api = api.clone();
-        move || {
-            let api = api.clone();
-            async move {
-                let h = api.get(name).await.ok()?;
-                let c = find_condition(&h.status?.conditions, "Ready")?.clone();
-                Some((c.status, c.reason))
-            }
-        }
-    };
-    let web = ready_of("web");
-    eventually(Duration::from_secs(20), "web waiting for db", || {
-        let f = web();
-        async move {
-            f.await
-                .filter(|(s, r)| *s == ConditionStatus::False && r == "DependencyNotReady")
-        }
-    })
+    let not_ready = (ConditionStatus::False, Some("DependencyNotReady"));
+    ready_condition(
+        &api,
+        "web",
+        not_ready,
+        Duration::from_secs(20),
+        "web waiting for db",
+    )
     .await;
     let configs: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client.clone(), NS);
     assert!(
@@ -962,23 +950,11 @@ async fn helm_release_dependents_install_when_their_dependency_becomes_ready() {
         "web installed before its dependency"
     );
     create(&client, release("db", json!([]))).await;
-    let db = ready_of("db");
-    eventually(Duration::from_secs(30), "db Ready", || {
-        let f = db();
-        async move { f.await.filter(|(s, _)| *s == ConditionStatus::True) }
-    })
-    .await;
+    let ready = (ConditionStatus::True, None);
+    ready_condition(&api, "db", ready, Duration::from_secs(30), "db Ready").await;
     let db_ready = Instant::now();
-    let web = ready_of("web");
-    eventually(
-        Duration::from_secs(15),
-        "web Ready right after db (its own retry is 30s)",
-        || {
-            let f = web();
-            async move { f.await.filter(|(s, _)| *s == ConditionStatus::True) }
-        },
-    )
-    .await;
+    let what = "web Ready right after db (its own retry is 30s)";
+    ready_condition(&api, "web", ready, Duration::from_secs(15), what).await;
     println!("db Ready → web Ready: {:?}", db_ready.elapsed());
     let cm = configs.get("web-config").await.unwrap();
     assert_eq!(cm.data.unwrap()["greeting"], "hello");

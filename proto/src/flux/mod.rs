@@ -154,6 +154,10 @@ pub trait FluxObject: kube::Resource {
     fn last_handled_reconcile_at(&self) -> Option<&str>;
     /// `spec.suspend`.
     fn suspended(&self) -> bool;
+    /// `spec.retryInterval`, for the kinds that have one (Kustomization).
+    fn retry_interval(&self) -> Option<&str> {
+        None
+    }
 
     /// Ready the way a `dependsOn` check sees it: `Ready=True` for the current generation
     /// (`status.observedGeneration == metadata.generation`).
@@ -178,7 +182,7 @@ pub trait FluxObject: kube::Resource {
 /// Implements [`FluxObject`] for kinds whose status has `conditions`, `observedGeneration` and
 /// `lastHandledReconcileAt`, and whose spec has `suspend`.
 macro_rules! impl_flux_object {
-    ($($kind:ty),* $(,)?) => {$(
+    ($($kind:ty $(: retry $retry:ident)?),* $(,)?) => {$(
         impl FluxObject for $kind {
             fn conditions(&self) -> &[condition::Condition] {
                 self.status.as_ref().map_or(&[], |s| s.conditions.as_slice())
@@ -192,6 +196,9 @@ macro_rules! impl_flux_object {
             fn suspended(&self) -> bool {
                 self.spec.suspend
             }
+            $(fn retry_interval(&self) -> Option<&str> {
+                self.spec.$retry.as_deref()
+            })?
         }
     )*};
 }
@@ -201,7 +208,7 @@ impl_flux_object!(
     image::v1::ImageRepository,
     image::v1::ImagePolicy,
     image::v1::ImageUpdateAutomation,
-    kustomize::Kustomization,
+    kustomize::Kustomization: retry retry_interval,
     helm::HelmRelease,
     notification::Receiver,
 );

@@ -760,14 +760,7 @@ async fn dependencies_not_ready(
     use proto::flux::FluxObject as _;
     for dep in obj.spec.depends_on.iter().flatten() {
         let dep_ns = dep.namespace.clone().unwrap_or_else(|| ns.to_string());
-        let api: Api<HelmRelease> = Api::namespaced(ctx.client.clone(), &dep_ns);
-        let found = api.get_opt(&dep.name).await.map_err(|source| Error::Kube {
-            op: "get",
-            kind: KIND,
-            namespace: dep_ns.clone(),
-            name: dep.name.clone(),
-            source: Box::new(source),
-        })?;
+        let found: Option<HelmRelease> = super::get_opt(ctx, KIND, &dep_ns, &dep.name).await?;
         let message = match found {
             None => format!(
                 "unable to get '{dep_ns}/{}' dependency: helmreleases.helm.toolkit.fluxcd.io \"{}\" not found",

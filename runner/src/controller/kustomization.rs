@@ -415,14 +415,7 @@ async fn dependencies_not_ready(
 ) -> Result<Option<Failure>, Error> {
     for dep in obj.spec.depends_on.iter().flatten() {
         let dep_ns = dep.namespace.clone().unwrap_or_else(|| ns.to_string());
-        let api: Api<Kustomization> = Api::namespaced(ctx.client.clone(), &dep_ns);
-        let found = api.get_opt(&dep.name).await.map_err(|source| Error::Kube {
-            op: "get",
-            kind: KIND,
-            namespace: dep_ns.clone(),
-            name: dep.name.clone(),
-            source: Box::new(source),
-        })?;
+        let found: Option<Kustomization> = super::get_opt(ctx, KIND, &dep_ns, &dep.name).await?;
         let message = match found {
             None => format!(
                 "dependency '{dep_ns}/{}' not found: Kustomization.kustomize.toolkit.fluxcd.io \"{}\" not found",
@@ -895,15 +888,7 @@ pub async fn reconcile_pass(ctx: &Context) -> Result<Vec<(ObjectRef, Outcome)>, 
     let mut out = Vec::new();
     for i in dependency_order(&list.items) {
         let (ns, name) = key_of(&list.items[i], KIND)?;
-        let api: Api<Kustomization> = Api::namespaced(ctx.client.clone(), &ns);
-        let Some(obj) = api.get_opt(&name).await.map_err(|source| Error::Kube {
-            op: "get",
-            kind: KIND,
-            namespace: ns.clone(),
-            name: name.clone(),
-            source: Box::new(source),
-        })?
-        else {
+        let Some(obj) = super::get_opt::<Kustomization>(ctx, KIND, &ns, &name).await? else {
             continue;
         };
         let outcome = reconcile(ctx, &obj).await?;

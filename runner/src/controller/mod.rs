@@ -219,6 +219,31 @@ pub fn conditions_for(
     conditions
 }
 
+/// `kind` `namespace/name`, or `None` when it does not exist; a failed call names the object.
+pub(crate) async fn get_opt<K>(
+    ctx: &Context,
+    kind: &'static str,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<K>, Error>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    Api::<K>::namespaced(ctx.client.clone(), namespace)
+        .get_opt(name)
+        .await
+        .map_err(|source| Error::Kube {
+            op: "get",
+            kind,
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            source: Box::new(source),
+        })
+}
+
 /// Namespace and name of an object, or an error naming the missing field.
 pub(crate) fn key_of<K: kube::Resource>(
     obj: &K,

@@ -78,15 +78,7 @@ macro_rules! pass {
         for obj in list.items {
             let (ns, name) = super::key_of(&obj, $name)?;
             // Re-read: an earlier reconcile in this pass may have written its status.
-            let api: Api<$kind> = Api::namespaced($ctx.client.clone(), &ns);
-            let Some(obj) = api.get_opt(&name).await.map_err(|source| Error::Kube {
-                op: "get",
-                kind: $name,
-                namespace: ns.clone(),
-                name: name.clone(),
-                source: Box::new(source),
-            })?
-            else {
+            let Some(obj) = super::get_opt::<$kind>($ctx, $name, &ns, &name).await? else {
                 continue;
             };
             let outcome = super::$module::reconcile($ctx, &obj).await?;

@@ -275,14 +275,9 @@ fn requeue_of(outcome: &Outcome, retry: Duration) -> Option<Duration> {
 /// How long after a transient failure the object is retried: its `spec.retryInterval`
 /// (Kustomization) when set and valid, else [`RETRY_AFTER`]. (Flux falls back to
 /// `spec.interval`; we retry sooner by default, see docs/compatibility.md.)
-fn retry_after<K: serde::Serialize>(obj: &K) -> Duration {
-    serde_json::to_value(obj)
-        .ok()
-        .and_then(|v| {
-            v.pointer("/spec/retryInterval")
-                .and_then(|r| r.as_str())
-                .and_then(|r| proto::flux::meta::parse_duration(r).ok())
-        })
+fn retry_after<K: FluxObject>(obj: &K) -> Duration {
+    obj.retry_interval()
+        .and_then(|r| proto::flux::meta::parse_duration(r).ok())
         .filter(|d| !d.is_zero())
         .unwrap_or(RETRY_AFTER)
 }
@@ -477,7 +472,6 @@ async fn chained<K, F, Fut>(
         + FluxObject
         + Clone
         + serde::de::DeserializeOwned
-        + serde::Serialize
         + std::fmt::Debug,
     F: FnOnce(Context, K) -> Fut,
     Fut: Future<Output = Result<Outcome, Error>>,
@@ -1303,12 +1297,22 @@ mod tests {
     use kube::core::ObjectMeta;
 
     #[test]
+    #[allow(clippy::unwrap_used)]
     fn retry_after_reads_spec_retry_interval_else_the_default() {
-        let with = serde_json::json!({"spec": {"interval": "10m", "retryInterval": "2m"}});
+        let kustomization = |spec: serde_json::Value| -> Kustomization {
+            let mut spec = spec;
+            spec["prune"] = true.into();
+            spec["sourceRef"] = serde_json::json!({"kind": "GitRepository", "name": "s"});
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+                "metadata": {"name": "k", "namespace": "ns"}, "spec": spec}))
+            .unwrap()
+        };
+        let with = kustomization(serde_json::json!({"interval": "10m", "retryInterval": "2m"}));
         assert_eq!(retry_after(&with), Duration::from_secs(120));
-        let without = serde_json::json!({"spec": {"interval": "10m"}});
+        let without = kustomization(serde_json::json!({"interval": "10m"}));
         assert_eq!(retry_after(&without), RETRY_AFTER);
-        let bad = serde_json::json!({"spec": {"retryInterval": "soon"}});
+        let bad = kustomization(serde_json::json!({"interval": "10m", "retryInterval": "soon"}));
         assert_eq!(retry_after(&bad), RETRY_AFTER);
         let failing = Outcome::NotReady(super::super::Failure::retry("X", "y"));
         assert_eq!(
