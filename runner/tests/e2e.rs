@@ -18,9 +18,8 @@
 //! 4. `terraform destroy` of both configurations: no Flux CRD, HelmRelease, Helm release Secret,
 //!    chart object, RBAC or namespace they created is left;
 //! 5. the audit log: flux_installation's ClusterRole and Role cover every request the runner made,
-//!    and every grant is used, needed by design ([`BY_DESIGN`]: apply/prune of kinds the examples
-//!    do not deploy, leader election) or listed in [`KNOWN_TOO_WIDE`] (what installation.rs
-//!    should drop; the test fails when that list and the ClusterRole disagree).
+//!    and every grant is used or needed by design ([`BY_DESIGN`]: apply/prune of kinds the examples
+//!    do not deploy, leader election).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "support/slack_sink.rs"]
@@ -79,44 +78,6 @@ const BY_DESIGN: &[(&str, &str, &str, &str)] = &[
         "*",
         "leader election in the cluster",
     ),
-];
-
-/// Grants the runner never uses (the scenario shows it and the runner's code agrees): what
-/// provider/src/resources/installation.rs `cluster_role_rules` should drop. The test fails when
-/// one of these is no longer granted (delete the line) or a new unused grant appears.
-const KNOWN_TOO_WIDE: &[(&str, &str, &str, &str)] = &[
-    // Status is written with merge/apply patches only.
-    ("flux", "*/status", "get", "status is only patched"),
-    ("flux", "*/status", "update", "status is only patched"),
-    // Alert and Provider v1beta3 have no status; the runner never writes one.
-    (
-        "notification.toolkit.fluxcd.io",
-        "alerts/status",
-        "patch",
-        "no status in v1beta3",
-    ),
-    (
-        "notification.toolkit.fluxcd.io",
-        "providers/status",
-        "patch",
-        "no status in v1beta3",
-    ),
-    // Finalizers are added and removed with a patch of the object itself; `/finalizers` only
-    // matters for ownerReferences with blockOwnerDeletion, which the runner never sets.
-    (
-        "flux",
-        "*/finalizers",
-        "*",
-        "finalizers are patched on the object",
-    ),
-    // Everything is written with server-side apply (patch); only Helm's release Secrets are
-    // updated (status changes of a revision).
-    ("*", "main", "update", "server-side apply, except secrets"),
-    // Applied objects are read with get (waits poll); nothing else is listed or watched, except
-    // Helm's release Secrets, which are listed by label, and the ConfigMaps and Secrets labelled
-    // `reconcile.fluxcd.io/watch: Enabled` (metadata-only list and watch).
-    ("non-flux", "main", "list", "waits poll with get"),
-    ("non-flux", "main", "watch", "waits poll with get"),
 ];
 
 fn pattern_matches(p: &(&str, &str, &str, &str), group: &str, res: &str, verb: &str) -> bool {
@@ -845,7 +806,6 @@ async fn quickstart_loop_second_account_failed_deploy_destroy_and_rbac() {
         })
         .collect();
     let mut too_wide = BTreeSet::new();
-    let mut known_seen = BTreeSet::new();
     for rule in cluster_rules.iter().chain(lease_rules.iter()) {
         let list = |k: &str| -> Vec<String> {
             rule[k]
@@ -865,17 +825,7 @@ async fn quickstart_loop_second_account_failed_deploy_destroy_and_rbac() {
                     {
                         continue;
                     }
-                    match KNOWN_TOO_WIDE
-                        .iter()
-                        .position(|p| pattern_matches(p, &g, &r, &v))
-                    {
-                        Some(i) => {
-                            known_seen.insert(i);
-                        }
-                        None => {
-                            too_wide.insert(format!("{v} {g}/{r}"));
-                        }
-                    }
+                    too_wide.insert(format!("{v} {g}/{r}"));
                 }
             }
         }
@@ -888,17 +838,6 @@ async fn quickstart_loop_second_account_failed_deploy_destroy_and_rbac() {
         too_wide.is_empty(),
         "grants the runner never used in the whole scenario (narrow cluster_role_rules in provider/src/resources/installation.rs, or list them in BY_DESIGN with the reason):\n{}",
         too_wide.into_iter().collect::<Vec<_>>().join("\n")
-    );
-    let stale: Vec<String> = KNOWN_TOO_WIDE
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !known_seen.contains(i))
-        .map(|(_, p)| format!("{p:?}"))
-        .collect();
-    assert!(
-        stale.is_empty(),
-        "KNOWN_TOO_WIDE entries no longer granted or now used (delete them):\n{}",
-        stale.join("\n")
     );
 }
 

@@ -589,21 +589,24 @@ fn unb64(v: &J) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
-/// The ClusterRole rules of the runner, least privilege:
-/// - Flux kinds: read and watch all, patch/update (it records finalizers and reconcile state),
-///   create/delete (Kustomizations apply Alerts, Providers, HelmReleases from the config repo);
-///   `status` and `finalizers` subresources: get/patch/update;
-/// - Secrets and ConfigMaps: read (credentials, substitutions, Helm values);
-/// - Events (events.k8s.io, the only Events API the runner's recorder writes): create/patch;
-/// - what Kustomizations and HelmReleases deploy, listed kind by kind (no wildcards): namespaces,
-///   services, configmaps, secrets, serviceaccounts, persistentvolumeclaims; deployments,
-///   statefulsets, daemonsets; jobs, cronjobs; ingresses, networkpolicies; HPAs, PDBs; namespaced
-///   roles and rolebindings; Prometheus operator monitors: full CRUD.
+/// The ClusterRole rules of the runner, least privilege: what the runner's requests need and
+/// nothing more (runner/tests/e2e.rs checks both directions against the test API server's audit log):
+/// - Flux kinds: get, list, watch (controllers' watches), patch (finalizers, annotations,
+///   server-side apply), create and delete (Kustomizations apply Alerts, Providers, HelmReleases from
+///   the config repo); `status` subresources of the kinds that have one: patch only;
+/// - Events (events.k8s.io, the only Events API the runner's recorder writes): create, patch;
+/// - what Kustomizations and HelmReleases deploy, listed kind by kind (no wildcards): get (waits and
+///   health checks poll), create and patch (server-side apply), delete (prune, uninstall);
+/// - ConfigMaps and Secrets also list and watch (the `reconcile.fluxcd.io/watch` label), and
+///   Secrets update (Helm release records change status between revisions).
 ///
-/// Leases (leader election) are granted by a namespaced Role, not here.
+/// No `update` elsewhere (everything is written with patches) and no `finalizers` subresource (the
+/// runner sets no blockOwnerDeletion owner references). Leases (leader election) are granted by a
+/// namespaced Role, not here.
 pub fn cluster_role_rules() -> J {
-    let flux_groups = [
-        ("source.toolkit.fluxcd.io", &["gitrepositories"] as &[&str]),
+    // (group, kinds with a status subresource, kinds without): Alert and Provider v1beta3 have none.
+    let flux_groups: [(&str, &[&str], &[&str]); 5] = [
+        ("source.toolkit.fluxcd.io", &["gitrepositories"], &[]),
         (
             "image.toolkit.fluxcd.io",
             &[
@@ -611,39 +614,36 @@ pub fn cluster_role_rules() -> J {
                 "imagepolicies",
                 "imageupdateautomations",
             ],
+            &[],
         ),
-        ("kustomize.toolkit.fluxcd.io", &["kustomizations"]),
-        ("helm.toolkit.fluxcd.io", &["helmreleases"]),
+        ("kustomize.toolkit.fluxcd.io", &["kustomizations"], &[]),
+        ("helm.toolkit.fluxcd.io", &["helmreleases"], &[]),
         (
             "notification.toolkit.fluxcd.io",
-            &["receivers", "alerts", "providers"],
+            &["receivers"],
+            &["alerts", "providers"],
         ),
     ];
-    let all = [
-        "get", "list", "watch", "create", "update", "patch", "delete",
-    ];
+    let apply = ["get", "create", "patch", "delete"];
     let mut rules = Vec::new();
-    for (group, plurals) in flux_groups {
-        rules.push(json!({"apiGroups": [group], "resources": plurals, "verbs": all}));
-        let subs: Vec<String> = plurals
-            .iter()
-            .flat_map(|p| [format!("{p}/status"), format!("{p}/finalizers")])
-            .collect();
-        rules.push(
-            json!({"apiGroups": [group], "resources": subs, "verbs": ["get", "patch", "update"]}),
-        );
+    for (group, with_status, without) in flux_groups {
+        let plurals: Vec<&str> = with_status.iter().chain(without).copied().collect();
+        rules.push(json!({"apiGroups": [group], "resources": plurals,
+                          "verbs": ["get", "list", "watch", "create", "patch", "delete"]}));
+        let status: Vec<String> = with_status.iter().map(|p| format!("{p}/status")).collect();
+        rules.push(json!({"apiGroups": [group], "resources": status, "verbs": ["patch"]}));
     }
     rules.push(json!({"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]}));
-    rules.push(json!({"apiGroups": [""], "resources": ["namespaces", "services", "configmaps", "secrets", "serviceaccounts", "persistentvolumeclaims"], "verbs": all}));
-    rules.push(json!({"apiGroups": ["apps"], "resources": ["deployments", "statefulsets", "daemonsets"], "verbs": all}));
-    rules.push(json!({"apiGroups": ["batch"], "resources": ["jobs", "cronjobs"], "verbs": all}));
-    rules.push(json!({"apiGroups": ["networking.k8s.io"], "resources": ["ingresses", "networkpolicies"], "verbs": all}));
-    rules.push(json!({"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": all}));
-    rules.push(
-        json!({"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": all}),
-    );
-    rules.push(json!({"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"], "verbs": all}));
-    rules.push(json!({"apiGroups": ["monitoring.coreos.com"], "resources": ["servicemonitors", "podmonitors", "prometheusrules"], "verbs": all}));
+    rules.push(json!({"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch", "create", "patch", "delete"]}));
+    rules.push(json!({"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]}));
+    rules.push(json!({"apiGroups": [""], "resources": ["namespaces", "services", "serviceaccounts", "persistentvolumeclaims"], "verbs": apply}));
+    rules.push(json!({"apiGroups": ["apps"], "resources": ["deployments", "statefulsets", "daemonsets"], "verbs": apply}));
+    rules.push(json!({"apiGroups": ["batch"], "resources": ["jobs", "cronjobs"], "verbs": apply}));
+    rules.push(json!({"apiGroups": ["networking.k8s.io"], "resources": ["ingresses", "networkpolicies"], "verbs": apply}));
+    rules.push(json!({"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": apply}));
+    rules.push(json!({"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": apply}));
+    rules.push(json!({"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"], "verbs": apply}));
+    rules.push(json!({"apiGroups": ["monitoring.coreos.com"], "resources": ["servicemonitors", "podmonitors", "prometheusrules"], "verbs": apply}));
     J::Array(rules)
 }
 
@@ -2530,14 +2530,18 @@ mod tests {
         let text = rules.to_string();
         for needed in [
             "imagepolicies/status",
-            "kustomizations/finalizers",
+            "kustomizations/status",
             "events.k8s.io",
             "helmreleases",
         ] {
             assert!(text.contains(needed), "{needed}");
         }
-        // Leases are granted by the namespaced Role, not cluster-wide.
+        // Leases are granted by the namespaced Role, not cluster-wide; Alert and Provider have
+        // no status, and nothing needs the finalizers subresource.
         assert!(!text.contains("\"leases\""));
+        for absent in ["alerts/status", "providers/status", "/finalizers"] {
+            assert!(!text.contains(absent), "{absent}");
+        }
     }
 
     #[test]
