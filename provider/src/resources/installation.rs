@@ -641,7 +641,9 @@ pub fn cluster_role_rules() -> J {
     rules.push(json!({"apiGroups": ["batch"], "resources": ["jobs", "cronjobs"], "verbs": apply}));
     rules.push(json!({"apiGroups": ["networking.k8s.io"], "resources": ["ingresses", "networkpolicies"], "verbs": apply}));
     rules.push(json!({"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": apply}));
-    rules.push(json!({"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": apply}));
+    rules.push(
+        json!({"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": apply}),
+    );
     rules.push(json!({"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"], "verbs": apply}));
     rules.push(json!({"apiGroups": ["monitoring.coreos.com"], "resources": ["servicemonitors", "podmonitors", "prometheusrules"], "verbs": apply}));
     J::Array(rules)
