@@ -114,6 +114,10 @@ pub fn load_dir(dir: &Path) -> Result<Chart, HelmError> {
             message: "field name: expected a non-empty chart name".into(),
         });
     }
+    check_import_values(&metadata).map_err(|message| HelmError::Chart {
+        path: dir.join("Chart.yaml").display().to_string(),
+        message,
+    })?;
     let mut chart = Chart {
         metadata,
         values: J::Object(Default::default()),
@@ -155,6 +159,28 @@ pub fn load_dir(dir: &Path) -> Result<Chart, HelmError> {
             .push(load_dir(&dir.join("charts").join(sub))?);
     }
     Ok(chart)
+}
+
+/// `dependencies[].import-values` must be a list, as Helm's typed `Chart.yaml` requires (its
+/// loader fails otherwise). Entries that are neither a string nor a map are accepted and
+/// ignored later, as Helm does.
+fn check_import_values(metadata: &J) -> Result<(), String> {
+    let Some(J::Array(deps)) = metadata.get("dependencies") else {
+        return Ok(());
+    };
+    for (i, dep) in deps.iter().enumerate() {
+        match dep.get("import-values") {
+            None | Some(J::Null) | Some(J::Array(_)) => {}
+            Some(other) => {
+                let name = dep.get("name").and_then(J::as_str).unwrap_or("");
+                return Err(format!(
+                    "field dependencies[{i}].import-values (dependency {name:?}): expected a list of \
+                     export names or {{child, parent}} maps, got {other}"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn walk(

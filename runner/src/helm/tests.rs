@@ -483,3 +483,73 @@ fn render_errors_equal_helm_text() {
         assert_eq!(got, &expected[name], "case {name}");
     }
 }
+
+/// The issue lists these subchart features; each must appear in some golden chart (a
+/// `dependencies` entry of a loaded chart, at any depth), so the byte-for-byte comparison
+/// with Helm covers it.
+#[test]
+fn every_listed_subchart_feature_has_a_golden_case() {
+    const LISTED: &[&str] = &[
+        "condition",
+        "tags",
+        "alias",
+        "global",
+        "import-values exports",
+        "import-values child/parent",
+        "import-values nested subchart",
+        "import-values disabled dependency",
+    ];
+    fn features(c: &Chart, depth: usize, out: &mut std::collections::BTreeSet<&'static str>) {
+        let deps = c
+            .metadata
+            .get("dependencies")
+            .and_then(serde_json::Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for d in &deps {
+            let has = |k: &str| d.get(k).is_some_and(|v| !v.is_null());
+            if has("condition") {
+                out.insert("condition");
+            }
+            if has("tags") {
+                out.insert("tags");
+            }
+            if has("alias") {
+                out.insert("alias");
+            }
+            for iv in d
+                .get("import-values")
+                .and_then(serde_json::Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                out.insert(if iv.is_string() {
+                    "import-values exports"
+                } else {
+                    "import-values child/parent"
+                });
+                if depth > 0 {
+                    out.insert("import-values nested subchart");
+                }
+                if has("condition") || has("tags") {
+                    out.insert("import-values disabled dependency");
+                }
+            }
+        }
+        if c.values.get("global").is_some() {
+            out.insert("global");
+        }
+        for d in &c.dependencies {
+            features(d, depth + 1, out);
+        }
+    }
+    let mut found = std::collections::BTreeSet::new();
+    for (_, _, chart, _) in cases() {
+        features(&load_dir(&chart).unwrap(), 0, &mut found);
+    }
+    let missing: Vec<&&str> = LISTED.iter().filter(|f| !found.contains(**f)).collect();
+    assert!(
+        missing.is_empty(),
+        "subchart features without a golden case: {missing:?}"
+    );
+}

@@ -1,6 +1,13 @@
 //! Values: helm-controller's composition of `valuesFrom` and inline `values`, Helm's
-//! `--set` paths, and Helm's coalescing of user values with chart defaults (subcharts and
-//! `global` included). All pure functions over JSON data.
+//! `--set` paths, Helm's coalescing of user values with chart defaults (subcharts and
+//! `global` included), and Helm's dependency processing (`condition`, `tags`, `alias`,
+//! `import-values`). All pure functions over JSON data.
+//!
+//! Held to Helm v4.2.3 (`pkg/chart/v2/util/dependencies.go`, `common/util/coalesce.go`),
+//! including where Go's shared maps make an import write into the source values (modelled
+//! by [`Arena`]). Differences: a subchart value that is not a map is left alone where Helm
+//! fails with "type mismatch"; import merges stop at a nesting depth of 256, where Helm could
+//! make a map contain itself.
 
 use serde_json::{Map, Value as J};
 
@@ -202,50 +209,72 @@ fn is_table(v: &J) -> bool {
 }
 
 /// Helm's `CoalesceValues(chart, vals)`: user values over chart defaults, recursively into
-/// subcharts (keyed by their name or alias) with parent `global`s pushed down.
+/// subcharts (keyed by their name or alias) with parent `global`s pushed down. Nulls remove
+/// keys, except where Helm keeps them (a null for a subchart key the chart does not default).
 pub fn coalesce_values(chart: &Chart, user: &J) -> J {
+    coalesce_root(chart, user, false)
+}
+
+/// Helm's `MergeValues(chart, vals)`: as [`coalesce_values`] but every null is kept (used
+/// before `import-values`, whose result is coalesced again at render time).
+pub fn merge_values(chart: &Chart, user: &J) -> J {
+    coalesce_root(chart, user, true)
+}
+
+fn coalesce_root(chart: &Chart, user: &J, merge: bool) -> J {
     let mut dest = match user {
         J::Object(m) => m.clone(),
         _ => Map::new(),
     };
-    coalesce(chart, &mut dest);
+    coalesce(chart, &mut dest, merge);
     J::Object(dest)
 }
 
-fn coalesce(chart: &Chart, dest: &mut Map<String, J>) {
-    coalesce_chart_values(chart, dest);
+fn coalesce(chart: &Chart, dest: &mut Map<String, J>, merge: bool) {
+    coalesce_chart_values(chart, dest, merge);
     for sub in &chart.dependencies {
         let name = sub.name().to_string();
         let entry = dest
             .entry(name.clone())
             .or_insert_with(|| J::Object(Map::new()));
+        // Helm fails the render here ("type mismatch"); we leave the value alone.
         if !is_table(entry) {
             continue;
         }
         let parent_global = dest.get("global").cloned();
         if let Some(J::Object(sub_dest)) = dest.get_mut(&name) {
             coalesce_globals(sub_dest, parent_global.as_ref());
-            coalesce(sub, sub_dest);
+            coalesce(sub, sub_dest, merge);
         }
     }
 }
 
-fn coalesce_chart_values(chart: &Chart, v: &mut Map<String, J>) {
+/// `coalesceValues`: the chart's defaults under `v`. When coalescing (not merging), a null
+/// in `v` deletes the key and defaults lose their nulls; a subchart's key is always merged
+/// (nulls kept) so the subchart's own pass decides.
+fn coalesce_chart_values(chart: &Chart, v: &mut Map<String, J>, merge: bool) {
     let J::Object(defaults) = &chart.values else {
         return;
     };
     for (key, val) in defaults {
         match v.get_mut(key) {
-            Some(J::Null) => {
+            Some(J::Null) if !merge => {
                 v.remove(key);
             }
             Some(J::Object(dest)) => {
                 if let J::Object(src) = val {
-                    let merge = chart.dependencies.iter().any(|d| d.name() == key);
-                    coalesce_tables(dest, src, merge);
+                    let m = merge || chart.dependencies.iter().any(|d| d.name() == key);
+                    if m {
+                        coalesce_tables(dest, src, true);
+                    } else if let J::Object(clean) = strip_nulls(val) {
+                        coalesce_tables(dest, &clean, false);
+                    }
                 }
             }
             Some(_) => {}
+            None if merge => {
+                v.insert(key.clone(), val.clone());
+            }
             None => {
                 if !val.is_null() {
                     v.insert(key.clone(), strip_nulls(val));
@@ -255,8 +284,8 @@ fn coalesce_chart_values(chart: &Chart, v: &mut Map<String, J>) {
     }
 }
 
-/// Chart defaults reach the render without their null entries (checked against Helm v4:
-/// a default `x: null` disappears, a user-supplied null with no default stays).
+/// Chart defaults reach the render without their null entries (Helm's `cleanNilValues`:
+/// maps only, lists are left as they are).
 fn strip_nulls(v: &J) -> J {
     match v {
         J::Object(m) => J::Object(
@@ -269,17 +298,16 @@ fn strip_nulls(v: &J) -> J {
     }
 }
 
-/// `coalesceTablesFullKey(dst, src)`: dst wins; a null in dst deletes the key unless merging.
+/// `coalesceTablesFullKey(dst, src, merge)`: dst wins; when coalescing, a null in dst
+/// deletes the key if src has a non-null value there (a null on both sides stays).
 fn coalesce_tables(dst: &mut Map<String, J>, src: &Map<String, J>, merge: bool) {
     for (key, val) in src {
         match dst.get_mut(key) {
-            Some(J::Null) if !merge => {
+            Some(J::Null) if !merge && !val.is_null() => {
                 dst.remove(key);
             }
             None => {
-                if !val.is_null() {
-                    dst.insert(key.clone(), strip_nulls(val));
-                }
+                dst.insert(key.clone(), val.clone());
             }
             Some(J::Object(d)) => {
                 if let J::Object(s) = val {
@@ -291,26 +319,36 @@ fn coalesce_tables(dst: &mut Map<String, J>, src: &Map<String, J>, merge: bool) 
     }
 }
 
-/// `coalesceGlobals`: the parent's `global` overrides the subchart's own `global` keys.
+/// `coalesceGlobals`: the parent's `global` overrides the subchart's own `global` keys. A
+/// `global` that is not a map (either side) leaves the subchart's values untouched.
 fn coalesce_globals(dest: &mut Map<String, J>, parent_global: Option<&J>) {
     let mut dg = match dest.get("global") {
+        None => Map::new(),
         Some(J::Object(m)) => m.clone(),
-        _ => Map::new(),
+        Some(_) => return,
     };
-    if let Some(J::Object(sg)) = parent_global {
-        for (key, val) in sg {
-            match val {
-                J::Object(vv) => {
+    let empty = Map::new();
+    let sg = match parent_global {
+        None => &empty,
+        Some(J::Object(m)) => m,
+        Some(_) => return,
+    };
+    for (key, val) in sg {
+        match val {
+            J::Object(vv) => match dg.get(key) {
+                None => {
+                    dg.insert(key.clone(), val.clone());
+                }
+                Some(J::Object(d)) => {
                     let mut vv = vv.clone();
-                    if let Some(J::Object(d)) = dg.get(key) {
-                        coalesce_tables(&mut vv, d, true);
-                    }
+                    coalesce_tables(&mut vv, d, true);
                     dg.insert(key.clone(), J::Object(vv));
                 }
-                other => {
-                    if !matches!(dg.get(key), Some(J::Object(_))) {
-                        dg.insert(key.clone(), other.clone());
-                    }
+                Some(_) => {}
+            },
+            other => {
+                if !matches!(dg.get(key), Some(J::Object(_))) {
+                    dg.insert(key.clone(), other.clone());
                 }
             }
         }
@@ -318,75 +356,341 @@ fn coalesce_globals(dest: &mut Map<String, J>, parent_global: Option<&J>) {
     dest.insert("global".into(), J::Object(dg));
 }
 
-/// Helm's `processDependencyEnabled` + aliases: returns the chart with disabled subcharts
-/// removed and aliased ones renamed. `condition` (first path found wins) beats `tags` (any
-/// true tag enables). `vals` are the user values (coalesced here first, as Helm does).
+/// Helm's `ProcessDependencies`: `processDependencyEnabled` (aliases, `condition`, `tags`;
+/// disabled subcharts removed) then `processDependencyImportValues` (bottom-up
+/// `import-values`, which rewrites each importing chart's default values). `user` are the
+/// user-supplied values.
 pub fn process_dependencies(chart: &Chart, user: &J) -> Chart {
-    let cvals = coalesce_values(chart, user);
-    process_deps_at(chart, &cvals, "")
+    let mut out = process_enabled(chart, user, "");
+    import_values_tree(&mut out);
+    out
 }
 
-fn lookup_path<'a>(v: &'a J, path: &str) -> Option<&'a J> {
+/// Declared dependencies (`Chart.yaml` `dependencies`), `None` when the key is absent.
+fn declared(chart: &Chart) -> Option<Vec<J>> {
+    match chart.metadata.get("dependencies") {
+        None | Some(J::Null) => None,
+        Some(J::Array(a)) => Some(a.clone()),
+        // chart.rs rejects other shapes at load; nothing is declared then.
+        Some(_) => Some(Vec::new()),
+    }
+}
+
+fn req_str<'a>(req: &'a J, key: &str) -> &'a str {
+    req.get(key).and_then(J::as_str).unwrap_or("")
+}
+
+/// Helm's `IsCompatibleRange`: the chart's version satisfies the dependency's `version`
+/// constraint (an empty or unparsable constraint matches nothing).
+fn compatible(constraint: &str, version: &str) -> bool {
+    use crate::policy::semver::{Constraints, Version};
+    match (Constraints::parse(constraint), Version::parse(version)) {
+        (Ok(c), Ok(v)) => c.check(&v),
+        _ => false,
+    }
+}
+
+/// `PathValue`: the non-table value at a dotted path.
+fn path_value<'a>(v: &'a J, path: &str) -> Option<&'a J> {
     let mut cur = v;
     for seg in path.split('.') {
         cur = cur.get(seg)?;
     }
-    Some(cur)
+    (!cur.is_object()).then_some(cur)
 }
 
-fn process_deps_at(chart: &Chart, cvals: &J, prefix: &str) -> Chart {
-    let mut out = chart.clone();
-    let reqs: Vec<J> = chart
-        .metadata
-        .get("dependencies")
-        .and_then(J::as_array)
+/// `processDependencyEnabled` for one chart: `v` are the values at this level (the user's at
+/// the top, the parent's coalesced values below), `path` the dotted prefix of this chart.
+fn process_enabled(chart: &Chart, v: &J, path: &str) -> Chart {
+    let Some(mut reqs) = declared(chart) else {
+        return chart.clone();
+    };
+    // Subcharts no declaration binds (by name and version) stay as they are, first.
+    let mut deps: Vec<Chart> = chart
+        .dependencies
+        .iter()
+        .filter(|c| {
+            !reqs.iter().any(|r| {
+                req_str(r, "name") == c.name() && compatible(req_str(r, "version"), c.version())
+            })
+        })
         .cloned()
-        .unwrap_or_default();
-    let mut deps = Vec::new();
-    for sub in &chart.dependencies {
-        let req = reqs
+        .collect();
+    // Each declaration gets its own copy of the first subchart it binds, renamed to the alias.
+    for req in reqs.iter_mut() {
+        let name = req_str(req, "name").to_string();
+        let alias = req_str(req, "alias").to_string();
+        if let Some(c) = chart
+            .dependencies
             .iter()
-            .find(|r| r.get("name").and_then(J::as_str) == Some(sub.name()));
-        let Some(req) = req else {
-            // Present in charts/ but not declared: always enabled.
-            deps.push(sub.clone());
-            continue;
-        };
-        let mut c = sub.clone();
-        if let Some(alias) = req
-            .get("alias")
-            .and_then(J::as_str)
-            .filter(|a| !a.is_empty())
-            && let J::Object(m) = &mut c.metadata
+            .find(|c| c.name() == name && compatible(req_str(req, "version"), c.version()))
         {
-            m.insert("name".into(), J::String(alias.to_string()));
-        }
-        let mut enabled = true;
-        let mut decided = false;
-        if let Some(cond) = req.get("condition").and_then(J::as_str) {
-            for p in cond.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                if let Some(J::Bool(b)) = lookup_path(cvals, &format!("{prefix}{p}")) {
-                    enabled = *b;
-                    decided = true;
-                    break;
-                }
+            let mut c = c.clone();
+            if !alias.is_empty()
+                && let J::Object(m) = &mut c.metadata
+            {
+                m.insert("name".into(), J::String(alias.clone()));
             }
+            deps.push(c);
         }
-        if !decided && let Some(tags) = req.get("tags").and_then(J::as_array) {
-            let tag_vals: Vec<bool> = tags
-                .iter()
-                .filter_map(J::as_str)
-                .filter_map(|t| lookup_path(cvals, &format!("tags.{t}")).and_then(J::as_bool))
-                .collect();
-            if !tag_vals.is_empty() {
-                enabled = tag_vals.iter().any(|b| *b);
-            }
-        }
-        if enabled {
-            let sub_prefix = format!("{prefix}{}.", c.name());
-            deps.push(process_deps_at(&c, cvals, &sub_prefix));
+        if !alias.is_empty()
+            && let J::Object(m) = req
+        {
+            m.insert("name".into(), J::String(alias));
         }
     }
+    let mut out = chart.clone();
     out.dependencies = deps;
+    let cvals = coalesce_values(&out, v);
+
+    // Tags first; a condition that resolves to a bool overrides them.
+    let tags = cvals.get("tags").and_then(J::as_object);
+    let mut disabled = std::collections::BTreeSet::new();
+    for req in &reqs {
+        let mut enabled = true;
+        if let Some(tags) = tags {
+            let (mut has_true, mut has_false) = (false, false);
+            for t in req
+                .get("tags")
+                .and_then(J::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(J::as_str)
+            {
+                match tags.get(t) {
+                    Some(J::Bool(true)) => has_true = true,
+                    Some(J::Bool(false)) => has_false = true,
+                    _ => {}
+                }
+            }
+            enabled = has_true || !has_false;
+        }
+        // Helm splits on commas without trimming each path.
+        for cond in req_str(req, "condition").trim().split(',') {
+            if cond.is_empty() {
+                continue;
+            }
+            if let Some(J::Bool(b)) = path_value(&cvals, &format!("{path}{cond}")) {
+                enabled = *b;
+                break;
+            }
+        }
+        if !enabled {
+            disabled.insert(req_str(req, "name").to_string());
+        }
+    }
+    let kept: Vec<Chart> = out
+        .dependencies
+        .iter()
+        .filter(|c| !disabled.contains(c.name()))
+        .map(|c| process_enabled(c, &cvals, &format!("{path}{}.", c.name())))
+        .collect();
+    out.dependencies = kept;
+    reqs.retain(|r| !disabled.contains(req_str(r, "name")));
+    if let J::Object(m) = &mut out.metadata {
+        m.insert("dependencies".into(), J::Array(reqs));
+    }
     out
+}
+
+/// `processDependencyImportValues`: children first, then this chart.
+fn import_values_tree(chart: &mut Chart) {
+    for d in &mut chart.dependencies {
+        import_values_tree(d);
+    }
+    import_values(chart);
+}
+
+/// `processImportValues`: the chart's values merged with its subcharts' (nulls kept) are the
+/// source; each `import-values` entry of an enabled dependency is merged into a table `b`
+/// (earlier entries win), and `b` fills in what the chart's values lack (the chart's own
+/// values win). The result replaces the chart's default values. Helm does this whenever the
+/// chart declares an enabled dependency, with or without `import-values`.
+fn import_values(chart: &mut Chart) {
+    let reqs = match declared(chart) {
+        Some(r) if !r.is_empty() => r,
+        _ => return,
+    };
+    let cvals = merge_values(chart, &J::Object(Map::new()));
+    let mut arena = Arena::default();
+    let root = arena.table_of(&cvals);
+    let b = arena.new_table();
+    for req in &reqs {
+        let name = req_str(req, "name");
+        let Some(J::Array(entries)) = req.get("import-values") else {
+            continue;
+        };
+        for entry in entries {
+            let (child, parent) = match entry {
+                J::Object(m) => (
+                    format!("{name}.{}", go_format(m.get("child"))),
+                    Some(go_format(m.get("parent"))),
+                ),
+                J::String(s) => (format!("{name}.exports.{s}"), None),
+                // Helm ignores entries of any other type.
+                _ => continue,
+            };
+            let Some(src) = arena.table_at(root, &child) else {
+                tracing::warn!(chart = name, child = %child, "import-values: no table at the child path, skipped");
+                continue;
+            };
+            let src = match parent {
+                Some(p) => arena.path_to_map(&p, src),
+                None => src,
+            };
+            arena.merge_tables(b, src, 0);
+        }
+    }
+    // Helm deep-copies the source (with whatever the merges wrote into it) and merges `b`
+    // under it.
+    let copied = arena.to_json(root, 0);
+    let dst = arena.table_of(&copied);
+    arena.merge_tables(dst, b, 0);
+    chart.values = arena.to_json(dst, 0);
+}
+
+/// Go's `%v` of a YAML scalar (what Helm makes of an `import-values` `child`/`parent`).
+fn go_format(v: Option<&J>) -> String {
+    match v {
+        None | Some(J::Null) => "<nil>".into(),
+        Some(J::String(s)) => s.clone(),
+        Some(J::Bool(b)) => b.to_string(),
+        Some(J::Number(n)) => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 1e21 => format!("{}", f as i64),
+            _ => n.to_string(),
+        },
+        Some(J::Array(a)) => format!(
+            "[{}]",
+            a.iter()
+                .map(|x| go_format(Some(x)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        Some(J::Object(m)) => format!(
+            "map[{}]",
+            m.iter()
+                .map(|(k, x)| format!("{k}:{}", go_format(Some(x))))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+    }
+}
+
+/// Deepest nesting the import merges follow: imports can make a table contain itself
+/// (Go shares maps between the source and the result), which this bound cuts off.
+const MAX_DEPTH: usize = 256;
+
+/// A value in [`Arena`]: a non-map value, or a map by index.
+#[derive(Debug, Clone)]
+enum Node {
+    Leaf(J),
+    Table(usize),
+}
+
+/// Maps with identity. Helm's import merge shares Go maps between the source values and
+/// the imported table and writes into both (a null in the imported table is written into
+/// every later source merged at that place; a later entry merged under an earlier one
+/// lands in the source map too); sharing maps by index reproduces that.
+#[derive(Debug, Default)]
+struct Arena {
+    tables: Vec<std::collections::BTreeMap<String, Node>>,
+}
+
+impl Arena {
+    fn new_table(&mut self) -> usize {
+        self.tables.push(Default::default());
+        self.tables.len() - 1
+    }
+
+    /// A fresh copy of `v` (a map; anything else gives an empty table).
+    fn table_of(&mut self, v: &J) -> usize {
+        let id = self.new_table();
+        if let J::Object(m) = v {
+            for (k, x) in m {
+                let n = self.node_of(x);
+                self.tables[id].insert(k.clone(), n);
+            }
+        }
+        id
+    }
+
+    fn node_of(&mut self, v: &J) -> Node {
+        match v {
+            J::Object(_) => Node::Table(self.table_of(v)),
+            other => Node::Leaf(other.clone()),
+        }
+    }
+
+    fn to_json(&self, id: usize, depth: usize) -> J {
+        if depth > MAX_DEPTH {
+            return J::Object(Map::new());
+        }
+        J::Object(
+            self.tables[id]
+                .iter()
+                .map(|(k, n)| {
+                    let v = match n {
+                        Node::Leaf(v) => v.clone(),
+                        Node::Table(t) => self.to_json(*t, depth + 1),
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        )
+    }
+
+    /// `Values.Table`: the map at a dotted path, every step a map.
+    fn table_at(&self, root: usize, path: &str) -> Option<usize> {
+        let mut cur = root;
+        for seg in path.split('.') {
+            match self.tables[cur].get(seg) {
+                Some(Node::Table(t)) => cur = *t,
+                _ => return None,
+            }
+        }
+        Some(cur)
+    }
+
+    /// `pathToMap`: `t` wrapped in fresh maps along `path` (`.` is `t` itself).
+    fn path_to_map(&mut self, path: &str, t: usize) -> usize {
+        if path == "." {
+            return t;
+        }
+        let mut cur = t;
+        for seg in path.split('.').rev() {
+            let w = self.new_table();
+            self.tables[w].insert(seg.to_string(), Node::Table(cur));
+            cur = w;
+        }
+        cur
+    }
+
+    /// `MergeTables(dst, src)`: dst wins; missing keys are taken from src (maps shared, not
+    /// copied); both maps recurse. First dst's nulls are written into src, as Helm does.
+    fn merge_tables(&mut self, dst: usize, src: usize, depth: usize) {
+        if depth > MAX_DEPTH {
+            return;
+        }
+        let nulls: Vec<String> = self.tables[dst]
+            .iter()
+            .filter(|(_, n)| matches!(n, Node::Leaf(J::Null)))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in nulls {
+            self.tables[src].insert(k, Node::Leaf(J::Null));
+        }
+        let entries: Vec<(String, Node)> = self.tables[src]
+            .iter()
+            .map(|(k, n)| (k.clone(), n.clone()))
+            .collect();
+        for (k, n) in entries {
+            match (self.tables[dst].get(&k).cloned(), n) {
+                (None, n) => {
+                    self.tables[dst].insert(k, n);
+                }
+                (Some(Node::Table(d)), Node::Table(s)) => self.merge_tables(d, s, depth + 1),
+                _ => {}
+            }
+        }
+    }
 }

@@ -246,3 +246,219 @@ fn glob_double_star_crosses_directories_single_star_does_not() {
     assert!(glob_match("**.ini", "config/sub/a.ini"));
     assert!(!glob_match("*.ini", "config/a.ini"));
 }
+
+/// Writes a chart tree: `(relative path, text)` pairs under `dir`.
+fn write_tree(dir: &std::path::Path, files: &[(&str, &str)]) {
+    for (path, text) in files {
+        let p = dir.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+}
+
+fn render_json(dir: &std::path::Path, values: &serde_json::Value) -> BTreeMap<String, String> {
+    let chart = load_dir(dir).unwrap();
+    render(
+        &chart,
+        values,
+        &ReleaseInfo {
+            name: "rel".into(),
+            namespace: "ns".into(),
+            revision: 1,
+            is_install: true,
+        },
+        &Capabilities::default(),
+        0,
+        Default::default(),
+    )
+    .unwrap()
+}
+
+/// With `HELM_PYTHON`, Helm's render of the same chart and values (else `None`).
+fn helm_render(
+    dir: &std::path::Path,
+    values: &serde_json::Value,
+) -> Option<BTreeMap<String, String>> {
+    let Ok(py) = std::env::var("HELM_PYTHON") else {
+        eprintln!("HELM_PYTHON not set: checking the recorded Helm behaviour only");
+        return None;
+    };
+    let script = "import json, sys\nfrom helm_python import Chart\nprint(json.dumps(Chart.load(sys.argv[1]).render(json.loads(sys.argv[2]), name='rel', namespace='ns', revision=1, is_install=True)))\n";
+    let o = std::process::Command::new(py)
+        .arg("-c")
+        .arg(script)
+        .arg(dir)
+        .arg(values.to_string())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    Some(serde_json::from_slice(&o.stdout).unwrap())
+}
+
+/// The JSON a `v: {{ toJson .Values }}` template rendered.
+fn values_of(out: &BTreeMap<String, String>, key: &str) -> serde_json::Value {
+    let text = out
+        .get(key)
+        .unwrap_or_else(|| panic!("{key} not rendered: {out:?}"));
+    serde_json::from_str(text.trim().strip_prefix("v: ").unwrap()).unwrap()
+}
+
+const IMPORT_CHILD: &[(&str, &str)] = &[
+    (
+        "charts/c/Chart.yaml",
+        "apiVersion: v2\nname: c\nversion: 1.0.0\n",
+    ),
+    (
+        "charts/c/values.yaml",
+        "x:\n  a: 1\n  gone: null\nexports:\n  e:\n    k: v\n    shared: from-export\n",
+    ),
+    ("charts/c/templates/v.yaml", "v: {{ toJson .Values }}\n"),
+    ("templates/v.yaml", "v: {{ toJson .Values }}\n"),
+];
+
+/// Helm's odd corners, each checked against Helm when `HELM_PYTHON` is set: a dependency
+/// without `version` binds no subchart (its alias and condition do nothing and its imports
+/// find no table); an entry of another type is ignored; a map entry without `parent`
+/// imports under the key `<nil>`; earlier entries win over later ones; a disabled
+/// dependency imports nothing.
+#[test]
+fn import_values_odd_corners_equal_helm() {
+    let root = tempfile::tempdir().unwrap();
+    let unversioned = root.path().join("unversioned");
+    write_tree(&unversioned, IMPORT_CHILD);
+    write_tree(
+        &unversioned,
+        &[(
+            "Chart.yaml",
+            "apiVersion: v2\nname: p\nversion: 1.0.0\ndependencies:\n  - name: c\n    alias: al\n    condition: al.on\n    import-values:\n      - e\n",
+        )],
+    );
+    let versioned = root.path().join("versioned");
+    write_tree(&versioned, IMPORT_CHILD);
+    write_tree(
+        &versioned,
+        &[(
+            "Chart.yaml",
+            "apiVersion: v2\nname: p\nversion: 1.0.0\ndependencies:\n  - name: c\n    version: \"^1\"\n    alias: al\n    condition: al.on\n    import-values:\n      - child: x\n      - 7\n      - child: exports.e\n        parent: first\n      - e\n      - child: x\n        parent: first\n",
+        )],
+    );
+    let cases = [
+        (&unversioned, json!({})),
+        (&unversioned, json!({"al": {"on": false}})),
+        (&versioned, json!({})),
+        (&versioned, json!({"al": {"on": false}})),
+        (
+            &versioned,
+            json!({"al": {"x": {"a": 2}}, "first": {"k": "user"}}),
+        ),
+    ];
+    for (dir, values) in &cases {
+        let ours = render_json(dir, values);
+        if let Some(helm) = helm_render(dir, values) {
+            assert_eq!(ours, helm, "{} with {values}", dir.display());
+        }
+    }
+    // Unversioned: the subchart keeps its name and stays enabled; nothing is imported.
+    let out = render_json(&unversioned, &json!({"al": {"on": false}}));
+    let p = values_of(&out, "p/templates/v.yaml");
+    assert!(out.contains_key("p/charts/c/templates/v.yaml"), "{out:?}");
+    assert_eq!(p.get("k"), None, "{p}");
+    // Versioned: renamed, imports applied (first entry wins at `first`), `<nil>` parent.
+    let out = render_json(&versioned, &json!({}));
+    let p = values_of(&out, "p/templates/v.yaml");
+    assert_eq!(p["<nil>"], json!({"a": 1}), "{p}");
+    assert_eq!(
+        p["first"],
+        json!({"k": "v", "shared": "from-export", "a": 1})
+    );
+    assert_eq!(
+        (&p["k"], &p["shared"]),
+        (&json!("v"), &json!("from-export"))
+    );
+    // User values override imports, and user values for the child are not a source.
+    let out = render_json(
+        &versioned,
+        &json!({"al": {"x": {"a": 2}}, "first": {"k": "user"}}),
+    );
+    let p = values_of(&out, "p/templates/v.yaml");
+    assert_eq!(
+        (&p["<nil>"]["a"], &p["first"]["k"]),
+        (&json!(1), &json!("user"))
+    );
+    assert_eq!(
+        values_of(&out, "p/charts/al/templates/v.yaml")["x"]["a"],
+        json!(2)
+    );
+    // Disabled: no subchart, no imports.
+    let out = render_json(&versioned, &json!({"al": {"on": false}}));
+    assert_eq!(
+        values_of(&out, "p/templates/v.yaml"),
+        json!({"al": {"on": false}})
+    );
+}
+
+/// `import-values` that is not a list fails the load (Helm's typed Chart.yaml does too),
+/// naming the chart file, the field and the value.
+#[test]
+fn import_values_not_a_list_is_a_chart_error() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tree(dir.path(), IMPORT_CHILD);
+    write_tree(
+        dir.path(),
+        &[(
+            "Chart.yaml",
+            "apiVersion: v2\nname: p\nversion: 1.0.0\ndependencies:\n  - name: c\n    version: 1.0.0\n    import-values: e\n",
+        )],
+    );
+    let err = load_dir(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("Chart.yaml")
+            && err.contains("dependencies[0].import-values")
+            && err.contains("\"c\"")
+            && err.contains("\"e\""),
+        "{err}"
+    );
+}
+
+/// The pure core: imported values are defaults under the chart's own, nested charts are
+/// processed bottom-up, and the chart's values become the merged tree (nulls kept).
+#[test]
+fn process_dependencies_imports_bottom_up_under_the_parents_values() {
+    let chart = |metadata, values, dependencies| Chart {
+        metadata,
+        values,
+        schema: None,
+        templates: Default::default(),
+        files: Default::default(),
+        dependencies,
+    };
+    let leaf = chart(
+        json!({"name": "leaf", "version": "1.0.0"}),
+        json!({"exports": {"up": {"fromLeaf": 1, "clash": "leaf"}}}),
+        vec![],
+    );
+    let mid = chart(
+        json!({"name": "mid", "version": "1.0.0", "dependencies": [
+            {"name": "leaf", "version": "1.0.0", "import-values": ["up"]}
+        ]}),
+        json!({"clash": "mid", "gone": null}),
+        vec![leaf],
+    );
+    let top = chart(
+        json!({"name": "top", "version": "1.0.0", "dependencies": [
+            {"name": "mid", "version": "1.0.0", "import-values": [{"child": ".", "parent": "m"}]}
+        ]}),
+        json!({"m": {"clash": "top"}}),
+        vec![mid],
+    );
+    let p = values::process_dependencies(&top, &json!({}));
+    let mid = &p.dependencies[0];
+    assert_eq!(mid.values["fromLeaf"], json!(1));
+    assert_eq!(mid.values["clash"], json!("mid"));
+    assert_eq!(mid.values["gone"], json!(null));
+    assert_eq!(mid.values["leaf"]["exports"]["up"]["clash"], json!("leaf"));
+    // `child: .` is no table (Helm splits it into two empty keys): nothing imported.
+    let mut mid_in_top = mid.values.clone();
+    mid_in_top["global"] = json!({});
+    assert_eq!(p.values, json!({"m": {"clash": "top"}, "mid": mid_in_top}));
+}
