@@ -8,7 +8,8 @@
 //! when go-yaml v2 would read them back as something else, and long plain or quoted scalars are
 //! folded at column 80. Where we differ: timestamps other than a bare date stay strings (go-yaml
 //! turns them into `time.Time`), merge keys (`<<`) are not expanded, `.inf`/`.nan` are
-//! rejected (kustomize fails on them too, in its JSON step). For keys whose go-yaml order is
+//! rejected (kustomize fails on them too, in its JSON step), and a document whose aliases expand
+//! past go-yaml v3's ratio is an error (an alias bomb makes kustomize 5.5 run out of memory). For keys whose go-yaml order is
 //! not transitive (`-229`, `-2B`, `-3x` in one map) kustomize itself prints a different order
 //! on each run; ours is one fixed order.
 
@@ -39,6 +40,8 @@ pub fn parse_documents(text: &str, schema: Schema) -> Result<Vec<Value>, YamlErr
         schema,
         anchors: HashMap::new(),
         stack: Vec::new(),
+        decoded: 0,
+        aliased: 0,
     };
     let mut current: Option<Value> = None;
     for item in &mut parser {
@@ -47,6 +50,8 @@ pub fn parse_documents(text: &str, schema: Schema) -> Result<Vec<Value>, YamlErr
             Event::DocumentStart(..) => {
                 current = None;
                 builder.anchors.clear();
+                builder.decoded = 0;
+                builder.aliased = 0;
             }
             Event::DocumentEnd => {
                 if let Some(v) = current.take()
@@ -78,20 +83,31 @@ pub fn parse_documents(text: &str, schema: Schema) -> Result<Vec<Value>, YamlErr
                 // Keys keep their source text: kustomize's JSON step makes every key a string.
                 if let Some(Frame::Map(_, _, key @ None)) = builder.stack.last_mut() {
                     *key = Some(text.into_owned());
+                    builder.decoded += 1;
                     if anchor != 0 {
-                        builder.anchors.insert(anchor, value);
+                        builder.anchors.insert(anchor, (value, 1));
                     }
                     continue;
                 }
                 builder.finish(value, anchor, &mut current)?;
             }
             Event::Alias(id) => {
-                let value = builder
+                let (value, size) = builder
                     .anchors
                     .get(&id)
-                    .cloned()
                     .ok_or_else(|| YamlError(format!("alias to unknown anchor #{id}")))?;
-                builder.finish(value, 0, &mut current)?;
+                let size = *size;
+                builder.decoded += size;
+                builder.aliased += size;
+                if excessive_aliasing(builder.decoded, builder.aliased) {
+                    return Err(YamlError(format!(
+                        "document contains excessive aliasing: {} of {} nodes come from aliases",
+                        builder.aliased, builder.decoded
+                    )));
+                }
+                let value = value.clone();
+                // An alias's copy was counted above, node by node.
+                builder.place(value, &mut current)?;
             }
             _ => {}
         }
@@ -106,20 +122,62 @@ enum Frame {
 
 struct Builder {
     schema: Schema,
-    anchors: HashMap<usize, Value>,
+    /// Anchored values with their node counts (what expanding an alias to them adds).
+    anchors: HashMap<usize, (Value, usize)>,
     stack: Vec<Frame>,
+    /// Nodes of this document so far, aliases expanded, and how many of them came from aliases.
+    decoded: usize,
+    aliased: usize,
+}
+
+/// go-yaml v3's guard against alias bombs ("billion laughs"): past 100 aliased nodes and 1000
+/// nodes in all, aliases may make up at most 99% of a document up to 400k nodes, falling to 10%
+/// at 4M. kustomize 5.5 builds resources without it and runs out of memory on such a file; we
+/// stop with an error instead, before any copy is made.
+fn excessive_aliasing(decoded: usize, aliased: usize) -> bool {
+    const LOW: f64 = 400_000.0;
+    const HIGH: f64 = 4_000_000.0;
+    if aliased <= 100 || decoded <= 1000 {
+        return false;
+    }
+    let d = decoded as f64;
+    let allowed = if d <= LOW {
+        0.99
+    } else if d >= HIGH {
+        0.10
+    } else {
+        0.99 - 0.89 * ((d - LOW) / (HIGH - LOW))
+    };
+    aliased as f64 / d > allowed
+}
+
+/// Nodes in a value as go-yaml counts them: every scalar, key and collection.
+fn node_count(v: &Value) -> usize {
+    match v {
+        Value::Array(items) => 1 + items.iter().map(node_count).sum::<usize>(),
+        Value::Object(map) => 1 + map.values().map(|v| 1 + node_count(v)).sum::<usize>(),
+        _ => 1,
+    }
 }
 
 impl Builder {
+    /// Places a parsed node (counted once) and records it under its anchor.
     fn finish(
         &mut self,
         value: Value,
         anchor: usize,
         current: &mut Option<Value>,
     ) -> Result<(), YamlError> {
+        self.decoded += 1;
         if anchor != 0 {
-            self.anchors.insert(anchor, value.clone());
+            let size = node_count(&value);
+            self.anchors.insert(anchor, (value.clone(), size));
         }
+        self.place(value, current)
+    }
+
+    /// Places a node: the document's root, a sequence item or the value of the pending key.
+    fn place(&mut self, value: Value, current: &mut Option<Value>) -> Result<(), YamlError> {
         match self.stack.last_mut() {
             None => *current = Some(value),
             Some(Frame::Seq(_, items)) => items.push(value),
@@ -1018,5 +1076,45 @@ mod tests {
             emit(&v),
             "a: \"yes\"\nb: 'x: y'\nc: \"\"\nd: |-\n  multi\n  line\ne: \"a\\tb\"\nf: \"3:25:45\"\ng: '- x'\nh: :c\ni: it's\n"
         );
+    }
+
+    /// Nine levels of nine aliases: 9^9 (387M) strings once expanded.
+    fn alias_bomb() -> String {
+        let mut lines = vec![
+            "apiVersion: v1".to_string(),
+            "kind: ConfigMap".into(),
+            "metadata: {name: bomb}".into(),
+            "a0: &a0 [x, x, x, x, x, x, x, x, x]".into(),
+        ];
+        for i in 1..9 {
+            let refs = vec![format!("*a{}", i - 1); 9].join(", ");
+            lines.push(format!("a{i}: &a{i} [{refs}]"));
+        }
+        lines.join("\n")
+    }
+
+    #[test]
+    fn alias_bomb_is_an_error_before_memory_runs_out() {
+        let err = parse_documents(&alias_bomb(), Schema::V3).unwrap_err();
+        assert!(err.0.contains("excessive aliasing"), "{err}");
+    }
+
+    #[test]
+    fn ordinary_aliases_still_expand() {
+        // 200 aliases of a 3-node list: 600 aliased nodes, under the 1000-node floor.
+        let mut text = String::from("base: &b [1, 2]\nitems:\n");
+        for _ in 0..200 {
+            text.push_str("- *b\n");
+        }
+        let docs = parse_documents(&text, Schema::V3).unwrap();
+        let items = docs[0]["items"].as_array().unwrap();
+        assert_eq!(items.len(), 200);
+        assert_eq!(items[199], serde_json::json!([1, 2]));
+        // Mostly aliases, but past the 100-alias / 1000-node floor: rejected as go-yaml does.
+        let mut text = String::from("base: &b [1, 2, 3, 4, 5, 6, 7, 8, 9]\nitems:\n");
+        for _ in 0..200 {
+            text.push_str("- *b\n");
+        }
+        assert!(parse_documents(&text, Schema::V3).is_err());
     }
 }

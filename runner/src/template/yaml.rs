@@ -371,3 +371,25 @@ fn literal(s: &str, ind: usize) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::parse_yaml;
+
+    #[test]
+    fn values_alias_bomb_is_an_error() {
+        // Nine levels of nine aliases (9^9 strings once expanded): serde-saphyr's alias budget
+        // stops it, so a values file or `fromYaml` argument cannot exhaust the runner's memory.
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..9 {
+            let refs = vec![format!("*a{}", i - 1); 9].join(", ");
+            text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        assert!(parse_yaml(&text).is_err());
+        assert_eq!(
+            parse_yaml("b: &b [1]\nc: *b\n").unwrap()["c"],
+            serde_json::json!([1])
+        );
+    }
+}
