@@ -16,7 +16,7 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
-use kube::api::{Api, ListParams};
+use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use runner::helm::action::{
@@ -997,4 +997,238 @@ async fn unknown_fields_are_refused_naming_object_and_field() {
         .await
         .unwrap();
     assert_eq!(live.data.unwrap()["v"], "3");
+}
+
+// ---- `lookup` against the cluster ----
+
+/// A chart whose one ConfigMap carries what `lookup` found: a ConfigMap's `data.key`, the
+/// List of the release namespace's ConfigMaps (kind, each item's kind/name/key), a missing
+/// object (an empty map), the cluster-scoped Namespace (namespace argument ignored) and,
+/// with `badApi`, a group/version the server does not serve.
+const LOOKUP_TEMPLATE: &str = r#"{{- $list := lookup "v1" "ConfigMap" .Release.Namespace "" }}
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: lookup-out
+data:
+  key: {{ (lookup "v1" "ConfigMap" .Release.Namespace "existing").data.key | quote }}
+  listKind: {{ $list.kind | quote }}
+  listApiVersion: {{ $list.apiVersion | quote }}
+  items: "{{ range $list.items }}{{ .kind }}/{{ .metadata.name }}={{ .data.key }};{{ end }}"
+  absent: {{ len (lookup "v1" "ConfigMap" .Release.Namespace "absent") | quote }}
+  namespace: {{ (lookup "v1" "Namespace" "ignored" .Release.Namespace).metadata.name | quote }}
+  {{- if .Values.badApi }}
+  bad: {{ lookup "nope.example.com/v1" "Thing" "" "" | toJson | quote }}
+  {{- end }}
+"#;
+
+fn lookup_chart() -> (tempfile::TempDir, Chart) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lookup");
+    std::fs::create_dir_all(path.join("templates")).unwrap();
+    std::fs::write(
+        path.join("Chart.yaml"),
+        "apiVersion: v2\nname: lookup\nversion: 0.1.0\n",
+    )
+    .unwrap();
+    std::fs::write(path.join("values.yaml"), "badApi: false\n").unwrap();
+    std::fs::write(path.join("templates/out.yaml"), LOOKUP_TEMPLATE).unwrap();
+    let chart = load_dir(&path).unwrap();
+    (dir, chart)
+}
+
+/// Namespace `ns` with ConfigMaps `existing` (key `from-cluster`) and `seed-b` (key `b`).
+async fn seed_lookup_namespace(client: &Client, ns: &str) {
+    use k8s_openapi::api::core::v1::Namespace;
+    use kube::api::PostParams;
+    let nss = Api::<Namespace>::all(client.clone());
+    nss.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap(),
+    )
+    .await
+    .unwrap();
+    let cms = Api::<ConfigMap>::namespaced(client.clone(), ns);
+    for (name, key) in [("existing", "from-cluster"), ("seed-b", "b")] {
+        cms.create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": name}, "data": {"key": key}}))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    }
+}
+
+const BAD_API_MESSAGE: &str = "unable to get apiresource from unstructured: nope.example.com/v1, Kind=Thing: the server could not find the requested resource";
+
+#[tokio::test]
+async fn lookup_reads_the_cluster_on_install_and_upgrade() {
+    let (server, client) = server(false).await;
+    let cfg = config(&client);
+    let (_d, chart) = lookup_chart();
+    seed_lookup_namespace(&client, "lookup").await;
+    // Outside the release namespace: not in its List.
+    Api::<ConfigMap>::namespaced(client.clone(), "default")
+        .create(
+            &Default::default(),
+            &serde_json::from_value(
+                json!({"metadata": {"name": "elsewhere"}, "data": {"key": "x"}}),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let cms = Api::<ConfigMap>::namespaced(client.clone(), "lookup");
+    let none = json!({});
+    let req = ReleaseRequest {
+        name: "lk",
+        namespace: "lookup",
+        chart: &chart,
+        values: &none,
+    };
+    let rel = install(&cfg, &req).await.unwrap();
+    assert_eq!((rel.version, rel.status()), (1, Status::Deployed));
+    let out = cms.get("lookup-out").await.unwrap().data.unwrap();
+    assert_eq!(out["key"], "from-cluster");
+    assert_eq!(out["listKind"], "ConfigMapList");
+    assert_eq!(out["listApiVersion"], "v1");
+    assert_eq!(
+        out["items"],
+        "ConfigMap/existing=from-cluster;ConfigMap/seed-b=b;"
+    );
+    assert_eq!(out["absent"], "0");
+    assert_eq!(out["namespace"], "lookup");
+    assert!(
+        rel.manifest.contains("key: \"from-cluster\""),
+        "{}",
+        rel.manifest
+    );
+
+    // The upgrade renders against the cluster as it is now.
+    cms.patch(
+        "existing",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"key": "changed"}})),
+    )
+    .await
+    .unwrap();
+    let rel2 = upgrade(&cfg, &req).await.unwrap();
+    assert_eq!((rel2.version, rel2.status()), (2, Status::Deployed));
+    let out = cms.get("lookup-out").await.unwrap().data.unwrap();
+    assert_eq!(out["key"], "changed");
+    assert_eq!(
+        out["items"],
+        "ConfigMap/existing=changed;ConfigMap/lookup-out=from-cluster;ConfigMap/seed-b=b;"
+    );
+
+    // A group/version the server does not serve fails the render with Helm's message;
+    // nothing is recorded, and it is the cluster's fault (`Lookup`), not the chart's.
+    let bad = json!({"badApi": true});
+    let err = upgrade(
+        &cfg,
+        &ReleaseRequest {
+            values: &bad,
+            ..req
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, ActionError::Lookup(_)), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!("error calling lookup: {BAD_API_MESSAGE}"))
+            && msg.contains("lookup/templates/out.yaml"),
+        "{msg}"
+    );
+    assert_eq!(statuses(&cfg, "lk").await.len(), 2);
+
+    // The requests lookup made, as RBAC sees them.
+    let seen: Vec<(String, String, String, String)> = server
+        .audit_entries()
+        .into_iter()
+        .filter(|e| e.resource == "configmaps" || e.resource == "namespaces")
+        .filter(|e| e.verb == "get" || e.verb == "list")
+        .map(|e| (e.verb, e.resource, e.namespace, e.name))
+        .collect();
+    for want in [
+        ("get", "configmaps", "lookup", "existing"),
+        ("get", "configmaps", "lookup", "absent"),
+        ("list", "configmaps", "lookup", ""),
+        ("get", "namespaces", "", "lookup"),
+    ] {
+        let want = (
+            want.0.to_string(),
+            want.1.to_string(),
+            want.2.to_string(),
+            want.3.to_string(),
+        );
+        assert!(seen.contains(&want), "{want:?} not in {seen:?}");
+    }
+}
+
+/// Real Helm installs the same chart against the same server (its own seeded namespace) and
+/// renders the same manifest; its error for an unserved group/version is ours. (On a
+/// multi-thread runtime, as `flux-runner run` uses; the other lookup test is current-thread.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helm_renders_lookup_as_we_do() {
+    let Some(py) = helm_python() else { return };
+    let (server, client) = server(true).await;
+    let cfg = config(&client);
+    let (d, chart) = lookup_chart();
+    seed_lookup_namespace(&client, "lk-ours").await;
+    seed_lookup_namespace(&client, "lk-helm").await;
+    let none = json!({});
+    let req = ReleaseRequest {
+        name: "lk",
+        namespace: "lk-ours",
+        chart: &chart,
+        values: &none,
+    };
+    let ours = install(&cfg, &req).await.unwrap();
+    let bad = json!({"badApi": true});
+    let our_err = install(
+        &cfg,
+        &ReleaseRequest {
+            name: "lk-bad",
+            values: &bad,
+            ..req
+        },
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+
+    let kc = server.kubeconfig_path().to_path_buf();
+    let chart_dir = d.path().join("lookup");
+    let theirs = tokio::task::spawn_blocking(move || {
+        helm(
+            &py,
+            &kc,
+            r#"
+r = cfg.install(sys.argv[2], "lk", {}, namespace="lk-helm", timeout=30)
+try:
+    cfg.install(sys.argv[2], "lk-bad", {"badApi": True}, namespace="lk-helm", timeout=30)
+    err = ""
+except Exception as e:
+    err = str(e)
+print(json.dumps({"manifest": r["manifest"], "error": err}))
+"#,
+            &[chart_dir.to_str().unwrap()],
+        )
+    })
+    .await
+    .unwrap();
+    let helm_manifest = theirs["manifest"]
+        .as_str()
+        .unwrap()
+        .replace("lk-helm", "lk-ours");
+    assert_eq!(ours.manifest, helm_manifest);
+    assert!(
+        ours.manifest
+            .contains("ConfigMap/existing=from-cluster;ConfigMap/seed-b=b;")
+    );
+    let helm_err = theirs["error"].as_str().unwrap();
+    assert!(helm_err.contains(BAD_API_MESSAGE), "Helm: {helm_err}");
+    assert!(our_err.contains(BAD_API_MESSAGE), "ours: {our_err}");
 }

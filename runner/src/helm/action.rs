@@ -18,13 +18,26 @@
 //! StatefulSet, DaemonSet, Job, Pod, PVC; everything else is ready once applied) by polling,
 //! not by kstatus watches; CRDs from `crds/` are applied on install like any object (no wait
 //! for `Established`); objects are taken over without Helm's ownership check (SSA with
-//! force); `lookup` returns an empty map.
+//! force).
+//!
+//! `lookup` queries the cluster during install and upgrade renders ([`cluster_lookup`]), as
+//! Helm's: the kind is resolved through discovery of its group/version, then the object is
+//! read (GET) or, with an empty name, listed (LIST, across namespaces when the namespace is
+//! empty); a missing object is an empty map. The render runs on a blocking thread so the
+//! template engine (synchronous) can wait on the client. Differences: a kind its served
+//! group/version does not list gives an empty map (Helm then queries an empty resource
+//! path, whose answer depends on the server); a render that failed while a lookup failed
+//! is [`ActionError::Lookup`] (the cluster's fault, retried) rather than
+//! [`ActionError::Render`].
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GetParams, ListParams, Patch, PatchParams,
+};
 use kube::core::GroupVersionKind;
 use kube::discovery::Scope;
 use serde_json::Value as J;
@@ -36,6 +49,7 @@ use super::release::{
 use super::{Capabilities, Chart, HelmError, ReleaseInfo, render, sort_manifests};
 use crate::context::{Clock, SystemClock};
 use crate::template::FuncMap;
+use crate::template::funcs::{LookupQuery, live_lookup};
 use crate::template::yaml::parse_yaml;
 
 /// Annotation that keeps an object on uninstall and upgrade.
@@ -120,6 +134,10 @@ pub enum ActionError {
     /// Rendering failed: nothing applied, nothing recorded.
     #[error("rendering: {0}")]
     Render(HelmError),
+    /// Rendering failed on a cluster query of `lookup` (refused, unreachable…): nothing
+    /// applied, nothing recorded; unlike [`ActionError::Render`] not the chart's fault.
+    #[error("rendering: {0}")]
+    Lookup(HelmError),
     /// Applying or deleting an object failed; `revision` is recorded failed.
     #[error("{object}: {message}")]
     Apply {
@@ -803,8 +821,203 @@ fn hook_records(hooks: &[super::Hook]) -> Vec<HookRecord> {
         .collect()
 }
 
+/// What [`cluster_lookup`] builds: the `lookup` function and whether a query of it failed.
+pub struct ClusterLookup {
+    /// `lookup`, for [`crate::template::Env::extra`] / [`render`]'s `extra`.
+    pub funcs: FuncMap,
+    /// Set once a query failed (so a failed render can be blamed on the cluster).
+    pub failed: Arc<AtomicBool>,
+}
+
+/// Helm's `lookup` against `client`. Its queries block on `handle`, so the render that
+/// calls it must run outside the runtime's async context (`spawn_blocking`), never on a
+/// runtime thread. Discovery answers are kept per group/version for the life of the value.
+pub fn cluster_lookup(client: kube::Client, handle: tokio::runtime::Handle) -> ClusterLookup {
+    let failed = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&failed);
+    let resources: Arc<Mutex<HashMap<String, Vec<LookupResource>>>> = Arc::default();
+    let query: LookupQuery = Arc::new(move |av: &str, kind: &str, ns: &str, name: &str| {
+        let out = handle.block_on(lookup_object(&client, &resources, av, kind, ns, name));
+        if out.is_err() {
+            flag.store(true, Ordering::SeqCst);
+        }
+        out
+    });
+    ClusterLookup {
+        funcs: live_lookup(query),
+        failed,
+    }
+}
+
+/// One served resource of a group/version, as discovery lists it.
+#[derive(Debug, Clone)]
+struct LookupResource {
+    kind: String,
+    plural: String,
+    namespaced: bool,
+}
+
+/// Discovery of `api_version` (cached): its resources, subresources left out (as Helm).
+async fn lookup_resources(
+    client: &kube::Client,
+    cache: &Mutex<HashMap<String, Vec<LookupResource>>>,
+    api_version: &str,
+    kind: &str,
+) -> Result<Vec<LookupResource>, String> {
+    if let Ok(c) = cache.lock()
+        && let Some(r) = c.get(api_version)
+    {
+        return Ok(r.clone());
+    }
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    // Go's GroupVersionKind.String(), in Helm's "unable to get apiresource" message.
+    let gvk = format!("{group}/{version}, Kind={kind}");
+    if version.is_empty() || group.contains('/') {
+        return Err(format!(
+            "unable to get apiresource from unstructured: {gvk}: apiVersion {api_version:?} is not <group>/<version> or <version>"
+        ));
+    }
+    let listed = if group.is_empty() {
+        client.list_core_api_resources(version).await
+    } else {
+        client.list_api_group_resources(api_version).await
+    };
+    let list = match listed {
+        Ok(l) => l,
+        // client-go ignores a 404 on the core "v1" (very old servers) and reports every
+        // other 404 with its generic text (the server's body is plain `404 page not found`).
+        Err(kube::Error::Api(s)) if s.code == 404 && group.is_empty() && version == "v1" => {
+            Default::default()
+        }
+        Err(kube::Error::Api(s)) if s.code == 404 => {
+            return Err(format!(
+                "unable to get apiresource from unstructured: {gvk}: the server could not find the requested resource"
+            ));
+        }
+        Err(e) => {
+            return Err(format!(
+                "unable to get apiresource from unstructured: {gvk}: {}",
+                kube_message(&e)
+            ));
+        }
+    };
+    let resources: Vec<LookupResource> = list
+        .resources
+        .into_iter()
+        .filter(|r| !r.name.contains('/'))
+        .map(|r| LookupResource {
+            kind: r.kind,
+            plural: r.name,
+            namespaced: r.namespaced,
+        })
+        .collect();
+    if let Ok(mut c) = cache.lock() {
+        c.insert(api_version.to_string(), resources.clone());
+    }
+    Ok(resources)
+}
+
+/// One `lookup`: GET the object (`name` set) or LIST the kind (in `ns`, or everywhere when
+/// `ns` is empty or the kind is cluster-scoped). `Ok(None)`: not found.
+async fn lookup_object(
+    client: &kube::Client,
+    cache: &Mutex<HashMap<String, Vec<LookupResource>>>,
+    api_version: &str,
+    kind: &str,
+    ns: &str,
+    name: &str,
+) -> Result<Option<J>, String> {
+    let resources = lookup_resources(client, cache, api_version, kind).await?;
+    let Some(res) = resources.iter().find(|r| r.kind == kind) else {
+        return Ok(None);
+    };
+    let base = if api_version.contains('/') {
+        format!("/apis/{api_version}")
+    } else {
+        format!("/api/{api_version}")
+    };
+    let path = if res.namespaced && !ns.is_empty() {
+        format!("{base}/namespaces/{ns}/{}", res.plural)
+    } else {
+        format!("{base}/{}", res.plural)
+    };
+    let request = kube::core::Request::new(path);
+    let built = if name.is_empty() {
+        request.list(&ListParams::default())
+    } else {
+        request.get(name, &GetParams::default())
+    };
+    let http_request = built.map_err(|e| format!("lookup {kind} {name:?}: {e}"))?;
+    let mut obj: J = match client.request(http_request).await {
+        Ok(o) => o,
+        Err(kube::Error::Api(s)) if s.is_not_found() => return Ok(None),
+        Err(e) => return Err(kube_message(&e)),
+    };
+    if name.is_empty() {
+        list_items_typed(&mut obj);
+    }
+    Ok(Some(obj))
+}
+
+/// Shapes a List as Go's `UnstructuredList` content: `items` always present, each item
+/// without `apiVersion` and `kind` given the List's (minus its `List` suffix).
+fn list_items_typed(list: &mut J) {
+    let api_version = list.get("apiVersion").cloned().unwrap_or(J::Null);
+    let item_kind = list
+        .get("kind")
+        .and_then(J::as_str)
+        .map(|k| J::String(k.strip_suffix("List").unwrap_or(k).to_string()))
+        .unwrap_or(J::Null);
+    let Some(obj) = list.as_object_mut() else {
+        return;
+    };
+    let items = obj.entry("items").or_insert_with(|| J::Array(Vec::new()));
+    if items.is_null() {
+        *items = J::Array(Vec::new());
+    }
+    for item in items.as_array_mut().into_iter().flatten() {
+        if let Some(o) = item.as_object_mut()
+            && !o.contains_key("kind")
+            && !o.contains_key("apiVersion")
+        {
+            o.insert("kind".into(), item_kind.clone());
+            o.insert("apiVersion".into(), api_version.clone());
+        }
+    }
+}
+
+/// Renders `req` with a live `lookup` on a blocking thread (see [`cluster_lookup`]).
+async fn render_live(
+    cfg: &ActionConfig,
+    req: &ReleaseRequest<'_>,
+    info: ReleaseInfo,
+) -> Result<BTreeMap<String, String>, ActionError> {
+    let lookup = cluster_lookup(cfg.client.clone(), tokio::runtime::Handle::current());
+    let (chart, values, caps) = (
+        req.chart.clone(),
+        req.values.clone(),
+        cfg.capabilities.clone(),
+    );
+    let now = cfg.now().as_second();
+    let funcs = lookup.funcs;
+    let rendered =
+        tokio::task::spawn_blocking(move || render(&chart, &values, &info, &caps, now, funcs))
+            .await
+            .map_err(|e| ActionError::Kube {
+                what: "rendering".into(),
+                message: format!("render task ended abnormally: {e}"),
+            })?;
+    rendered.map_err(|e| {
+        if lookup.failed.load(Ordering::SeqCst) {
+            ActionError::Lookup(e)
+        } else {
+            ActionError::Render(e)
+        }
+    })
+}
+
 /// Renders `req` as revision `version`: the release record (status unknown) and its objects.
-fn build(
+async fn build(
     cfg: &ActionConfig,
     req: &ReleaseRequest<'_>,
     version: i64,
@@ -816,15 +1029,7 @@ fn build(
         revision: version,
         is_install,
     };
-    let files = render(
-        req.chart,
-        req.values,
-        &info,
-        &cfg.capabilities,
-        cfg.now().as_second(),
-        FuncMap::new(),
-    )
-    .map_err(ActionError::Render)?;
+    let files = render_live(cfg, req, info).await?;
     let sorted = sort_manifests(&files, req.chart.name()).map_err(ActionError::Render)?;
     // Documents keep the trailing whitespace Helm v4 keeps: the stored manifest is Helm's.
     let manifest = sorted.manifest_text();
@@ -936,7 +1141,7 @@ pub async fn install(cfg: &ActionConfig, req: &ReleaseRequest<'_>) -> Result<Rel
             l.version + 1
         }
     };
-    let (mut rel, objects) = build(cfg, req, version, true)?;
+    let (mut rel, objects) = build(cfg, req, version, true).await?;
     let crds = crd_objects(req.chart)?;
     rel.info.status = Status::PendingInstall;
     rel.info.description = "Initial install underway".into();
@@ -979,7 +1184,7 @@ pub async fn upgrade(cfg: &ActionConfig, req: &ReleaseRequest<'_>) -> Result<Rel
         .find(|r| r.info.status == Status::Deployed)
         .cloned()
         .unwrap_or_else(|| last.clone());
-    let (mut rel, objects) = build(cfg, req, last.version + 1, false)?;
+    let (mut rel, objects) = build(cfg, req, last.version + 1, false).await?;
     // A stored manifest we cannot parse cannot be diffed; treat it as empty rather than fail.
     let current_objs = parse_manifest(&current.manifest).unwrap_or_default();
     rel.info.first_deployed = current.info.first_deployed.or(rel.info.first_deployed);

@@ -3,8 +3,10 @@
 //! Argument order follows Sprig (the piped value is the last argument). Where Sprig takes
 //! `string` and Go would refuse another type at call time, we convert with `toString`.
 //! Not yet here: crypto (`genCA`, `genSignedCert`, `htpasswd`), `tuple`, dates beyond
-//! `now`/`date`/`dateInZone` with common layouts, `lookup` (offline: an empty map, as
-//! `helm template` does).
+//! `now`/`date`/`dateInZone` with common layouts.
+//!
+//! `lookup` is offline here (an empty map, as `helm template`); a caller with a cluster
+//! replaces it through [`Env::extra`] with [`live_lookup`] over its own query function.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -1230,4 +1232,183 @@ fn files_as(files: &Value, secret: bool) -> R {
     Ok(s(yaml::to_yaml(&serde_json::Value::Object(out))
         .trim_end_matches('\n')
         .to_string()))
+}
+
+/// A cluster query behind Helm's `lookup`: `(apiVersion, kind, namespace, name)` → the
+/// object (or, for an empty name, the List) as JSON; `Ok(None)` when it does not exist;
+/// `Err` carries the message Helm would fail the render with.
+pub type LookupQuery =
+    Arc<dyn Fn(&str, &str, &str, &str) -> Result<Option<serde_json::Value>, String> + Send + Sync>;
+
+/// Names of `lookup`'s parameters, for error messages.
+const LOOKUP_PARAMS: [&str; 4] = ["apiVersion", "kind", "namespace", "name"];
+
+/// Helm's `lookup` over `query`, as a one-entry function map for [`Env::extra`]: exactly
+/// four string arguments (Go refuses other types at call time), a missing object is an
+/// empty map (so `if not (lookup …)` works), a found one is its JSON with integers kept as
+/// integers (Go's `unstructured` content holds `int64`s).
+pub fn live_lookup(query: LookupQuery) -> FuncMap {
+    let mut m = FuncMap::new();
+    f!(m, "lookup", move |a: &[Value]| -> R {
+        if a.len() != LOOKUP_PARAMS.len() {
+            return Err(err(format!(
+                "wrong number of args for lookup: want {} got {}",
+                LOOKUP_PARAMS.len(),
+                a.len()
+            )));
+        }
+        let mut args: Vec<&str> = Vec::with_capacity(a.len());
+        for (i, (v, param)) in a.iter().zip(LOOKUP_PARAMS).enumerate() {
+            match v {
+                Value::String(x) => args.push(x),
+                Value::Nil => {
+                    return Err(err(format!(
+                        "invalid value; expected string (lookup argument {} {param}: nil)",
+                        i + 1
+                    )));
+                }
+                other => {
+                    return Err(err(format!(
+                        "wrong type for value; expected string; got {} (lookup argument {} {param}: {})",
+                        other.type_name(),
+                        i + 1,
+                        sprint(other)
+                    )));
+                }
+            }
+        }
+        match query(args[0], args[1], args[2], args[3]).map_err(err)? {
+            Some(j) => Ok(super::from_json_typed(&j)),
+            None => Ok(mapv(BTreeMap::new())),
+        }
+    });
+    m
+}
+
+#[cfg(test)]
+mod lookup_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Mutex;
+
+    use serde_json::json;
+
+    use super::*;
+
+    /// A fake cluster: one ConfigMap `default/existing`; `secret` kinds are forbidden.
+    /// Records every query it answers.
+    fn fake(calls: Arc<Mutex<Vec<String>>>) -> LookupQuery {
+        Arc::new(move |av: &str, kind: &str, ns: &str, name: &str| {
+            calls
+                .lock()
+                .unwrap()
+                .push(format!("{av}|{kind}|{ns}|{name}"));
+            let cm = json!({
+                "apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "existing", "namespace": "default", "generation": 3},
+                "data": {"key": "from-cluster"}
+            });
+            match (kind, ns, name) {
+                ("Secret", _, _) => Err(format!(
+                    "secrets {name:?} is forbidden: User \"runner\" cannot get resource \"secrets\""
+                )),
+                ("ConfigMap", "default", "existing") => Ok(Some(cm)),
+                ("ConfigMap", _, "") => Ok(Some(json!({
+                    "apiVersion": "v1", "kind": "ConfigMapList",
+                    "metadata": {"resourceVersion": "7"},
+                    "items": if ns == "default" || ns.is_empty() { vec![cm] } else { vec![] }
+                }))),
+                _ => Ok(None),
+            }
+        })
+    }
+
+    fn run(src: &str) -> (Result<String, crate::template::TemplateError>, Vec<String>) {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let env = Env {
+            now_unix: 0,
+            extra: live_lookup(fake(Arc::clone(&calls))),
+        };
+        let out = TemplateSet::parse(&[("t".into(), src.into())], env)
+            .and_then(|set| set.execute("t", &Value::Nil));
+        let calls = calls.lock().unwrap().clone();
+        (out, calls)
+    }
+
+    #[test]
+    fn found_object_is_its_map_with_integers_kept() {
+        let (out, calls) = run(
+            r#"{{ $o := lookup "v1" "ConfigMap" "default" "existing" }}{{ $o.data.key }} {{ $o.metadata.generation }} {{ kindIs "float64" $o.metadata.generation }}"#,
+        );
+        assert_eq!(out.unwrap(), "from-cluster 3 false");
+        assert_eq!(calls, vec!["v1|ConfigMap|default|existing"]);
+    }
+
+    #[test]
+    fn missing_object_is_an_empty_map() {
+        let (out, _) = run(
+            r#"{{ $o := lookup "v1" "ConfigMap" "default" "absent" }}{{ kindOf $o }} {{ len $o }} {{ if not $o }}none{{ end }}"#,
+        );
+        assert_eq!(out.unwrap(), "map 0 none");
+    }
+
+    #[test]
+    fn empty_name_gives_the_list_shape() {
+        let (out, calls) = run(
+            r#"{{ $l := lookup "v1" "ConfigMap" "" "" }}{{ $l.kind }} {{ $l.apiVersion }} {{ len $l.items }}{{ range $l.items }} {{ .metadata.namespace }}/{{ .metadata.name }}={{ .data.key }}{{ end }}|{{ len (lookup "v1" "ConfigMap" "other" "").items }}"#,
+        );
+        assert_eq!(
+            out.unwrap(),
+            "ConfigMapList v1 1 default/existing=from-cluster|0"
+        );
+        assert_eq!(calls, vec!["v1|ConfigMap||", "v1|ConfigMap|other|"]);
+    }
+
+    #[test]
+    fn query_errors_fail_the_render_with_their_message() {
+        let (out, _) = run(r#"{{ lookup "v1" "Secret" "default" "token" }}"#);
+        let msg = out.unwrap_err().to_string();
+        assert!(
+            msg.contains("error calling lookup: secrets \"token\" is forbidden"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn wrong_arguments_name_the_argument() {
+        let (out, calls) = run(r#"{{ lookup "v1" "ConfigMap" "default" }}"#);
+        let msg = out.unwrap_err().to_string();
+        assert!(
+            msg.contains("wrong number of args for lookup: want 4 got 3"),
+            "{msg}"
+        );
+        let (out, _) = run(r#"{{ lookup "v1" "ConfigMap" 7 "x" }}"#);
+        let msg = out.unwrap_err().to_string();
+        assert!(
+            msg.contains(
+                "wrong type for value; expected string; got int (lookup argument 3 namespace: 7)"
+            ),
+            "{msg}"
+        );
+        let (out, _) = run(r#"{{ lookup "v1" nil "default" "x" }}"#);
+        let msg = out.unwrap_err().to_string();
+        assert!(
+            msg.contains("invalid value; expected string (lookup argument 2 kind: nil)"),
+            "{msg}"
+        );
+        assert!(calls.is_empty(), "no query on bad arguments: {calls:?}");
+    }
+
+    #[test]
+    fn offline_lookup_stays_an_empty_map_without_a_live_one() {
+        let set = TemplateSet::parse(
+            &[(
+                "t".into(),
+                r#"{{ $o := lookup "v1" "ConfigMap" "default" "existing" }}{{ kindOf $o }} {{ len $o }}"#.into(),
+            )],
+            Env::default(),
+        )
+        .unwrap();
+        assert_eq!(set.execute("t", &Value::Nil).unwrap(), "map 0");
+    }
 }
