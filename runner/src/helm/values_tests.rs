@@ -462,3 +462,104 @@ fn process_dependencies_imports_bottom_up_under_the_parents_values() {
     mid_in_top["global"] = json!({});
     assert_eq!(p.values, json!({"m": {"clash": "top"}, "mid": mid_in_top}));
 }
+
+/// Conditions and tags per level as Helm evaluates them (each level coalesces its own
+/// values with its aliased subcharts, so an alias's own default can disable it; nested
+/// conditions resolve under the parent's path; a non-bool condition is skipped; paths after
+/// a comma are not trimmed), with imports through two levels. Compared with Helm when
+/// `HELM_PYTHON` is set; the names of the rendered subcharts are checked always.
+#[test]
+fn dependency_switches_per_level_equal_helm() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = "v: {{ toJson .Values }}\n";
+    write_tree(
+        dir.path(),
+        &[
+            (
+                "Chart.yaml",
+                "apiVersion: v2\nname: p\nversion: 1.0.0\ndependencies:\n  - name: c\n    version: 1.x\n    alias: a1\n    condition: a1.enabled\n  - name: c\n    version: 1.x\n    alias: a2\n    condition: a2.enabled, a1.enabled\n    tags: [t]\n  - name: mid\n    version: 0.1.0\n    tags: [t2]\n    import-values:\n      - child: fromLeaf\n        parent: viaMid\n",
+            ),
+            ("templates/v.yaml", v),
+            (
+                "charts/c/Chart.yaml",
+                "apiVersion: v2\nname: c\nversion: 1.2.0\n",
+            ),
+            ("charts/c/values.yaml", "enabled: false\nk: c\n"),
+            ("charts/c/templates/v.yaml", v),
+            (
+                "charts/mid/Chart.yaml",
+                "apiVersion: v2\nname: mid\nversion: 0.1.0\ndependencies:\n  - name: leaf\n    version: \">0.0.0\"\n    condition: leaf.use\n    import-values:\n      - child: data\n        parent: fromLeaf\n",
+            ),
+            ("charts/mid/templates/v.yaml", v),
+            (
+                "charts/mid/charts/leaf/Chart.yaml",
+                "apiVersion: v2\nname: leaf\nversion: 0.0.1\n",
+            ),
+            (
+                "charts/mid/charts/leaf/values.yaml",
+                "use: true\ndata:\n  d: 1\n",
+            ),
+            ("charts/mid/charts/leaf/templates/v.yaml", v),
+        ],
+    );
+    let names = |out: &BTreeMap<String, String>| {
+        out.keys()
+            .map(|k| k.trim_end_matches("/templates/v.yaml").to_string())
+            .collect::<Vec<_>>()
+    };
+    let cases = [
+        (
+            json!({}),
+            vec!["p/charts/mid/charts/leaf", "p/charts/mid", "p"],
+        ),
+        // a2's own default `enabled: false` is found first.
+        (
+            json!({"a1": {"enabled": true}}),
+            vec![
+                "p/charts/a1",
+                "p/charts/mid/charts/leaf",
+                "p/charts/mid",
+                "p",
+            ],
+        ),
+        // A string is no bool and " a1.enabled" (untrimmed) is no path: tags decide.
+        (
+            json!({"a2": {"enabled": "yes"}, "a1": {"enabled": true}}),
+            vec![
+                "p/charts/a1",
+                "p/charts/a2",
+                "p/charts/mid/charts/leaf",
+                "p/charts/mid",
+                "p",
+            ],
+        ),
+        (
+            json!({"a2": {"enabled": "yes"}, "a1": {"enabled": true}, "tags": {"t": false}}),
+            vec![
+                "p/charts/a1",
+                "p/charts/mid/charts/leaf",
+                "p/charts/mid",
+                "p",
+            ],
+        ),
+        (
+            json!({"mid": {"leaf": {"use": false}}}),
+            vec!["p/charts/mid", "p"],
+        ),
+        (json!({"tags": {"t2": false}}), vec!["p"]),
+    ];
+    for (values, want) in &cases {
+        let ours = render_json(dir.path(), values);
+        if let Some(helm) = helm_render(dir.path(), values) {
+            assert_eq!(ours, helm, "{values}");
+        }
+        assert_eq!(names(&ours), *want, "{values}");
+    }
+    let out = render_json(dir.path(), &json!({}));
+    assert_eq!(
+        values_of(&out, "p/templates/v.yaml")["viaMid"],
+        json!({"d": 1})
+    );
+    let out = render_json(dir.path(), &json!({"mid": {"leaf": {"use": false}}}));
+    assert_eq!(values_of(&out, "p/templates/v.yaml").get("viaMid"), None);
+}
