@@ -1109,3 +1109,105 @@ async fn depends_on_waits_for_ready_dependencies_and_template_errors_name_the_li
     }
     assert!(release_secrets(&client, "nilptr").await.is_empty());
 }
+
+/// A chart reading the cluster with `lookup`: a ConfigMap's key, the release namespace's
+/// ConfigMap List; with `badApi`, a group/version the server does not serve.
+const LOOKUP_TEMPLATE: &str = r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-out
+data:
+  key: {{ (lookup "v1" "ConfigMap" .Release.Namespace "existing").data.key | quote }}
+  names: "{{ range (lookup "v1" "ConfigMap" .Release.Namespace "").items }}{{ .metadata.name }};{{ end }}"
+  {{- if .Values.badApi }}
+  bad: {{ lookup "nope.example.com/v1" "Thing" "" "" | toJson | quote }}
+  {{- end }}
+"#;
+
+/// HelmRelease reconciles render `lookup` against the cluster (the value lands in the
+/// applied object); a lookup the cluster refuses fails the install, retried (not stalled:
+/// the chart is not at fault), with Helm's message in Ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn helm_release_lookup_reads_the_cluster() {
+    let (_server, client) = cluster().await;
+    let cache = tempfile::tempdir().unwrap();
+    let ctx = Context::new(client.clone(), cache.path()).unwrap();
+    let git_root = tempfile::tempdir().unwrap();
+    let addr = serve_git_http(git_root.path().to_path_buf(), vec![], Guard::PushOnly).await;
+    seed_repo(
+        git_root.path(),
+        "lookup.git",
+        &[
+            (
+                "charts/lk/Chart.yaml",
+                "apiVersion: v2\nname: lk\nversion: 0.1.0\n",
+            ),
+            ("charts/lk/values.yaml", "badApi: false\n"),
+            ("charts/lk/templates/out.yaml", LOOKUP_TEMPLATE),
+        ],
+    );
+    let repo = Api::<GitRepository>::namespaced(client.clone(), NS)
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+                "metadata": {"name": "lookup-charts", "namespace": NS},
+                "spec": {"url": format!("http://{addr}/lookup.git"), "interval": "1m",
+                         "ref": {"branch": "main"}},
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        git_repository::reconcile(&ctx, &repo).await.unwrap(),
+        Outcome::Ready { .. }
+    ));
+    let cms = Api::<ConfigMap>::namespaced(client.clone(), NS);
+    cms.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({
+            "metadata": {"name": "existing", "namespace": NS},
+            "data": {"key": "from-cluster"},
+        }))
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let chart = json!({"spec": {"chart": "./charts/lk",
+                                "sourceRef": {"kind": "GitRepository", "name": "lookup-charts"}}});
+
+    create_release(&client, "lk", json!({"chart": chart})).await;
+    assert!(matches!(
+        reconcile_named(&ctx, &client, "lk").await,
+        Outcome::Ready { .. }
+    ));
+    let out = cms.get("lk-out").await.unwrap().data.unwrap();
+    assert_eq!(out["key"], "from-cluster");
+    assert!(
+        out["names"].split(';').any(|n| n == "existing"),
+        "{}",
+        out["names"]
+    );
+
+    create_release(
+        &client,
+        "lk-bad",
+        json!({"chart": chart, "values": {"badApi": true}}),
+    )
+    .await;
+    match reconcile_named(&ctx, &client, "lk-bad").await {
+        Outcome::NotReady(f) => {
+            assert_eq!(f.reason, "InstallFailed");
+            assert!(!f.stalled, "retried, not stalled: {f:?}");
+            assert!(
+                f.message.contains("error calling lookup: unable to get apiresource from unstructured: nope.example.com/v1, Kind=Thing: the server could not find the requested resource"),
+                "{}",
+                f.message
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(release_secrets(&client, "lk-bad").await.is_empty());
+    assert!(cms.get_opt("lk-bad-out").await.unwrap().is_none());
+}

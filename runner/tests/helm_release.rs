@@ -1017,6 +1017,8 @@ data:
   items: "{{ range $list.items }}{{ .kind }}/{{ .metadata.name }}={{ .data.key }};{{ end }}"
   absent: {{ len (lookup "v1" "ConfigMap" .Release.Namespace "absent") | quote }}
   namespace: {{ (lookup "v1" "Namespace" "ignored" .Release.Namespace).metadata.name | quote }}
+  {{- $unknown := lookup "v1" "Thing" .Release.Namespace "" }}
+  unknownKind: "{{ $unknown.kind }} {{ len $unknown.items }} {{ len (lookup "v1" "Thing" "" "existing") }}"
   {{- if .Values.badApi }}
   bad: {{ lookup "nope.example.com/v1" "Thing" "" "" | toJson | quote }}
   {{- end }}
@@ -1099,6 +1101,8 @@ async fn lookup_reads_the_cluster_on_install_and_upgrade() {
     );
     assert_eq!(out["absent"], "0");
     assert_eq!(out["namespace"], "lookup");
+    // A kind `v1` does not serve: asked as Helm's client asks an empty resource.
+    assert_eq!(out["unknownKind"], "APIVersions 0 0");
     assert!(
         rel.manifest.contains("key: \"from-cluster\""),
         "{}",

@@ -24,11 +24,10 @@
 //! Helm's: the kind is resolved through discovery of its group/version, then the object is
 //! read (GET) or, with an empty name, listed (LIST, across namespaces when the namespace is
 //! empty); a missing object is an empty map. The render runs on a blocking thread so the
-//! template engine (synchronous) can wait on the client. Differences: a kind its served
-//! group/version does not list gives an empty map (Helm then queries an empty resource
-//! path, whose answer depends on the server); a render that failed while a lookup failed
-//! is [`ActionError::Lookup`] (the cluster's fault, retried) rather than
-//! [`ActionError::Render`].
+//! template engine (synchronous) can wait on the client. A kind its served group/version
+//! does not list is asked as Helm's client asks an empty resource (`/api`, `/api/<name>`).
+//! Difference: a render that failed while a lookup failed is [`ActionError::Lookup`] (the
+//! cluster's fault, retried) rather than [`ActionError::Render`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -928,18 +927,24 @@ async fn lookup_object(
     name: &str,
 ) -> Result<Option<J>, String> {
     let resources = lookup_resources(client, cache, api_version, kind).await?;
-    let Some(res) = resources.iter().find(|r| r.kind == kind) else {
-        return Ok(None);
-    };
-    let base = if api_version.contains('/') {
-        format!("/apis/{api_version}")
-    } else {
-        format!("/api/{api_version}")
-    };
-    let path = if res.namespaced && !ns.is_empty() {
-        format!("{base}/namespaces/{ns}/{}", res.plural)
-    } else {
-        format!("{base}/{}", res.plural)
+    let path = match resources.iter().find(|r| r.kind == kind) {
+        Some(res) => {
+            let base = if api_version.contains('/') {
+                format!("/apis/{api_version}")
+            } else {
+                format!("/api/{api_version}")
+            };
+            if res.namespaced && !ns.is_empty() {
+                format!("{base}/namespaces/{ns}/{}", res.plural)
+            } else {
+                format!("{base}/{}", res.plural)
+            }
+        }
+        // A kind its served group/version does not list: Helm carries on with an empty
+        // resource (no group, version or name, cluster-scoped), so its client asks `/api`
+        // (LIST: the server's APIVersions, with empty `items`) or `/api/<name>` (GET:
+        // normally NotFound). Asked the same way here.
+        None => "/api".to_string(),
     };
     let request = kube::core::Request::new(path);
     let built = if name.is_empty() {
@@ -1464,6 +1469,32 @@ mod tests {
         // As a hook, a running Pod is not done.
         assert!(matches!(hook_done(&running), Readiness::Pending(_)));
         assert_eq!(hook_done(&json!({"kind": "ConfigMap"})), Readiness::Ready);
+    }
+
+    #[test]
+    fn lookup_lists_are_shaped_as_go_unstructured_lists() {
+        let mut list = json!({
+            "apiVersion": "v1", "kind": "ConfigMapList", "metadata": {"resourceVersion": "9"},
+            "items": [
+                {"metadata": {"name": "a"}},
+                {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b"}}
+            ]
+        });
+        list_items_typed(&mut list);
+        assert_eq!(
+            list["items"],
+            json!([
+                {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}},
+                {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b"}}
+            ])
+        );
+        for mut empty in [
+            json!({"apiVersion": "v1", "kind": "SecretList", "items": null}),
+            json!({"kind": "APIVersions", "versions": ["v1"]}),
+        ] {
+            list_items_typed(&mut empty);
+            assert_eq!(empty["items"], json!([]), "{empty}");
+        }
     }
 
     #[test]
