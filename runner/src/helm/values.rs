@@ -211,40 +211,59 @@ fn is_table(v: &J) -> bool {
 /// Helm's `CoalesceValues(chart, vals)`: user values over chart defaults, recursively into
 /// subcharts (keyed by their name or alias) with parent `global`s pushed down. Nulls remove
 /// keys, except where Helm keeps them (a null for a subchart key the chart does not default).
+///
+/// A subchart's value that is not a map is left as it is here; [`try_coalesce_values`]
+/// fails on it as Helm does.
 pub fn coalesce_values(chart: &Chart, user: &J) -> J {
-    coalesce_root(chart, user, false)
+    coalesce_root(chart, user, false, &mut Vec::new())
+}
+
+/// [`coalesce_values`], failing as Helm does (`type mismatch on <subchart>: …`) when the
+/// value for a subchart is not a map.
+pub fn try_coalesce_values(chart: &Chart, user: &J) -> Result<J, HelmError> {
+    let mut errors = Vec::new();
+    let v = coalesce_root(chart, user, false, &mut errors);
+    first_error(errors).map(|()| v)
+}
+
+fn first_error(errors: Vec<String>) -> Result<(), HelmError> {
+    match errors.into_iter().next() {
+        Some(e) => Err(HelmError::Values(e)),
+        None => Ok(()),
+    }
 }
 
 /// Helm's `MergeValues(chart, vals)`: as [`coalesce_values`] but every null is kept (used
 /// before `import-values`, whose result is coalesced again at render time).
 pub fn merge_values(chart: &Chart, user: &J) -> J {
-    coalesce_root(chart, user, true)
+    coalesce_root(chart, user, true, &mut Vec::new())
 }
 
-fn coalesce_root(chart: &Chart, user: &J, merge: bool) -> J {
+fn coalesce_root(chart: &Chart, user: &J, merge: bool, errors: &mut Vec<String>) -> J {
     let mut dest = match user {
         J::Object(m) => m.clone(),
         _ => Map::new(),
     };
-    coalesce(chart, &mut dest, merge);
+    coalesce(chart, &mut dest, merge, errors);
     J::Object(dest)
 }
 
-fn coalesce(chart: &Chart, dest: &mut Map<String, J>, merge: bool) {
+fn coalesce(chart: &Chart, dest: &mut Map<String, J>, merge: bool, errors: &mut Vec<String>) {
     coalesce_chart_values(chart, dest, merge);
     for sub in &chart.dependencies {
         let name = sub.name().to_string();
         let entry = dest
             .entry(name.clone())
             .or_insert_with(|| J::Object(Map::new()));
-        // Helm fails the render here ("type mismatch"); we leave the value alone.
+        // Helm fails here; the lenient callers leave the value alone.
         if !is_table(entry) {
+            errors.push(format!("type mismatch on {name}: {}", go_bool_verb(entry)));
             continue;
         }
         let parent_global = dest.get("global").cloned();
         if let Some(J::Object(sub_dest)) = dest.get_mut(&name) {
             coalesce_globals(sub_dest, parent_global.as_ref());
-            coalesce(sub, sub_dest, merge);
+            coalesce(sub, sub_dest, merge, errors);
         }
     }
 }
@@ -360,10 +379,37 @@ fn coalesce_globals(dest: &mut Map<String, J>, parent_global: Option<&J>) {
 /// disabled subcharts removed) then `processDependencyImportValues` (bottom-up
 /// `import-values`, which rewrites each importing chart's default values). `user` are the
 /// user-supplied values.
+///
+/// A subchart's value that is not a map is skipped here; [`try_process_dependencies`]
+/// fails on it as Helm does.
 pub fn process_dependencies(chart: &Chart, user: &J) -> Chart {
-    let mut out = process_enabled(chart, user, "");
+    let mut out = process_enabled(chart, user, "", &mut Vec::new());
     import_values_tree(&mut out);
     out
+}
+
+/// [`process_dependencies`], failing as Helm does when a subchart's value is not a map.
+pub fn try_process_dependencies(chart: &Chart, user: &J) -> Result<Chart, HelmError> {
+    let mut errors = Vec::new();
+    let mut out = process_enabled(chart, user, "", &mut errors);
+    first_error(errors)?;
+    import_values_tree(&mut out);
+    Ok(out)
+}
+
+/// Go's `%t` of a value that is not a bool (`%!t(string=s)`), as in Helm's type mismatch.
+fn go_bool_verb(v: &J) -> String {
+    match v {
+        J::Bool(b) => b.to_string(),
+        J::Null => "%!t(<nil>)".into(),
+        J::String(s) => format!("%!t(string={s})"),
+        J::Number(_) => format!("%!t(float64={})", go_format(Some(v))),
+        J::Array(a) => format!(
+            "[{}]",
+            a.iter().map(go_bool_verb).collect::<Vec<_>>().join(" ")
+        ),
+        J::Object(_) => go_format(Some(v)),
+    }
 }
 
 /// Declared dependencies (`Chart.yaml` `dependencies`), `None` when the key is absent.
@@ -401,7 +447,7 @@ fn path_value<'a>(v: &'a J, path: &str) -> Option<&'a J> {
 
 /// `processDependencyEnabled` for one chart: `v` are the values at this level (the user's at
 /// the top, the parent's coalesced values below), `path` the dotted prefix of this chart.
-fn process_enabled(chart: &Chart, v: &J, path: &str) -> Chart {
+fn process_enabled(chart: &Chart, v: &J, path: &str, errors: &mut Vec<String>) -> Chart {
     let Some(mut reqs) = declared(chart) else {
         return chart.clone();
     };
@@ -441,7 +487,7 @@ fn process_enabled(chart: &Chart, v: &J, path: &str) -> Chart {
     }
     let mut out = chart.clone();
     out.dependencies = deps;
-    let cvals = coalesce_values(&out, v);
+    let cvals = coalesce_root(&out, v, false, errors);
 
     // Tags first; a condition that resolves to a bool overrides them.
     let tags = cvals.get("tags").and_then(J::as_object);
@@ -483,7 +529,7 @@ fn process_enabled(chart: &Chart, v: &J, path: &str) -> Chart {
         .dependencies
         .iter()
         .filter(|c| !disabled.contains(c.name()))
-        .map(|c| process_enabled(c, &cvals, &format!("{path}{}.", c.name())))
+        .map(|c| process_enabled(c, &cvals, &format!("{path}{}.", c.name()), errors))
         .collect();
     out.dependencies = kept;
     reqs.retain(|r| !disabled.contains(req_str(r, "name")));

@@ -563,3 +563,147 @@ fn dependency_switches_per_level_equal_helm() {
     let out = render_json(dir.path(), &json!({"mid": {"leaf": {"use": false}}}));
     assert_eq!(values_of(&out, "p/templates/v.yaml").get("viaMid"), None);
 }
+
+/// Random user values (nulls, scalars and maps over the keys the chart uses, `global` and
+/// subchart keys included) rendered by us and by Helm must agree: coalescing, null removal,
+/// globals and imports together. Runs only with `HELM_PYTHON` (one Helm process for all
+/// cases); the seed is fixed so a failure reproduces.
+#[test]
+fn random_values_coalesce_and_import_as_helm() {
+    let Ok(py) = std::env::var("HELM_PYTHON") else {
+        eprintln!("HELM_PYTHON not set: skipping the random comparison with Helm");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let v = "v: {{ toJson .Values }}\n";
+    write_tree(
+        dir.path(),
+        &[
+            (
+                "Chart.yaml",
+                "apiVersion: v2\nname: p\nversion: 1.0.0\ndependencies:\n  - name: sub\n    version: 1.0.0\n    import-values:\n      - e\n      - child: x\n        parent: x\n      - child: leaf.t\n        parent: viaLeaf\n",
+            ),
+            (
+                "values.yaml",
+                "a: 1\nb: null\nx:\n  p: 1\n  q: null\n  r:\n    s: 1\nsub:\n  a: 2\n  z: null\n  x:\n    q: 3\nglobal:\n  g: 1\n  h: null\n  t:\n    u: 1\n",
+            ),
+            ("templates/v.yaml", v),
+            (
+                "charts/sub/Chart.yaml",
+                "apiVersion: v2\nname: sub\nversion: 1.0.0\ndependencies:\n  - name: leaf\n    version: 1.0.0\n    import-values:\n      - child: t\n        parent: fromLeaf\n",
+            ),
+            (
+                "charts/sub/values.yaml",
+                "a: 5\nz: 1\nx:\n  p: 9\n  q: null\nk: null\nglobal:\n  g: 2\n  h: 3\n  t:\n    v: 2\nexports:\n  e:\n    k: 1\n    kn: null\n    x:\n      e: 1\n",
+            ),
+            ("charts/sub/templates/v.yaml", v),
+            (
+                "charts/sub/charts/leaf/Chart.yaml",
+                "apiVersion: v2\nname: leaf\nversion: 1.0.0\n",
+            ),
+            (
+                "charts/sub/charts/leaf/values.yaml",
+                "t:\n  l: 1\n  ln: null\nglobal:\n  g: 7\n",
+            ),
+            ("charts/sub/charts/leaf/templates/v.yaml", v),
+        ],
+    );
+    // A fixed linear congruential generator: no dependency, same cases every run.
+    let mut state: u64 = 0x5eed;
+    let mut next = |n: u64| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) % n
+    };
+    const TOP: &[&str] = &["a", "b", "x", "sub", "global", "k", "fromLeaf", "viaLeaf"];
+    const INNER: &[&str] = &[
+        "a", "b", "p", "q", "r", "s", "z", "k", "kn", "x", "g", "h", "t", "u", "v", "leaf", "l",
+        "ln", "e",
+    ];
+    fn random_map(
+        next: &mut dyn FnMut(u64) -> u64,
+        keys: &[&str],
+        depth: usize,
+    ) -> serde_json::Value {
+        let mut m = serde_json::Map::new();
+        for _ in 0..=next(3) {
+            let k = keys[next(keys.len() as u64) as usize];
+            let val = match next(if depth < 3 { 5 } else { 3 }) {
+                0 => serde_json::Value::Null,
+                1 => json!(next(9)),
+                2 => json!("s"),
+                _ => random_map(next, INNER, depth + 1),
+            };
+            m.insert(k.to_string(), val);
+        }
+        serde_json::Value::Object(m)
+    }
+    let cases: Vec<serde_json::Value> = (0..80).map(|_| random_map(&mut next, TOP, 0)).collect();
+    let script = "import json, sys\nfrom helm_python import Chart\nout = []\nfor v in json.loads(sys.stdin.read()):\n    try:\n        out.append(Chart.load(sys.argv[1]).render(v, name='rel', namespace='ns', revision=1, is_install=True))\n    except Exception as e:\n        out.append(str(e))\nprint(json.dumps(out))\n";
+    let mut child = std::process::Command::new(py)
+        .arg("-c")
+        .arg(script)
+        .arg(dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serde_json::to_string(&cases).unwrap().as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success());
+    let helm: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    let chart = load_dir(dir.path()).unwrap();
+    let mut failures = Vec::new();
+    let (mut compared, mut mismatches) = (0, 0);
+    for (values, expected) in cases.iter().zip(&helm) {
+        let ours = render(
+            &chart,
+            values,
+            &ReleaseInfo {
+                name: "rel".into(),
+                namespace: "ns".into(),
+                revision: 1,
+                is_install: true,
+            },
+            &Capabilities::default(),
+            0,
+            Default::default(),
+        );
+        match (ours, expected) {
+            (Ok(ours), serde_json::Value::Object(_)) => {
+                compared += 1;
+                let expected: BTreeMap<String, String> =
+                    serde_json::from_value(expected.clone()).unwrap();
+                if ours != expected {
+                    failures.push(format!(
+                        "values {values}\n  ours {ours:?}\n  helm {expected:?}"
+                    ));
+                }
+            }
+            (Err(_), serde_json::Value::String(_)) => {}
+            // Our render is lenient there; the fallible entry points fail with Helm's text.
+            (Ok(_), serde_json::Value::String(e)) if e.starts_with("type mismatch") => {
+                let ours = values::try_process_dependencies(&chart, values)
+                    .and_then(|c| values::try_coalesce_values(&c, values));
+                match ours {
+                    Err(HelmError::Values(m)) if &m == e => mismatches += 1,
+                    other => failures.push(format!("values {values}: ours {other:?}, helm {e}")),
+                }
+            }
+            (ours, expected) => {
+                failures.push(format!("values {values}: ours {ours:?}, helm {expected}"))
+            }
+        }
+    }
+    assert!(compared >= 40, "only {compared} cases rendered");
+    assert!(mismatches >= 1, "no type mismatch case generated");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
