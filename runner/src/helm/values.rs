@@ -383,8 +383,9 @@ fn coalesce_globals(dest: &mut Map<String, J>, parent_global: Option<&J>) {
 /// A subchart's value that is not a map is skipped here; [`try_process_dependencies`]
 /// fails on it as Helm does.
 pub fn process_dependencies(chart: &Chart, user: &J) -> Chart {
-    let mut out = process_enabled(chart, user, "", &mut Vec::new());
-    import_values_tree(&mut out);
+    let mut errors = Vec::new();
+    let mut out = process_enabled(chart, user, "", &mut errors);
+    import_values_tree(&mut out, &mut errors);
     out
 }
 
@@ -393,7 +394,9 @@ pub fn try_process_dependencies(chart: &Chart, user: &J) -> Result<Chart, HelmEr
     let mut errors = Vec::new();
     let mut out = process_enabled(chart, user, "", &mut errors);
     first_error(errors)?;
-    import_values_tree(&mut out);
+    let mut errors = Vec::new();
+    import_values_tree(&mut out, &mut errors);
+    first_error(errors)?;
     Ok(out)
 }
 
@@ -540,27 +543,29 @@ fn process_enabled(chart: &Chart, v: &J, path: &str, errors: &mut Vec<String>) -
 }
 
 /// `processDependencyImportValues`: children first, then this chart.
-fn import_values_tree(chart: &mut Chart) {
+fn import_values_tree(chart: &mut Chart, errors: &mut Vec<String>) {
     for d in &mut chart.dependencies {
-        import_values_tree(d);
+        import_values_tree(d, errors);
     }
-    import_values(chart);
+    import_values(chart, errors);
 }
 
 /// `processImportValues`: the chart's values merged with its subcharts' (nulls kept) are the
 /// source; each `import-values` entry of an enabled dependency is merged into a table `b`
 /// (earlier entries win), and `b` fills in what the chart's values lack (the chart's own
 /// values win). The result replaces the chart's default values. Helm does this whenever the
-/// chart declares an enabled dependency, with or without `import-values`.
-fn import_values(chart: &mut Chart) {
+/// chart declares an enabled dependency, with or without `import-values`; so a chart value
+/// for a subchart that is not a map (even `null`) fails here in Helm.
+fn import_values(chart: &mut Chart, errors: &mut Vec<String>) {
     let reqs = match declared(chart) {
         Some(r) if !r.is_empty() => r,
         _ => return,
     };
-    let cvals = merge_values(chart, &J::Object(Map::new()));
+    let cvals = coalesce_root(chart, &J::Object(Map::new()), true, errors);
     let mut arena = Arena::default();
     let root = arena.table_of(&cvals);
     let b = arena.new_table();
+    let mut ok = true;
     for req in &reqs {
         let name = req_str(req, "name");
         let Some(J::Array(entries)) = req.get("import-values") else {
@@ -584,15 +589,29 @@ fn import_values(chart: &mut Chart) {
                 Some(p) => arena.path_to_map(&p, src),
                 None => src,
             };
-            arena.merge_tables(b, src, 0);
+            ok &= arena.merge_tables(b, src, 0);
         }
     }
     // Helm deep-copies the source (with whatever the merges wrote into it) and merges `b`
     // under it.
-    let copied = arena.to_json(root, 0);
-    let dst = arena.table_of(&copied);
-    arena.merge_tables(dst, b, 0);
-    chart.values = arena.to_json(dst, 0);
+    let merged = arena.to_json(root, 0).and_then(|copied| {
+        let dst = arena.table_of(&copied);
+        ok &= arena.merge_tables(dst, b, 0);
+        arena.to_json(dst, 0)
+    });
+    match merged {
+        Some(v) if ok => chart.values = v,
+        _ => errors.push(format!(
+            "chart {}: import-values make a value contain itself (Helm overflows its stack on \
+             this chart); entries: {}",
+            chart.name(),
+            reqs.iter()
+                .filter_map(|r| r.get("import-values"))
+                .map(J::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
 }
 
 /// Go's `%v` of a YAML scalar (what Helm makes of an `import-values` `child`/`parent`).
@@ -623,7 +642,8 @@ fn go_format(v: Option<&J>) -> String {
 }
 
 /// Deepest nesting the import merges follow: imports can make a table contain itself
-/// (Go shares maps between the source and the result), which this bound cuts off.
+/// (Go shares maps between the source and the result, and Helm then recurses until its
+/// stack overflows); past this depth the chart is reported instead.
 const MAX_DEPTH: usize = 256;
 
 /// A value in [`Arena`]: a non-map value, or a map by index.
@@ -667,22 +687,20 @@ impl Arena {
         }
     }
 
-    fn to_json(&self, id: usize, depth: usize) -> J {
+    /// The value of table `id`; `None` when it nests deeper than [`MAX_DEPTH`] (a cycle).
+    fn to_json(&self, id: usize, depth: usize) -> Option<J> {
         if depth > MAX_DEPTH {
-            return J::Object(Map::new());
+            return None;
         }
-        J::Object(
-            self.tables[id]
-                .iter()
-                .map(|(k, n)| {
-                    let v = match n {
-                        Node::Leaf(v) => v.clone(),
-                        Node::Table(t) => self.to_json(*t, depth + 1),
-                    };
-                    (k.clone(), v)
-                })
-                .collect(),
-        )
+        let mut out = Map::new();
+        for (k, n) in &self.tables[id] {
+            let v = match n {
+                Node::Leaf(v) => v.clone(),
+                Node::Table(t) => self.to_json(*t, depth + 1)?,
+            };
+            out.insert(k.clone(), v);
+        }
+        Some(J::Object(out))
     }
 
     /// `Values.Table`: the map at a dotted path, every step a map.
@@ -713,9 +731,10 @@ impl Arena {
 
     /// `MergeTables(dst, src)`: dst wins; missing keys are taken from src (maps shared, not
     /// copied); both maps recurse. First dst's nulls are written into src, as Helm does.
-    fn merge_tables(&mut self, dst: usize, src: usize, depth: usize) {
+    /// False when the recursion went past [`MAX_DEPTH`] (a cycle).
+    fn merge_tables(&mut self, dst: usize, src: usize, depth: usize) -> bool {
         if depth > MAX_DEPTH {
-            return;
+            return false;
         }
         let nulls: Vec<String> = self.tables[dst]
             .iter()
@@ -729,14 +748,18 @@ impl Arena {
             .iter()
             .map(|(k, n)| (k.clone(), n.clone()))
             .collect();
+        let mut ok = true;
         for (k, n) in entries {
             match (self.tables[dst].get(&k).cloned(), n) {
                 (None, n) => {
                     self.tables[dst].insert(k, n);
                 }
-                (Some(Node::Table(d)), Node::Table(s)) => self.merge_tables(d, s, depth + 1),
+                (Some(Node::Table(d)), Node::Table(s)) => {
+                    ok &= self.merge_tables(d, s, depth + 1);
+                }
                 _ => {}
             }
         }
+        ok
     }
 }

@@ -707,3 +707,177 @@ fn random_values_coalesce_and_import_as_helm() {
     assert!(mismatches >= 1, "no type mismatch case generated");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Random charts: the subchart's values and exports, the parent's values and the
+/// `import-values` entries (both forms, paths that exist or not, `.`, a parent path into the
+/// subchart's own key) vary, rendered by us and by Helm. This holds the model of Go's shared
+/// maps in the import merge to Helm's output. Runs only with `HELM_PYTHON`; fixed seed.
+#[test]
+fn random_import_values_as_helm() {
+    let Ok(py) = std::env::var("HELM_PYTHON") else {
+        eprintln!("HELM_PYTHON not set: skipping the random import-values comparison");
+        return;
+    };
+    let mut state: u64 = 0x2222;
+    let mut next = |n: u64| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) % n
+    };
+    const KEYS: &[&str] = &["a", "b", "p", "x", "z", "sub"];
+    fn random_map(next: &mut dyn FnMut(u64) -> u64, depth: usize) -> serde_json::Value {
+        let mut m = serde_json::Map::new();
+        for _ in 0..=next(3) {
+            let k = KEYS[next(KEYS.len() as u64) as usize];
+            let val = match next(if depth < 2 { 5 } else { 3 }) {
+                0 => serde_json::Value::Null,
+                1 => json!(next(9)),
+                2 => json!("s"),
+                _ => random_map(next, depth + 1),
+            };
+            m.insert(k.to_string(), val);
+        }
+        serde_json::Value::Object(m)
+    }
+    const CHILD: &[&str] = &["x", "x.p", "exports.e1", "exports", "a", ".", "p.x"];
+    const PARENT: &[&str] = &[".", "x", "x.p", "b.z", "sub", "sub.x"];
+    let root = tempfile::tempdir().unwrap();
+    let (mut cases, mut cycles) = (Vec::new(), Vec::new());
+    for i in 0..200 {
+        let mut sub_values = random_map(&mut next, 0);
+        sub_values["exports"] =
+            json!({"e1": random_map(&mut next, 1), "e2": random_map(&mut next, 1)});
+        let imports: Vec<serde_json::Value> = (0..=next(4))
+            .map(|_| match next(3) {
+                0 => json!(["e1", "e2", "nope"][next(3) as usize]),
+                _ => json!({
+                    "child": CHILD[next(CHILD.len() as u64) as usize],
+                    "parent": PARENT[next(PARENT.len() as u64) as usize],
+                }),
+            })
+            .collect();
+        let chart_yaml = json!({"apiVersion": "v2", "name": "p", "version": "1.0.0",
+            "dependencies": [{"name": "sub", "version": "1.0.0", "import-values": imports}]});
+        let dir = root.path().join(format!("c{i}"));
+        let v = "v: {{ toJson .Values }}\n";
+        write_tree(
+            &dir,
+            &[
+                ("Chart.yaml", &chart_yaml.to_string()),
+                ("values.yaml", &random_map(&mut next, 0).to_string()),
+                ("templates/v.yaml", v),
+                (
+                    "charts/sub/Chart.yaml",
+                    "apiVersion: v2\nname: sub\nversion: 1.0.0\n",
+                ),
+                ("charts/sub/values.yaml", &sub_values.to_string()),
+                ("charts/sub/templates/v.yaml", v),
+            ],
+        );
+        let values = random_map(&mut next, 0);
+        // Helm crashes (stack overflow) where imports make a value contain itself: we
+        // report those charts instead, so they cannot go to Helm.
+        if let Err(e) = values::try_process_dependencies(&load_dir(&dir).unwrap(), &values)
+            && e.to_string().contains("contain itself")
+        {
+            cycles.push(json!([dir.to_string_lossy(), values]));
+            continue;
+        }
+        cases.push(json!([dir.to_string_lossy(), values]));
+    }
+    let script = "import json, sys\nfrom helm_python import Chart\nout = []\nfor d, v in json.loads(sys.stdin.read()):\n    try:\n        out.append(Chart.load(d).render(v, name='rel', namespace='ns', revision=1, is_install=True))\n    except Exception as e:\n        out.append(str(e))\nprint(json.dumps(out))\n";
+    let mut child = std::process::Command::new(&py)
+        .arg("-c")
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serde_json::to_string(&cases).unwrap().as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        o.status.success(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+            .lines()
+            .filter(|l| !l.contains(" WARN ") && !l.contains(" warning: "))
+            .take(40)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let helm: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    for (case, expected) in cases.iter().zip(&helm) {
+        let dir = std::path::Path::new(case[0].as_str().unwrap());
+        let values = &case[1];
+        let chart = load_dir(dir).unwrap();
+        let info = ReleaseInfo {
+            name: "rel".into(),
+            namespace: "ns".into(),
+            revision: 1,
+            is_install: true,
+        };
+        let ours = values::try_process_dependencies(&chart, values)
+            .and_then(|c| values::try_coalesce_values(&c, values))
+            .and_then(|_| {
+                render(
+                    &chart,
+                    values,
+                    &info,
+                    &Capabilities::default(),
+                    0,
+                    Default::default(),
+                )
+            });
+        let chart_yaml = std::fs::read_to_string(dir.join("Chart.yaml")).unwrap();
+        match (ours, expected) {
+            (Ok(ours), serde_json::Value::Object(_)) => {
+                compared += 1;
+                let expected: BTreeMap<String, String> =
+                    serde_json::from_value(expected.clone()).unwrap();
+                if ours != expected {
+                    failures.push(format!(
+                        "{chart_yaml} values {values}\n  ours {ours:?}\n  helm {expected:?}"
+                    ));
+                }
+            }
+            (Err(HelmError::Values(m)), serde_json::Value::String(e)) if &m == e => {}
+            (ours, expected) => failures.push(format!(
+                "{chart_yaml} values {values}: ours {ours:?}, helm {expected}"
+            )),
+        }
+    }
+    assert!(compared >= 30, "only {compared} cases rendered");
+    // Each chart we report as cyclic does crash Helm (one process per chart).
+    for case in &cycles {
+        let mut child = std::process::Command::new(&py)
+            .arg("-c")
+            .arg(script)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(json!([case]).to_string().as_bytes())
+            .unwrap();
+        assert!(!child.wait().unwrap().success(), "Helm rendered {case}");
+    }
+    eprintln!(
+        "{compared} charts compared, {} cyclic imports reported",
+        cycles.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
