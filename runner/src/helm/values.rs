@@ -536,6 +536,12 @@ fn process_enabled(chart: &Chart, v: &J, path: &str, errors: &mut Vec<String>) -
         .collect();
     out.dependencies = kept;
     reqs.retain(|r| !disabled.contains(req_str(r, "name")));
+    // Helm marks the dependencies it keeps `enabled` (stored with the release's chart).
+    for r in reqs.iter_mut() {
+        if let J::Object(m) = r {
+            m.insert("enabled".into(), J::Bool(true));
+        }
+    }
     if let J::Object(m) = &mut out.metadata {
         m.insert("dependencies".into(), J::Array(reqs));
     }
@@ -557,7 +563,7 @@ fn import_values_tree(chart: &mut Chart, errors: &mut Vec<String>) {
 /// chart declares an enabled dependency, with or without `import-values`; so a chart value
 /// for a subchart that is not a map (even `null`) fails here in Helm.
 fn import_values(chart: &mut Chart, errors: &mut Vec<String>) {
-    let reqs = match declared(chart) {
+    let mut reqs = match declared(chart) {
         Some(r) if !r.is_empty() => r,
         _ => return,
     };
@@ -566,23 +572,30 @@ fn import_values(chart: &mut Chart, errors: &mut Vec<String>) {
     let root = arena.table_of(&cvals);
     let b = arena.new_table();
     let mut ok = true;
-    for req in &reqs {
-        let name = req_str(req, "name");
-        let Some(J::Array(entries)) = req.get("import-values") else {
+    for req in reqs.iter_mut() {
+        let name = req_str(req, "name").to_string();
+        let Some(J::Array(entries)) = req.get("import-values").cloned() else {
             continue;
         };
-        for entry in entries {
+        // Helm rewrites the entries as `{child, parent}` maps (kept in the chart's metadata).
+        let mut rewritten = Vec::new();
+        for entry in &entries {
             let (child, parent) = match entry {
-                J::Object(m) => (
-                    format!("{name}.{}", go_format(m.get("child"))),
-                    Some(go_format(m.get("parent"))),
-                ),
-                J::String(s) => (format!("{name}.exports.{s}"), None),
+                J::Object(m) => {
+                    let (c, p) = (go_format(m.get("child")), go_format(m.get("parent")));
+                    rewritten.push(serde_json::json!({"child": c, "parent": p}));
+                    (format!("{name}.{c}"), Some(p))
+                }
+                J::String(s) => {
+                    rewritten
+                        .push(serde_json::json!({"child": format!("exports.{s}"), "parent": "."}));
+                    (format!("{name}.exports.{s}"), None)
+                }
                 // Helm ignores entries of any other type.
                 _ => continue,
             };
             let Some(src) = arena.table_at(root, &child) else {
-                tracing::warn!(chart = name, child = %child, "import-values: no table at the child path, skipped");
+                tracing::warn!(chart = %name, child = %child, "import-values: no table at the child path, skipped");
                 continue;
             };
             let src = match parent {
@@ -590,6 +603,13 @@ fn import_values(chart: &mut Chart, errors: &mut Vec<String>) {
                 None => src,
             };
             ok &= arena.merge_tables(b, src, 0);
+        }
+        if let J::Object(m) = req {
+            if rewritten.is_empty() {
+                m.remove("import-values");
+            } else {
+                m.insert("import-values".into(), J::Array(rewritten));
+            }
         }
     }
     // Helm deep-copies the source (with whatever the merges wrote into it) and merges `b`
@@ -599,6 +619,9 @@ fn import_values(chart: &mut Chart, errors: &mut Vec<String>) {
         ok &= arena.merge_tables(dst, b, 0);
         arena.to_json(dst, 0)
     });
+    if let J::Object(m) = &mut chart.metadata {
+        m.insert("dependencies".into(), J::Array(reqs.clone()));
+    }
     match merged {
         Some(v) if ok => chart.values = v,
         _ => errors.push(format!(

@@ -458,6 +458,16 @@ fn process_dependencies_imports_bottom_up_under_the_parents_values() {
     assert_eq!(mid.values["gone"], json!(null));
     assert_eq!(mid.values["leaf"]["exports"]["up"]["clash"], json!("leaf"));
     // `child: .` is no table (Helm splits it into two empty keys): nothing imported.
+    // Kept dependencies are marked enabled and their entries rewritten as Helm stores them.
+    assert_eq!(
+        mid.metadata["dependencies"],
+        json!([{"name": "leaf", "version": "1.0.0", "enabled": true,
+            "import-values": [{"child": "exports.up", "parent": "."}]}])
+    );
+    assert_eq!(
+        p.metadata["dependencies"][0]["import-values"],
+        json!([{"child": ".", "parent": "m"}])
+    );
     let mut mid_in_top = mid.values.clone();
     mid_in_top["global"] = json!({});
     assert_eq!(p.values, json!({"m": {"clash": "top"}, "mid": mid_in_top}));
