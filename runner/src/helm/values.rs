@@ -1,13 +1,15 @@
 //! Values: helm-controller's composition of `valuesFrom` and inline `values`, Helm's
 //! `--set` paths, Helm's coalescing of user values with chart defaults (subcharts and
 //! `global` included), and Helm's dependency processing (`condition`, `tags`, `alias`,
-//! `import-values`). All pure functions over JSON data.
+//! version binding, `import-values`). All pure functions over JSON data.
 //!
 //! Held to Helm v4.2.3 (`pkg/chart/v2/util/dependencies.go`, `common/util/coalesce.go`),
-//! including where Go's shared maps make an import write into the source values (modelled
-//! by [`Arena`]). Differences: a subchart value that is not a map is left alone where Helm
-//! fails with "type mismatch"; import merges stop at a nesting depth of 256, where Helm could
-//! make a map contain itself.
+//! including where Go's shared maps leak values (a subchart's globals two levels down show
+//! in its parent; an import writes into the values it was taken from): [`Arena`] keeps map
+//! identity as Go has it. Differences: the infallible entry points skip a subchart value
+//! that is not a map where Helm fails (the `try_` ones fail with Helm's text, prefixed by
+//! `values: `); imports that make a value contain itself are an error here, a stack
+//! overflow (process crash) in Helm.
 
 use serde_json::{Map, Value as J};
 
@@ -204,10 +206,6 @@ fn typed(s: &str) -> J {
     }
 }
 
-fn is_table(v: &J) -> bool {
-    v.is_object()
-}
-
 /// Helm's `CoalesceValues(chart, vals)`: user values over chart defaults, recursively into
 /// subcharts (keyed by their name or alias) with parent `global`s pushed down. Nulls remove
 /// keys, except where Helm keeps them (a null for a subchart key the chart does not default).
@@ -240,67 +238,26 @@ pub fn merge_values(chart: &Chart, user: &J) -> J {
 }
 
 fn coalesce_root(chart: &Chart, user: &J, merge: bool, errors: &mut Vec<String>) -> J {
-    let mut dest = match user {
-        J::Object(m) => m.clone(),
-        _ => Map::new(),
-    };
-    coalesce(chart, &mut dest, merge, errors);
-    J::Object(dest)
+    let (arena, root) = coalesce_arena(chart, user, merge, errors);
+    // Coalescing shares maps but never makes one contain itself.
+    arena
+        .to_json(root, 0)
+        .unwrap_or_else(|| J::Object(Map::new()))
 }
 
-fn coalesce(chart: &Chart, dest: &mut Map<String, J>, merge: bool, errors: &mut Vec<String>) {
-    coalesce_chart_values(chart, dest, merge);
-    for sub in &chart.dependencies {
-        let name = sub.name().to_string();
-        let entry = dest
-            .entry(name.clone())
-            .or_insert_with(|| J::Object(Map::new()));
-        // Helm fails here; the lenient callers leave the value alone.
-        if !is_table(entry) {
-            errors.push(format!("type mismatch on {name}: {}", go_bool_verb(entry)));
-            continue;
-        }
-        let parent_global = dest.get("global").cloned();
-        if let Some(J::Object(sub_dest)) = dest.get_mut(&name) {
-            coalesce_globals(sub_dest, parent_global.as_ref());
-            coalesce(sub, sub_dest, merge, errors);
-        }
-    }
-}
-
-/// `coalesceValues`: the chart's defaults under `v`. When coalescing (not merging), a null
-/// in `v` deletes the key and defaults lose their nulls; a subchart's key is always merged
-/// (nulls kept) so the subchart's own pass decides.
-fn coalesce_chart_values(chart: &Chart, v: &mut Map<String, J>, merge: bool) {
-    let J::Object(defaults) = &chart.values else {
-        return;
-    };
-    for (key, val) in defaults {
-        match v.get_mut(key) {
-            Some(J::Null) if !merge => {
-                v.remove(key);
-            }
-            Some(J::Object(dest)) => {
-                if let J::Object(src) = val {
-                    let m = merge || chart.dependencies.iter().any(|d| d.name() == key);
-                    if m {
-                        coalesce_tables(dest, src, true);
-                    } else if let J::Object(clean) = strip_nulls(val) {
-                        coalesce_tables(dest, &clean, false);
-                    }
-                }
-            }
-            Some(_) => {}
-            None if merge => {
-                v.insert(key.clone(), val.clone());
-            }
-            None => {
-                if !val.is_null() {
-                    v.insert(key.clone(), strip_nulls(val));
-                }
-            }
-        }
-    }
+/// Coalesces in an [`Arena`], where maps keep the identity they have in Helm: Helm copies a
+/// parent's `global.<k>` map only one level deep for each subchart, so what a subchart
+/// merges below it shows in the parent and in every other subchart sharing it.
+fn coalesce_arena(
+    chart: &Chart,
+    user: &J,
+    merge: bool,
+    errors: &mut Vec<String>,
+) -> (Arena, usize) {
+    let mut arena = Arena::default();
+    let root = arena.table_of(user);
+    arena.coalesce(chart, root, merge, errors);
+    (arena, root)
 }
 
 /// Chart defaults reach the render without their null entries (Helm's `cleanNilValues`:
@@ -315,64 +272,6 @@ fn strip_nulls(v: &J) -> J {
         ),
         other => other.clone(),
     }
-}
-
-/// `coalesceTablesFullKey(dst, src, merge)`: dst wins; when coalescing, a null in dst
-/// deletes the key if src has a non-null value there (a null on both sides stays).
-fn coalesce_tables(dst: &mut Map<String, J>, src: &Map<String, J>, merge: bool) {
-    for (key, val) in src {
-        match dst.get_mut(key) {
-            Some(J::Null) if !merge && !val.is_null() => {
-                dst.remove(key);
-            }
-            None => {
-                dst.insert(key.clone(), val.clone());
-            }
-            Some(J::Object(d)) => {
-                if let J::Object(s) = val {
-                    coalesce_tables(d, s, merge);
-                }
-            }
-            Some(_) => {}
-        }
-    }
-}
-
-/// `coalesceGlobals`: the parent's `global` overrides the subchart's own `global` keys. A
-/// `global` that is not a map (either side) leaves the subchart's values untouched.
-fn coalesce_globals(dest: &mut Map<String, J>, parent_global: Option<&J>) {
-    let mut dg = match dest.get("global") {
-        None => Map::new(),
-        Some(J::Object(m)) => m.clone(),
-        Some(_) => return,
-    };
-    let empty = Map::new();
-    let sg = match parent_global {
-        None => &empty,
-        Some(J::Object(m)) => m,
-        Some(_) => return,
-    };
-    for (key, val) in sg {
-        match val {
-            J::Object(vv) => match dg.get(key) {
-                None => {
-                    dg.insert(key.clone(), val.clone());
-                }
-                Some(J::Object(d)) => {
-                    let mut vv = vv.clone();
-                    coalesce_tables(&mut vv, d, true);
-                    dg.insert(key.clone(), J::Object(vv));
-                }
-                Some(_) => {}
-            },
-            other => {
-                if !matches!(dg.get(key), Some(J::Object(_))) {
-                    dg.insert(key.clone(), other.clone());
-                }
-            }
-        }
-    }
-    dest.insert("global".into(), J::Object(dg));
 }
 
 /// Helm's `ProcessDependencies`: `processDependencyEnabled` (aliases, `condition`, `tags`;
@@ -567,9 +466,7 @@ fn import_values(chart: &mut Chart, errors: &mut Vec<String>) {
         Some(r) if !r.is_empty() => r,
         _ => return,
     };
-    let cvals = coalesce_root(chart, &J::Object(Map::new()), true, errors);
-    let mut arena = Arena::default();
-    let root = arena.table_of(&cvals);
+    let (mut arena, root) = coalesce_arena(chart, &J::Object(Map::new()), true, errors);
     let b = arena.new_table();
     let mut ok = true;
     for req in reqs.iter_mut() {
@@ -676,10 +573,11 @@ enum Node {
     Table(usize),
 }
 
-/// Maps with identity. Helm's import merge shares Go maps between the source values and
-/// the imported table and writes into both (a null in the imported table is written into
-/// every later source merged at that place; a later entry merged under an earlier one
-/// lands in the source map too); sharing maps by index reproduces that.
+/// Maps with identity, as Go's maps have it. Helm shares maps where it copies shallowly
+/// (`coalesceGlobals`) or not at all (the import merge), then writes into them: a
+/// subchart's globals land in its parent's, a null in the imported table is written into
+/// every later source merged at that place, an entry merged under an earlier one lands in
+/// the source map too. Sharing maps by index reproduces all of it.
 #[derive(Debug, Default)]
 struct Arena {
     tables: Vec<std::collections::BTreeMap<String, Node>>,
@@ -752,13 +650,24 @@ impl Arena {
         cur
     }
 
-    /// `MergeTables(dst, src)`: dst wins; missing keys are taken from src (maps shared, not
-    /// copied); both maps recurse. First dst's nulls are written into src, as Helm does.
-    /// False when the recursion went past [`MAX_DEPTH`] (a cycle).
+    /// `MergeTables(dst, src)`: [`Arena::coalesce_tables`] keeping nulls.
     fn merge_tables(&mut self, dst: usize, src: usize, depth: usize) -> bool {
+        self.coalesce_tables(dst, src, true, depth)
+    }
+
+    /// `coalesceTablesFullKey(dst, src, merge)`: dst wins; missing keys are taken from src
+    /// (maps shared, not copied); both maps recurse. First dst's nulls are written into src,
+    /// as Helm does; when coalescing (not merging), a null in dst over a non-null in src
+    /// deletes the key. False when the recursion went past [`MAX_DEPTH`] (a cycle).
+    fn coalesce_tables(&mut self, dst: usize, src: usize, merge: bool, depth: usize) -> bool {
         if depth > MAX_DEPTH {
             return false;
         }
+        let src_non_null: std::collections::BTreeSet<String> = self.tables[src]
+            .iter()
+            .filter(|(_, n)| !matches!(n, Node::Leaf(J::Null)))
+            .map(|(k, _)| k.clone())
+            .collect();
         let nulls: Vec<String> = self.tables[dst]
             .iter()
             .filter(|(_, n)| matches!(n, Node::Leaf(J::Null)))
@@ -774,15 +683,122 @@ impl Arena {
         let mut ok = true;
         for (k, n) in entries {
             match (self.tables[dst].get(&k).cloned(), n) {
+                (Some(Node::Leaf(J::Null)), _) if !merge && src_non_null.contains(&k) => {
+                    self.tables[dst].remove(&k);
+                }
                 (None, n) => {
                     self.tables[dst].insert(k, n);
                 }
                 (Some(Node::Table(d)), Node::Table(s)) => {
-                    ok &= self.merge_tables(d, s, depth + 1);
+                    ok &= self.coalesce_tables(d, s, merge, depth + 1);
                 }
                 _ => {}
             }
         }
         ok
+    }
+
+    /// `coalesce`: the chart's defaults under `dest`, then each subchart under its key with
+    /// the parent's globals pushed down.
+    fn coalesce(&mut self, chart: &Chart, dest: usize, merge: bool, errors: &mut Vec<String>) {
+        self.coalesce_chart_values(chart, dest, merge);
+        for sub in &chart.dependencies {
+            let name = sub.name().to_string();
+            let dv = match self.tables[dest].get(&name).cloned() {
+                None => {
+                    let t = self.new_table();
+                    self.tables[dest].insert(name.clone(), Node::Table(t));
+                    t
+                }
+                Some(Node::Table(t)) => t,
+                // Helm fails here; the lenient callers leave the value alone.
+                Some(Node::Leaf(v)) => {
+                    errors.push(format!("type mismatch on {name}: {}", go_bool_verb(&v)));
+                    continue;
+                }
+            };
+            self.coalesce_globals(dv, dest);
+            self.coalesce(sub, dv, merge, errors);
+        }
+    }
+
+    /// `coalesceValues`: the chart's defaults (a fresh copy) under `v`. When coalescing (not
+    /// merging), a null in `v` deletes the key and defaults lose their nulls; a subchart's
+    /// key is always merged (nulls kept) so the subchart's own pass decides.
+    fn coalesce_chart_values(&mut self, chart: &Chart, v: usize, merge: bool) {
+        let J::Object(defaults) = &chart.values else {
+            return;
+        };
+        for (key, val) in defaults {
+            match self.tables[v].get(key).cloned() {
+                Some(Node::Leaf(J::Null)) if !merge => {
+                    self.tables[v].remove(key);
+                }
+                Some(Node::Table(d)) => {
+                    if val.is_object() {
+                        let m = merge || chart.dependencies.iter().any(|c| c.name() == key);
+                        let src = if m { val.clone() } else { strip_nulls(val) };
+                        let s = self.table_of(&src);
+                        // Fresh maps cannot form a cycle.
+                        self.coalesce_tables(d, s, m, 0);
+                    }
+                }
+                Some(_) => {}
+                None if merge => {
+                    let n = self.node_of(val);
+                    self.tables[v].insert(key.clone(), n);
+                }
+                None => {
+                    if !val.is_null() {
+                        let n = self.node_of(&strip_nulls(val));
+                        self.tables[v].insert(key.clone(), n);
+                    }
+                }
+            }
+        }
+    }
+
+    /// `coalesceGlobals`: the parent's `global` over the subchart's. Each parent
+    /// `global.<k>` map is copied one level deep (the maps below stay the parent's); a
+    /// `global` that is not a map (either side) leaves the subchart alone.
+    fn coalesce_globals(&mut self, dest: usize, parent: usize) {
+        let dg = match self.tables[dest].get("global").cloned() {
+            None => self.new_table(),
+            Some(Node::Table(t)) => t,
+            Some(Node::Leaf(_)) => return,
+        };
+        let sg = match self.tables[parent].get("global").cloned() {
+            None => self.new_table(),
+            Some(Node::Table(t)) => t,
+            Some(Node::Leaf(_)) => return,
+        };
+        let entries: Vec<(String, Node)> = self.tables[sg]
+            .iter()
+            .map(|(k, n)| (k.clone(), n.clone()))
+            .collect();
+        for (key, n) in entries {
+            match n {
+                Node::Table(t) => {
+                    let vv = self.new_table();
+                    self.tables[vv] = self.tables[t].clone();
+                    match self.tables[dg].get(&key).cloned() {
+                        None => {
+                            self.tables[dg].insert(key, Node::Table(vv));
+                        }
+                        Some(Node::Table(d)) => {
+                            self.coalesce_tables(vv, d, true, 0);
+                            self.tables[dg].insert(key, Node::Table(vv));
+                        }
+                        Some(Node::Leaf(_)) => {}
+                    }
+                }
+                leaf => {
+                    if !matches!(self.tables[dg].get(&key), Some(Node::Table(_))) {
+                        self.tables[dg].insert(key, leaf);
+                    }
+                }
+            }
+        }
+        self.tables[dest].insert("global".into(), Node::Table(dg));
     }
 }

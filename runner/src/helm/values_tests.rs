@@ -595,7 +595,7 @@ fn random_values_coalesce_and_import_as_helm() {
             ),
             (
                 "values.yaml",
-                "a: 1\nb: null\nx:\n  p: 1\n  q: null\n  r:\n    s: 1\nsub:\n  a: 2\n  z: null\n  x:\n    q: 3\nglobal:\n  g: 1\n  h: null\n  t:\n    u: 1\n",
+                "a: 1\nb: null\nx:\n  p: 1\n  q: null\n  r:\n    s: 1\nsub:\n  a: 2\n  z: null\n  x:\n    q: 3\nglobal:\n  g: 1\n  h: null\n  t:\n    u: 1\n    w:\n      p: 1\n",
             ),
             ("templates/v.yaml", v),
             (
@@ -604,7 +604,7 @@ fn random_values_coalesce_and_import_as_helm() {
             ),
             (
                 "charts/sub/values.yaml",
-                "a: 5\nz: 1\nx:\n  p: 9\n  q: null\nk: null\nglobal:\n  g: 2\n  h: 3\n  t:\n    v: 2\nexports:\n  e:\n    k: 1\n    kn: null\n    x:\n      e: 1\n",
+                "a: 5\nz: 1\nx:\n  p: 9\n  q: null\nk: null\nglobal:\n  g: 2\n  h: 3\n  t:\n    v: 2\n    w:\n      x: 1\n      nn: null\nexports:\n  e:\n    k: 1\n    kn: null\n    x:\n      e: 1\n",
             ),
             ("charts/sub/templates/v.yaml", v),
             (
@@ -629,7 +629,7 @@ fn random_values_coalesce_and_import_as_helm() {
     const TOP: &[&str] = &["a", "b", "x", "sub", "global", "k", "fromLeaf", "viaLeaf"];
     const INNER: &[&str] = &[
         "a", "b", "p", "q", "r", "s", "z", "k", "kn", "x", "g", "h", "t", "u", "v", "leaf", "l",
-        "ln", "e",
+        "ln", "e", "w",
     ];
     fn random_map(
         next: &mut dyn FnMut(u64) -> u64,
@@ -890,4 +890,69 @@ fn random_import_values_as_helm() {
         cycles.len()
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Helm copies a parent's `global.<k>` map one level deep before merging a subchart's
+/// globals into it, so a subchart's defaults two levels down show in the parent's (and the
+/// next subcharts') `global` too; deeper subcharts reach the top the same way.
+#[test]
+fn subchart_globals_two_levels_down_reach_the_parent_as_in_helm() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = "v: {{ toJson .Values }}\n";
+    write_tree(
+        dir.path(),
+        &[
+            ("Chart.yaml", "apiVersion: v2\nname: g\nversion: 1.0.0\n"),
+            (
+                "values.yaml",
+                "global:\n  t:\n    w:\n      a: 1\n    s: 1\n",
+            ),
+            ("templates/v.yaml", v),
+            (
+                "charts/c/Chart.yaml",
+                "apiVersion: v2\nname: c\nversion: 1.0.0\n",
+            ),
+            (
+                "charts/c/values.yaml",
+                "global:\n  t:\n    w:\n      b: 2\n    v: 3\n    m:\n      c: 1\n",
+            ),
+            ("charts/c/templates/v.yaml", v),
+            (
+                "charts/c/charts/d/Chart.yaml",
+                "apiVersion: v2\nname: d\nversion: 1.0.0\n",
+            ),
+            (
+                "charts/c/charts/d/values.yaml",
+                "global:\n  t:\n    w:\n      d: 4\n    m:\n      e: 5\n",
+            ),
+            ("charts/c/charts/d/templates/v.yaml", v),
+            (
+                "charts/e/Chart.yaml",
+                "apiVersion: v2\nname: e\nversion: 1.0.0\n",
+            ),
+            (
+                "charts/e/values.yaml",
+                "global:\n  t:\n    w:\n      b: 9\n      f: 6\n",
+            ),
+            ("charts/e/templates/v.yaml", v),
+        ],
+    );
+    let cases = [
+        json!({}),
+        json!({"global": {"t": {"w": {"u": 1}}}}),
+        json!({"c": {"global": {"t": {"w": {"z": 1}}}}}),
+        json!({"c": {"global": {"t": 1}}}),
+        json!({"global": {"t": {"w": null}}}),
+    ];
+    for values in &cases {
+        let ours = render_json(dir.path(), values);
+        if let Some(helm) = helm_render(dir.path(), values) {
+            assert_eq!(ours, helm, "{values}");
+        }
+    }
+    let out = render_json(dir.path(), &json!({}));
+    assert_eq!(
+        values_of(&out, "g/templates/v.yaml")["global"],
+        json!({"t": {"s": 1, "w": {"a": 1, "b": 2, "d": 4, "f": 6}}})
+    );
 }
