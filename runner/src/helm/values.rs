@@ -488,11 +488,24 @@ fn import_values(chart: &mut Chart, errors: &mut Vec<String>) {
                         .push(serde_json::json!({"child": format!("exports.{s}"), "parent": "."}));
                     (format!("{name}.exports.{s}"), None)
                 }
-                // Helm ignores entries of any other type.
-                _ => continue,
+                // Helm ignores entries of any other type (silently; we say so).
+                other => {
+                    tracing::warn!(
+                        chart = %chart.name(),
+                        dependency = %name,
+                        entry = %other,
+                        "import-values: an entry must be an export name or a {{child, parent}} map; ignored as Helm does"
+                    );
+                    continue;
+                }
             };
             let Some(src) = arena.table_at(root, &child) else {
-                tracing::warn!(chart = %name, child = %child, "import-values: no table at the child path, skipped");
+                tracing::warn!(
+                    chart = %chart.name(),
+                    dependency = %name,
+                    child = %child,
+                    "import-values: no map at the child path; skipped as Helm does"
+                );
                 continue;
             };
             let src = match parent {
