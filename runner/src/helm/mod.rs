@@ -6,9 +6,11 @@
 //! upgrade, rollback and uninstall against a cluster with hooks ([`action`]), readable by
 //! Helm's own `list`/`history`/`status`.
 //!
-//! Not here (yet): remediation (the HelmRelease reconciler decides it), `import-values`,
-//! packaged (`.tgz`) subcharts, a live `lookup` (it returns an empty map, as
-//! `helm template` does), full JSON Schema (see [`schema`]).
+//! `lookup` reads the cluster when a release is installed or upgraded ([`action`]) and returns an
+//! empty map in `flux-runner template`, as `helm template` does.
+//!
+//! Not here (yet): remediation (the HelmRelease reconciler decides it), packaged (`.tgz`)
+//! subcharts, full JSON Schema (see [`schema`]).
 
 pub mod action;
 pub mod chart;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde_json::Value as J;
 
 use super::chart::{Chart, glob_match};
-use super::values::{coalesce_values, process_dependencies};
+use super::values::{try_coalesce_values, try_process_dependencies};
 use super::{HelmError, schema};
 use crate::template::{Env, FuncMap, TemplateSet, Value, from_json, from_json_typed};
 
@@ -287,8 +287,8 @@ pub fn render(
     now_unix: i64,
     extra: FuncMap,
 ) -> Result<BTreeMap<String, String>, HelmError> {
-    let chart = process_dependencies(chart, values);
-    let coalesced = coalesce_values(&chart, values);
+    let chart = try_process_dependencies(chart, values)?;
+    let coalesced = try_coalesce_values(&chart, values)?;
     schema::validate_chart(&chart, &coalesced)?;
     let top: Vec<(&str, Value)> = vec![
         (
