@@ -30,10 +30,19 @@
 //! uses the new tree. `valuesFiles` are read from the current revision (Flux freezes them
 //! into the chart artifact with the templates).
 //!
+//! Post-rendering as helm-controller: `spec.postRenderers[].kustomize` (patches, images) in
+//! order, then `spec.commonMetadata`, then the origin labels `helm.toolkit.fluxcd.io/name` and
+//! `/namespace`, over hooks and manifests per `postRenderStrategy` ([`crate::helm::postrender`]);
+//! a failing post-renderer is Ready=False (Stalled until the spec changes) naming
+//! `spec.postRenderers[i]…`, nothing applied. A new generation whose post-renderers or common
+//! metadata digest differ from `status.observed*Digest` upgrades the release; the digests are
+//! written after every reconcile. `install.createNamespace` (with `targetNamespace`, as Flux)
+//! creates the target namespace before the install, as Helm's `--create-namespace`.
+//!
 //! Differs from helm-controller: no HelmChart object is created (`status.helmChart` names
 //! the one Flux would create); only `chart.spec.sourceRef.kind: GitRepository` is read
 //! (`chartRef`, HelmRepository and Bucket are refused, Stalled); no drift detection, tests,
-//! post-renderers, `kubeConfig` or impersonation; `history` is rebuilt from the
+//! `kubeConfig` or impersonation; `history` is rebuilt from the
 //! release storage (newest first) after every action; the snapshot `digest` is the SHA-256
 //! of the release JSON.
 
@@ -58,6 +67,7 @@ use super::{Error, Failure, Outcome, blocking, conditions_for, duration_field, k
 use crate::bus::{EventKind, ObjectRef};
 use crate::context::Context;
 use crate::helm::action::{self, ActionConfig, ActionError, ReleaseRequest};
+use crate::helm::postrender::Plan;
 use crate::helm::release::{self, Release, Status};
 use crate::helm::{Chart, HelmError, ValuesReference, compose_values, load_dir};
 
@@ -228,6 +238,11 @@ async fn reconcile_unbounded(ctx: &Context, obj: &HelmRelease) -> Result<Outcome
     }
     status.conditions = conditions;
     status.observed_generation = generation;
+    // helm-controller's summarize: the digests of the spec just reconciled.
+    (
+        status.observed_post_renderers_digest,
+        status.observed_common_metadata_digest,
+    ) = post_render_digests(obj);
     if let Some(token) = super::git_repository::handled_token(obj) {
         status.last_handled_reconcile_at = Some(token);
     }
@@ -705,6 +720,31 @@ pub fn describe(e: &ActionError) -> String {
     e.to_string()
 }
 
+/// helm-controller's `Digest`/`CommonMetadataDigest`: SHA-256 of Go's JSON encoding (with its
+/// trailing newline) of `spec.postRenderers` and `spec.commonMetadata`, `None` when unset.
+/// Difference: Go escapes `<`, `>` and `&` in strings, serde_json does not.
+pub fn post_render_digests(obj: &HelmRelease) -> (Option<String>, Option<String>) {
+    fn digest<T: serde::Serialize>(v: &T) -> Option<String> {
+        let mut bytes = serde_json::to_vec(v).ok()?;
+        bytes.push(b'\n');
+        Some(format!("sha256:{}", hex::encode(Sha256::digest(&bytes))))
+    }
+    (
+        obj.spec.post_renderers.as_ref().and_then(digest),
+        obj.spec.common_metadata.as_ref().and_then(digest),
+    )
+}
+
+/// For a new generation only (as helm-controller): the post-renderers or common metadata
+/// differ from what the last reconcile observed.
+fn post_render_changed(obj: &HelmRelease, status: &HelmReleaseStatus) -> bool {
+    if status.observed_generation == obj.metadata.generation {
+        return false;
+    }
+    let (pr, cm) = post_render_digests(obj);
+    pr != status.observed_post_renderers_digest || cm != status.observed_common_metadata_digest
+}
+
 /// `retries < 0` never runs out; otherwise `failures > retries` has.
 fn exhausted(failures: i64, retries: i64) -> bool {
     retries >= 0 && failures > retries
@@ -871,6 +911,7 @@ async fn run(
             .history
             .first()
             .is_some_and(|s| s.version == l.version && s.name == l.name)
+        && !post_render_changed(obj, status)
     {
         let action = if l.version == 1 { "install" } else { "upgrade" };
         extra.ready_reason = Some(
@@ -968,6 +1009,12 @@ async fn run(
         acfg.disable_hooks = upgrade_spec.disable_hooks;
         acfg.timeout = action_timeout(obj, upgrade_spec.timeout.as_deref());
     }
+    acfg.post_render = Some(std::sync::Arc::new(Plan::for_helm_release(
+        &obj.spec, name, ns,
+    )));
+    // Flux passes createNamespace to Helm only with a targetNamespace.
+    acfg.create_namespace =
+        install && install_spec.create_namespace && obj.spec.target_namespace.is_some();
     let req = ReleaseRequest {
         name: &rel_name,
         namespace: &target_ns,
@@ -1022,7 +1069,7 @@ async fn run(
             if e.failed_revision().is_none() {
                 // Nothing applied or recorded (render/schema error, lock, storage): no
                 // remediation. A render error is the chart's or the values' fault: stalled.
-                let stalled = matches!(e, ActionError::Render(_));
+                let stalled = matches!(e, ActionError::Render(_) | ActionError::PostRender(_));
                 Err(Failure {
                     reason: fail_reason.into(),
                     message,

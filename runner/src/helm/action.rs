@@ -20,6 +20,12 @@
 //! for `Established`); objects are taken over without Helm's ownership check (SSA with
 //! force).
 //!
+//! With [`ActionConfig::post_render`] the rendered files pass helm-controller's post-render
+//! chain ([`super::postrender`]) before they are sorted: the stored manifest, the hooks and
+//! the applied objects are the post-rendered ones, as with Helm. A post-render failure
+//! ([`ActionError::PostRender`]) applies and records nothing. [`ActionConfig::create_namespace`]
+//! is Helm's `--create-namespace` on install.
+//!
 //! `lookup` queries the cluster during install and upgrade renders ([`cluster_lookup`]), as
 //! Helm's: the kind is resolved through discovery of its group/version, then the object is
 //! read (GET) or, with an empty name, listed (LIST, across namespaces when the namespace is
@@ -75,6 +81,11 @@ pub struct ActionConfig {
     pub disable_hooks: bool,
     /// Time of records.
     pub clock: Arc<dyn Clock>,
+    /// Post-renderers run between rendering and sorting (helm-controller's chain); none by
+    /// default, as plain Helm.
+    pub post_render: Option<Arc<super::postrender::Plan>>,
+    /// Install only: create the release namespace first (`--create-namespace`).
+    pub create_namespace: bool,
 }
 
 impl std::fmt::Debug for ActionConfig {
@@ -102,6 +113,8 @@ impl ActionConfig {
             timeout: Duration::from_secs(300),
             disable_hooks: false,
             clock: Arc::new(SystemClock),
+            post_render: None,
+            create_namespace: false,
         }
     }
 
@@ -137,6 +150,9 @@ pub enum ActionError {
     /// applied, nothing recorded; unlike [`ActionError::Render`] not the chart's fault.
     #[error("rendering: {0}")]
     Lookup(HelmError),
+    /// A post-renderer failed (a bad patch, duplicate ids): nothing applied, nothing recorded.
+    #[error("post-rendering: {0}")]
+    PostRender(super::postrender::PostRenderError),
     /// Applying or deleting an object failed; `revision` is recorded failed.
     #[error("{object}: {message}")]
     Apply {
@@ -1034,7 +1050,11 @@ async fn build(
         revision: version,
         is_install,
     };
-    let files = render_live(cfg, req, info).await?;
+    let mut files = render_live(cfg, req, info).await?;
+    if let Some(plan) = &cfg.post_render {
+        files = super::postrender::post_render(&files, req.chart.name(), plan)
+            .map_err(ActionError::PostRender)?;
+    }
     let sorted = sort_manifests(&files, req.chart.name()).map_err(ActionError::Render)?;
     // Documents keep the trailing whitespace Helm v4 keeps: the stored manifest is Helm's.
     let manifest = sorted.manifest_text();
@@ -1130,6 +1150,28 @@ fn locked(r: &Release) -> Result<(), ActionError> {
     Ok(())
 }
 
+/// Helm's `--create-namespace`: the namespace with label `name: <namespace>`, server-side
+/// applied without force (Helm 4 creates it with SSA, so an existing namespace gets the label
+/// too), after rendering and before the release is recorded.
+async fn create_namespace(cfg: &ActionConfig, namespace: &str) -> Result<(), ActionError> {
+    let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(cfg.client.clone());
+    let ns = serde_json::json!({
+        "apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": namespace, "labels": {"name": namespace}},
+    });
+    api.patch(
+        namespace,
+        &PatchParams::apply(&cfg.field_manager),
+        &Patch::Apply(&ns),
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| ActionError::Kube {
+        what: format!("creating namespace {namespace}"),
+        message: kube_message(&e),
+    })
+}
+
 /// Installs `req` as a new release (revision 1, or last+1 after an uninstall that kept history).
 pub async fn install(cfg: &ActionConfig, req: &ReleaseRequest<'_>) -> Result<Release, ActionError> {
     let storage = cfg.storage();
@@ -1148,6 +1190,9 @@ pub async fn install(cfg: &ActionConfig, req: &ReleaseRequest<'_>) -> Result<Rel
     };
     let (mut rel, objects) = build(cfg, req, version, true).await?;
     let crds = crd_objects(req.chart)?;
+    if cfg.create_namespace {
+        create_namespace(cfg, req.namespace).await?;
+    }
     rel.info.status = Status::PendingInstall;
     rel.info.description = "Initial install underway".into();
     storage.create(&rel).await?;

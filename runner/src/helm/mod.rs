@@ -9,6 +9,9 @@
 //! `lookup` reads the cluster when a release is installed or upgraded ([`action`]) and returns an
 //! empty map in `flux-runner template`, as `helm template` does.
 //!
+//! helm-controller's post-renderers (`postRenderers`, `commonMetadata`, origin labels) run
+//! between rendering and sorting, as Helm v4 runs a post-renderer ([`postrender`]).
+//!
 //! Not here (yet): remediation (the HelmRelease reconciler decides it), packaged (`.tgz`)
 //! subcharts, full JSON Schema (see [`schema`]).
 
@@ -16,6 +19,7 @@ pub mod action;
 pub mod chart;
 pub mod cli;
 pub mod manifest;
+pub mod postrender;
 pub mod release;
 pub mod render;
 pub mod schema;

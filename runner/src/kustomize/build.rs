@@ -193,6 +193,30 @@ pub fn build_with(
         .collect())
 }
 
+/// Runs the transformers of `kustomization` (`patches`, `images`, … as in a kustomization
+/// file) over `objects` as `kustomize build` would with them as its only resource: ids must
+/// be unique, then the transformers, name references and Go's number form. No sorting (as
+/// krusty with default options, the way helm-controller's post-renderer builds). `file`
+/// names the kustomization in errors; paths in it resolve against an empty filesystem.
+pub fn transform_objects(
+    objects: Vec<Value>,
+    file: &Path,
+    kustomization: &Map<String, Value>,
+) -> Result<Vec<Value>, Error> {
+    let mut acc: Vec<Res> = objects.into_iter().map(Res::new).collect();
+    check_unique(&acc)?;
+    let dir = file.parent().unwrap_or(Path::new("/")).to_path_buf();
+    transform::run(&super::MemFs::new(), &dir, file, kustomization, &mut acc)?;
+    transform::fix_name_references(&mut acc);
+    Ok(acc
+        .into_iter()
+        .map(|mut r| {
+            normalize_numbers(&mut r.obj);
+            r.obj
+        })
+        .collect())
+}
+
 /// kustomize's output has been through Go's JSON, where an integral float prints as an
 /// integer and reads back as one: do the same, so the objects equal what `kubectl kustomize`
 /// prints when read back (and what Flux applies).

@@ -26,7 +26,7 @@ mod substitute;
 mod transform;
 pub mod yaml;
 
-pub use build::{FluxOverrides, build, build_with, flux_generated_resources};
+pub use build::{FluxOverrides, build, build_with, flux_generated_resources, transform_objects};
 pub use fs::{DiskFs, Fs, MemFs};
 pub use substitute::{SUBSTITUTE_ANNOTATION, substitute};
 
