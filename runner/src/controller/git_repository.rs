@@ -12,7 +12,10 @@
 //! Status: `artifact{revision: "<branch>@sha1:<sha>", digest, path, url, size,
 //! lastUpdateTime}`, `observedIgnore`, Ready `stored artifact for revision '<revision>'`,
 //! failures with [`crate::git::GitError`]'s Flux reason (`AuthenticationFailed`,
-//! `GitOperationFailed`, `URLInvalid`). `EventKind::NewRevision` is published after the
+//! `GitOperationFailed`, `URLInvalid`). `spec.timeout` (default `60s`, [`git_timeout`])
+//! bounds each fetch (and the ImageUpdateAutomation's fetches and pushes through this
+//! repository): past it the run fails with `GitOperationFailed` naming the field and is
+//! retried like any failure; the cache clone stays usable and its lock is released. `EventKind::NewRevision` is published after the
 //! status is written, so a consumer woken by it reads the new artifact.
 //!
 //! Differs from source-controller: no tar.gz archive is stored or served; `artifact.path`
@@ -26,6 +29,7 @@
 //! implemented.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use kube::api::Api;
 use proto::flux::FluxObject;
@@ -55,6 +59,37 @@ pub fn git_ref(reference: Option<&GitRepositoryRef>) -> GitRef {
     )
 }
 
+/// `spec.timeout` of `repo` ([`parse_timeout`]).
+pub fn git_timeout(repo: &GitRepository) -> Result<Duration, Failure> {
+    parse_timeout(repo.spec.timeout.as_deref())
+}
+
+/// A GitRepository `spec.timeout`: Flux's default `60s` when unset; otherwise a duration
+/// as the CRD admits it (units `ms`, `s`, `m`) and above zero. A bad value stalls the object
+/// with a message naming the field, the value and what is expected.
+pub fn parse_timeout(value: Option<&str>) -> Result<Duration, Failure> {
+    let Some(value) = value else {
+        return Ok(crate::git::DEFAULT_TIMEOUT);
+    };
+    let bad = |why: String| {
+        Failure::stalled(
+            reason::GIT_OPERATION_FAILED,
+            format!(
+                "invalid spec.timeout '{value}': {why}; expected a positive duration in ms, s \
+                 or m units such as 60s or 1m30s"
+            ),
+        )
+    };
+    if value.contains('h') {
+        return Err(bad("hours are not accepted by the GitRepository API".into()));
+    }
+    let d = proto::flux::meta::parse_duration(value).map_err(|e| bad(e.reason.to_string()))?;
+    if d.is_zero() {
+        return Err(bad("a zero timeout would fail every git operation".into()));
+    }
+    Ok(d)
+}
+
 /// The credentials of `repo` from its `secretRef` (anonymous without one).
 pub async fn git_auth(ctx: &Context, repo: &GitRepository) -> Result<GitAuth, Failure> {
     let Some(secret) = &repo.spec.secret_ref else {
@@ -80,32 +115,40 @@ pub async fn reconcile(ctx: &Context, repo: &GitRepository) -> Result<Outcome, E
     let previous = repo.status.clone().unwrap_or_default();
     let mut status = previous.clone();
     let mut new_revision = None;
-    let result = match (interval.clone(), unsupported_include(repo)) {
-        (Err(f), _) | (_, Some(f)) => Err(f),
-        (Ok(_), None) => fetch(ctx, repo, &ns, &name).await?.map(|(revision, m)| {
-            let unchanged = previous
-                .artifact
-                .as_ref()
-                .is_some_and(|a| a.revision == revision && a.digest == m.digest);
-            if !unchanged {
-                new_revision = Some(revision.clone());
-                status.artifact = Some(Artifact {
-                    url: format!("file://{}", m.dir.display()),
-                    path: m
-                        .dir
-                        .strip_prefix(&ctx.cache_dir)
-                        .unwrap_or(&m.dir)
-                        .to_string_lossy()
-                        .into_owned(),
-                    revision: revision.clone(),
-                    digest: m.digest,
-                    last_update_time: ctx.now(),
-                    size: i64::try_from(m.size).ok(),
-                    metadata: None,
-                });
-            }
-            format!("stored artifact for revision '{revision}'")
-        }),
+    let result = match (
+        interval.clone(),
+        unsupported_include(repo),
+        git_timeout(repo),
+    ) {
+        (Err(f), _, _) | (_, Some(f), _) | (_, _, Err(f)) => Err(f),
+        (Ok(_), None, Ok(timeout)) => {
+            fetch(ctx, repo, &ns, &name, timeout)
+                .await?
+                .map(|(revision, m)| {
+                    let unchanged = previous
+                        .artifact
+                        .as_ref()
+                        .is_some_and(|a| a.revision == revision && a.digest == m.digest);
+                    if !unchanged {
+                        new_revision = Some(revision.clone());
+                        status.artifact = Some(Artifact {
+                            url: format!("file://{}", m.dir.display()),
+                            path: m
+                                .dir
+                                .strip_prefix(&ctx.cache_dir)
+                                .unwrap_or(&m.dir)
+                                .to_string_lossy()
+                                .into_owned(),
+                            revision: revision.clone(),
+                            digest: m.digest,
+                            last_update_time: ctx.now(),
+                            size: i64::try_from(m.size).ok(),
+                            metadata: None,
+                        });
+                    }
+                    format!("stored artifact for revision '{revision}'")
+                })
+        }
     };
     let generation = repo.metadata.generation;
     status.conditions = conditions_for(&previous.conditions, &result, generation, &ctx.now());
@@ -191,6 +234,7 @@ async fn fetch(
     repo: &GitRepository,
     ns: &str,
     name: &str,
+    timeout: Duration,
 ) -> Result<Result<(String, Materialized), Failure>, Error> {
     let auth = match git_auth(ctx, repo).await {
         Ok(a) => a,
@@ -202,7 +246,9 @@ async fn fetch(
     let parent = artifact_parent(&ctx.cache_dir, ns, name);
     let ignore = repo.spec.ignore.clone();
     blocking("git fetch and artifact", move || {
-        let mut source = GitSource::open(&cache, &url, auth).map_err(git_failure)?;
+        let mut source = GitSource::open(&cache, &url, auth)
+            .map_err(git_failure)?
+            .with_timeout(timeout);
         let (commit, revision) = source.fetch_revision(&reference).map_err(git_failure)?;
         let m = source
             .materialize(&commit, ignore.as_deref(), &parent)
@@ -283,6 +329,7 @@ pub async fn artifact_dir(
         return Ok((m.dir, revision));
     }
     let auth = git_auth(ctx, &repo).await.map_err(|f| fail(f.message))?;
+    let timeout = git_timeout(&repo).map_err(|f| fail(f.message))?;
     let url = repo.spec.url.clone();
     let cache = ctx.git_cache();
     let built = blocking("materialize artifact", move || {
@@ -292,7 +339,7 @@ pub async fn artifact_dir(
         {
             return artifact::materialize(&r, &url, &sha, ignore.as_deref(), &parent);
         }
-        let source = GitSource::open(&cache, &url, auth)?;
+        let source = GitSource::open(&cache, &url, auth)?.with_timeout(timeout);
         source.fetch()?;
         source.materialize(&sha, ignore.as_deref(), &parent)
     })
@@ -391,6 +438,45 @@ mod tests {
         let mut plain = repo.clone();
         plain.spec.include = Some(Vec::new());
         assert!(unsupported_include(&plain).is_none());
+    }
+
+    #[test]
+    fn timeout_defaults_parses_and_names_the_field() {
+        assert_eq!(parse_timeout(None).unwrap(), Duration::from_secs(60));
+        assert_eq!(parse_timeout(Some("2s")).unwrap(), Duration::from_secs(2));
+        assert_eq!(
+            parse_timeout(Some("1m30s")).unwrap(),
+            Duration::from_secs(90)
+        );
+        assert_eq!(
+            parse_timeout(Some("500ms")).unwrap(),
+            Duration::from_millis(500)
+        );
+        for bad in ["1h", "60", "", "0s", "-1s", "1x"] {
+            let f = parse_timeout(Some(bad)).unwrap_err();
+            assert!(f.stalled, "{bad}");
+            assert!(
+                f.message
+                    .starts_with(&format!("invalid spec.timeout '{bad}': ")),
+                "{}",
+                f.message
+            );
+        }
+    }
+
+    #[test]
+    fn a_timeout_is_retried_as_a_git_operation_failure() {
+        let f = git_failure(crate::git::GitError::Timeout {
+            op: "fetch",
+            url: "https://git.example/r.git".into(),
+            timeout: Duration::from_secs(60),
+        });
+        assert!(!f.stalled);
+        assert_eq!(f.reason, "GitOperationFailed");
+        assert_eq!(
+            f.message,
+            "git fetch of https://git.example/r.git timed out after 60s (spec.timeout)"
+        );
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! changed → no commit, no push. Failures: `InvalidSourceConfiguration` (no `spec.git`, a
 //! source that is not a branch), `InvalidPath` (an `update.path` leaving the repository),
 //! `InvalidPolicySelector`, `DependencyNotReady` (missing GitRepository), `UpdateFailed`
-//! (template, tree), `GitOperationFailed` (clone, push, auth). Marker warnings (malformed
+//! (template, tree), `GitOperationFailed` (clone, push, auth, and the GitRepository's
+//! `spec.timeout` passing: each fetch and each push is bounded by it, as Flux bounds its
+//! clone and its push). Marker warnings (malformed
 //! JSON, skipped files) are published on the bus with file:line and do not fail the run.
 //!
 //! Differs from Flux: the message template runs on [`crate::template`] (Go text/template +
@@ -33,7 +35,7 @@ use proto::flux::image::{ImagePolicy, ImageRef, ImageUpdateAutomation};
 use proto::flux::meta::LabelSelector;
 use proto::flux::source::GitRepository;
 
-use super::git_repository::{git_auth, git_failure, git_ref, handled_token};
+use super::git_repository::{git_auth, git_failure, git_ref, git_timeout, handled_token};
 use super::{Error, Failure, Outcome, blocking, conditions_for, duration_field, key_of};
 use crate::automation::{self, Policies, TreeUpdate};
 use crate::bus::{EventKind, ObjectRef};
@@ -71,6 +73,8 @@ pub struct RunPlan {
     pub object: (String, String),
     /// `push.options` and `push.refspec`.
     pub push_extras: PushExtras,
+    /// The GitRepository's `spec.timeout`: the bound of each fetch and push.
+    pub timeout: std::time::Duration,
 }
 
 /// Reconciles one ImageUpdateAutomation and writes its status.
@@ -252,6 +256,13 @@ pub async fn plan(
         Ok(a) => a,
         Err(f) => return Ok(Err(f)),
     };
+    let timeout = match git_timeout(&repo) {
+        Ok(t) => t,
+        Err(mut f) => {
+            f.message = format!("GitRepository '{src_ns}/{}': {}", src.name, f.message);
+            return Ok(Err(f));
+        }
+    };
     let policies = match policies(ctx, &ns, auto.spec.policy_selector.as_ref()).await? {
         Ok(p) => p,
         Err(f) => return Ok(Err(f)),
@@ -282,6 +293,7 @@ pub async fn plan(
             .unwrap_or_default(),
         object: (ns, name),
         push_extras,
+        timeout,
     }))
 }
 
@@ -402,7 +414,9 @@ async fn run(
     blocking("automation commit and push", move || {
         let seen: Arc<Mutex<Option<TreeUpdate>>> = Arc::default();
         let mut source = match GitSource::open(&cache, &plan.url, plan.auth.clone()) {
-            Ok(s) => s.with_push_extras(plan.push_extras.clone()),
+            Ok(s) => s
+                .with_push_extras(plan.push_extras.clone())
+                .with_timeout(plan.timeout),
             Err(e) => return (Err(git_failure(e)), None),
         };
         let record = Arc::clone(&seen);
@@ -511,8 +525,9 @@ pub async fn pending_changes(
 ) -> Result<Result<Vec<(PathBuf, Vec<u8>, Vec<u8>)>, Failure>, Error> {
     let cache = ctx.git_cache();
     blocking("automation diff", move || {
-        let mut source =
-            GitSource::open(&cache, &plan.url, plan.auth.clone()).map_err(git_failure)?;
+        let mut source = GitSource::open(&cache, &plan.url, plan.auth.clone())
+            .map_err(git_failure)?
+            .with_timeout(plan.timeout);
         let co = source.checkout(&plan.checkout).map_err(git_failure)?;
         let root = co.dir.join(&plan.path);
         let update = automation::update_tree(&root, &plan.policies)
@@ -600,6 +615,7 @@ mod tests {
             values: BTreeMap::from([("env".into(), "prod".into())]),
             object: ("flux-system".into(), "auto".into()),
             push_extras: PushExtras::default(),
+            timeout: crate::git::DEFAULT_TIMEOUT,
         }
     }
 

@@ -124,6 +124,9 @@ pub(crate) struct AuthState {
     pub calls: Cell<u32>,
     pub rejected: Cell<bool>,
     pub host_key_error: std::cell::RefCell<Option<String>>,
+    /// The host the SSH host key must belong to when libgit2 connects to a relay
+    /// ([`super::deadline`]) and so reports the relay's address as the host.
+    pub host: Option<String>,
 }
 
 /// Callbacks answering credential and host-key requests for `auth`.
@@ -165,7 +168,8 @@ pub(crate) fn callbacks<'a>(auth: &'a GitAuth, state: &'a AuthState) -> RemoteCa
             }
         }
     });
-    cb.certificate_check(move |cert, host| {
+    cb.certificate_check(move |cert, seen_host| {
+        let host = state.host.as_deref().unwrap_or(seen_host);
         let GitAuth::Ssh { known_hosts, .. } = auth else {
             // TLS: keep libgit2's own verification.
             return Ok(CertificateCheckStatus::CertificatePassthrough);

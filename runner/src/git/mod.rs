@@ -20,9 +20,14 @@
 //! - The checkout branch is never force-pushed; a different push branch is recreated from
 //!   the checkout and force-pushed each run, as Flux does.
 //! - See [`auth`] for the credential differences.
+//! - `spec.timeout` (default [`DEFAULT_TIMEOUT`]) bounds each network operation (one fetch,
+//!   one push; [`GitSource::with_timeout`]) through a loopback relay ([`deadline`]); Flux
+//!   bounds a whole clone and a whole push. A push retry after a moved remote runs a new
+//!   fetch and push, each with its own bound.
 
 pub mod artifact;
 pub mod auth;
+pub mod deadline;
 pub mod ignore;
 mod source;
 
@@ -30,6 +35,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use auth::GitAuth;
+pub use deadline::{DEFAULT_TIMEOUT, show_duration};
 pub use source::{GitSource, LOCK_WAIT, clone_dir};
 
 /// Which commit to check out. [`GitRef::from_spec`] applies Flux's precedence.
@@ -303,6 +309,19 @@ pub enum GitError {
         url: String,
         /// libgit2's message.
         message: String,
+    },
+    /// A network operation did not finish within the GitRepository's `spec.timeout`.
+    #[error(
+        "git {op} of {url} timed out after {} (spec.timeout)",
+        show_duration(*timeout)
+    )]
+    Timeout {
+        /// `fetch` or `push`.
+        op: &'static str,
+        /// The URL.
+        url: String,
+        /// The limit that passed.
+        timeout: Duration,
     },
     /// Another git operation held the cache clone's lock longer than we wait.
     #[error(

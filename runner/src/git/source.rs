@@ -20,6 +20,7 @@ use git2::{
 use sha2::{Digest as _, Sha256};
 
 use super::auth::{AuthState, GitAuth, callbacks};
+use super::deadline::{DEFAULT_TIMEOUT, Relay, Route, url_host};
 use super::{Author, Checkout, FetchStats, GitError, GitRef, PushExtras, PushOutcome, PushRetry};
 use crate::policy::semver::{Constraints, Version};
 
@@ -38,6 +39,8 @@ pub struct GitSource {
     auth: GitAuth,
     retry: PushRetry,
     extras: PushExtras,
+    /// Bound of each network operation (fetch, push).
+    timeout: Duration,
     /// Exclusive lock on `<clone dir>.lock`, held while this value lives.
     _lock: std::fs::File,
 }
@@ -107,6 +110,7 @@ impl GitSource {
             auth,
             retry: PushRetry::default(),
             extras: PushExtras::default(),
+            timeout: DEFAULT_TIMEOUT,
             _lock: lock,
         })
     }
@@ -114,6 +118,14 @@ impl GitSource {
     /// Sets the push retry bounds.
     pub fn with_push_retry(mut self, retry: PushRetry) -> Self {
         self.retry = retry;
+        self
+    }
+
+    /// Sets the bound of each network operation (one fetch, one push): the GitRepository's
+    /// `spec.timeout`, default [`DEFAULT_TIMEOUT`]. Past it the operation fails with
+    /// [`GitError::Timeout`]; the cache clone stays usable.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
         self
     }
 
@@ -146,21 +158,28 @@ impl GitSource {
     }
 
     fn fetch_refspecs(&self, refspecs: &[&str]) -> Result<FetchStats, GitError> {
-        let state = AuthState::default();
-        let mut remote = self
-            .repo
-            .find_remote("origin")
-            .map_err(|e| self.op("fetch", e))?;
+        let relay = self.relay("fetch")?;
+        let state = self.auth_state(&relay);
+        let mut remote = self.remote(&relay, "fetch")?;
         let headers = self.auth.headers();
         let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+        let mut cb = callbacks(&self.auth, &state);
+        // Returning false aborts: a transfer still moving at the deadline stops there.
+        cb.transfer_progress(|_| !relay.expired());
+        cb.sideband_progress(|_| !relay.expired());
         let mut fo = FetchOptions::new();
-        fo.remote_callbacks(callbacks(&self.auth, &state))
+        fo.remote_callbacks(cb)
             .prune(FetchPrune::On)
             .download_tags(AutotagOption::None)
             .custom_headers(&headers);
+        if let Route::Proxy(proxy) = relay.route() {
+            let mut po = git2::ProxyOptions::new();
+            po.url(proxy);
+            fo.proxy_options(po);
+        }
         remote
             .fetch(refspecs, Some(&mut fo), None)
-            .map_err(|e| self.classify("fetch", e, &state))?;
+            .map_err(|e| self.classify("fetch", e, &state, &relay))?;
         let stats = remote.stats();
         Ok(FetchStats {
             received_objects: stats.received_objects(),
@@ -569,15 +588,23 @@ impl GitSource {
     }
 
     fn push(&self, refspec: &str) -> Result<(), PushFailure> {
-        let state = AuthState::default();
+        let relay = self.relay("push").map_err(PushFailure::Other)?;
+        let state = self.auth_state(&relay);
         let rejection: RefCell<Option<String>> = RefCell::new(None);
-        let mut remote = self
-            .repo
-            .find_remote("origin")
-            .map_err(|e| PushFailure::Other(self.op("push", e)))?;
+        let mut remote = self.remote(&relay, "push").map_err(PushFailure::Other)?;
         let headers = self.auth.headers();
         let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
         let mut cb = callbacks(&self.auth, &state);
+        // libgit2's push progress callbacks cannot abort; these two can (the relay cuts a
+        // stalled transfer).
+        cb.push_negotiation(|_| {
+            if relay.expired() {
+                Err(git2::Error::from_str("deadline passed"))
+            } else {
+                Ok(())
+            }
+        });
+        cb.sideband_progress(|_| !relay.expired());
         cb.push_update_reference(|refname, status| {
             if let Some(s) = status {
                 *rejection.borrow_mut() = Some(format!("{refname}: {s}"));
@@ -590,13 +617,21 @@ impl GitSource {
         if !options.is_empty() {
             po.remote_push_options(&options);
         }
+        if let Route::Proxy(proxy) = relay.route() {
+            let mut proxy_options = git2::ProxyOptions::new();
+            proxy_options.url(proxy);
+            po.proxy_options(proxy_options);
+        }
         let result = remote.push(&[refspec], Some(&mut po));
         drop(po);
         match result {
+            Err(e) if relay.expired() => {
+                Err(PushFailure::Other(self.classify("push", e, &state, &relay)))
+            }
             Err(e) if e.code() == ErrorCode::NotFastForward => {
                 Err(PushFailure::Rejected(e.message().to_string()))
             }
-            Err(e) => Err(PushFailure::Other(self.classify("push", e, &state))),
+            Err(e) => Err(PushFailure::Other(self.classify("push", e, &state, &relay))),
             Ok(()) => match rejection.into_inner() {
                 Some(r) => Err(PushFailure::Rejected(r)),
                 None => Ok(()),
@@ -612,7 +647,49 @@ impl GitSource {
         }
     }
 
-    fn classify(&self, op: &'static str, e: git2::Error, state: &AuthState) -> GitError {
+    /// The relay (and deadline) of one network operation.
+    fn relay(&self, op: &'static str) -> Result<Relay, GitError> {
+        Relay::start(&self.url, self.timeout).map_err(|e| GitError::Operation {
+            op,
+            url: self.url.clone(),
+            message: format!("cannot start the connection relay: {e}"),
+        })
+    }
+
+    /// A remote for one operation, at the URL the relay says; anonymous, so the relay's
+    /// address never lands in the clone's configuration.
+    fn remote(&self, relay: &Relay, op: &'static str) -> Result<git2::Remote<'_>, GitError> {
+        let url = match relay.route() {
+            Route::Url(u) => u.as_str(),
+            Route::Proxy(_) | Route::Local => self.url.as_str(),
+        };
+        self.repo.remote_anonymous(url).map_err(|e| self.op(op, e))
+    }
+
+    fn auth_state(&self, relay: &Relay) -> AuthState {
+        AuthState {
+            host: match relay.route() {
+                Route::Url(_) => url_host(&self.url),
+                _ => None,
+            },
+            ..AuthState::default()
+        }
+    }
+
+    fn classify(
+        &self,
+        op: &'static str,
+        e: git2::Error,
+        state: &AuthState,
+        relay: &Relay,
+    ) -> GitError {
+        if relay.expired() {
+            return GitError::Timeout {
+                op,
+                url: self.url.clone(),
+                timeout: relay.limit(),
+            };
+        }
         if let Some(message) = state.host_key_error.borrow_mut().take() {
             return GitError::HostKey {
                 url: self.url.clone(),
@@ -629,10 +706,12 @@ impl GitSource {
                 message: msg,
             };
         }
+        // libgit2 only sees the relay close ("early EOF", "502"): the relay knows why.
+        let message = relay.upstream_error().unwrap_or(msg);
         GitError::Operation {
             op,
             url: self.url.clone(),
-            message: msg,
+            message,
         }
     }
 }
