@@ -1211,3 +1211,215 @@ async fn helm_release_lookup_reads_the_cluster() {
     assert!(release_secrets(&client, "lk-bad").await.is_empty());
     assert!(cms.get_opt("lk-bad-out").await.unwrap().is_none());
 }
+
+/// Release Secrets of `release`, decoded, oldest first.
+async fn stored_releases(client: &Client, release: &str) -> Vec<runner::helm::Release> {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), NS);
+    let mut out: Vec<runner::helm::Release> = secrets
+        .list(&ListParams::default().labels(&format!("owner=helm,name={release}")))
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|s| runner::helm::release::from_secret(s).unwrap())
+        .collect();
+    out.sort_by_key(|r| r.version);
+    out
+}
+
+/// `postRenderers` (a strategic merge patch found by its id, a JSON 6902 patch through a
+/// target, an image override), `commonMetadata`, Flux's origin labels and
+/// `install.createNamespace`: the applied objects and the stored release manifest are the
+/// post-rendered ones; a changed `commonMetadata` alone upgrades (digest); a bad patch is
+/// Ready=False naming `spec.postRenderers[0]…` with the running revision left deployed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn post_renderers_common_metadata_and_create_namespace() {
+    use k8s_openapi::api::core::v1::Namespace;
+    let (_server, client) = cluster().await;
+    let cache = tempfile::tempdir().unwrap();
+    let ctx = Context::new(client.clone(), cache.path()).unwrap();
+    let (_git, _work) = chart_source(&client, &ctx).await;
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    assert!(namespaces.get_opt("apps").await.unwrap().is_none());
+
+    create_release(
+        &client,
+        "pr",
+        json!({
+            "targetNamespace": "apps",
+            "install": {"createNamespace": true},
+            "postRenderers": [{"kustomize": {
+                "patches": [
+                    {"patch": "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: apps-pr\nspec:\n  template:\n    metadata:\n      annotations:\n        patched: smp\n"},
+                    {"patch": "- op: add\n  path: /data/extra\n  value: from-json6902\n",
+                     "target": {"version": "v1", "kind": "ConfigMap", "name": ".*-config"}}
+                ],
+                "images": [{"name": "europe-docker.pkg.dev/deepdesk/app",
+                            "newName": "mirror.example.com/app", "newTag": "2.0"}]
+            }}],
+            "commonMetadata": {"labels": {"team": "platform", "app": "overridden"},
+                               "annotations": {"owner": "ops"}}
+        }),
+    )
+    .await;
+    match reconcile_named(&ctx, &client, "pr").await {
+        Outcome::Ready { .. } => {}
+        other => panic!("{other:?}"),
+    }
+    let ns = namespaces.get("apps").await.unwrap();
+    assert_eq!(ns.metadata.labels.unwrap()["name"], "apps");
+
+    let deploy = Api::<Deployment>::namespaced(client.clone(), "apps")
+        .get("apps-pr")
+        .await
+        .unwrap();
+    let labels = deploy.metadata.labels.clone().unwrap();
+    assert_eq!(labels["team"], "platform");
+    // commonMetadata wins over the chart's label; the origin labels are Flux's.
+    assert_eq!(labels["app"], "overridden");
+    assert_eq!(labels["helm.toolkit.fluxcd.io/name"], "pr");
+    assert_eq!(labels["helm.toolkit.fluxcd.io/namespace"], NS);
+    assert_eq!(labels["app.kubernetes.io/managed-by"], "Helm");
+    let ann = deploy.metadata.annotations.clone().unwrap();
+    assert_eq!(ann["owner"], "ops");
+    assert_eq!(ann["meta.helm.sh/release-name"], "apps-pr");
+    assert!(!ann.contains_key("postrenderer.helm.sh/postrender-filename"));
+    let template = deploy.spec.unwrap().template;
+    let tmeta = template.metadata.unwrap();
+    assert_eq!(tmeta.annotations.unwrap()["patched"], "smp");
+    // commonMetadata is metadata only: the pod template keeps the chart's selector label.
+    assert_eq!(tmeta.labels.unwrap()["app"], "apps-pr");
+    assert_eq!(
+        template.spec.unwrap().containers[0].image.as_deref(),
+        Some("mirror.example.com/app:2.0")
+    );
+    let cm = Api::<ConfigMap>::namespaced(client.clone(), "apps")
+        .get("apps-pr-config")
+        .await
+        .unwrap();
+    assert_eq!(cm.data.unwrap()["extra"], "from-json6902");
+    assert_eq!(cm.metadata.labels.unwrap()["team"], "platform");
+
+    let stored = stored_releases(&client, "apps-pr").await;
+    assert_eq!(stored.len(), 1);
+    let manifest = &stored[0].manifest;
+    for want in [
+        "# Source: app/templates/deployment.yaml",
+        "image: mirror.example.com/app:2.0",
+        "extra: from-json6902",
+        "patched: smp",
+        "helm.toolkit.fluxcd.io/name: pr",
+        "team: platform",
+        "owner: ops",
+    ] {
+        assert!(manifest.contains(want), "{want:?} not in\n{manifest}");
+    }
+    assert!(!manifest.contains("postrender-filename"), "{manifest}");
+    let st = Api::<HelmRelease>::namespaced(client.clone(), NS)
+        .get("pr")
+        .await
+        .unwrap()
+        .status
+        .unwrap();
+    assert!(
+        st.observed_post_renderers_digest
+            .as_deref()
+            .is_some_and(|d| d.starts_with("sha256:")),
+        "{st:?}"
+    );
+    let first_cm_digest = st.observed_common_metadata_digest.clone();
+    assert!(first_cm_digest.is_some());
+
+    // In sync: no new revision.
+    assert!(matches!(
+        reconcile_named(&ctx, &client, "pr").await,
+        Outcome::Ready { .. }
+    ));
+    assert_eq!(stored_releases(&client, "apps-pr").await.len(), 1);
+
+    // Only commonMetadata changes: its digest changed with the generation, so an upgrade.
+    Api::<HelmRelease>::namespaced(client.clone(), NS)
+        .patch(
+            "pr",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"commonMetadata": {"labels": {"team": "data"}}}})),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        reconcile_named(&ctx, &client, "pr").await,
+        Outcome::Ready { .. }
+    ));
+    let stored = stored_releases(&client, "apps-pr").await;
+    assert_eq!(
+        stored
+            .iter()
+            .map(|r| (r.version, r.info.status.as_str()))
+            .collect::<Vec<_>>(),
+        [(1, "superseded"), (2, "deployed")]
+    );
+    let labels = Api::<Deployment>::namespaced(client.clone(), "apps")
+        .get("apps-pr")
+        .await
+        .unwrap()
+        .metadata
+        .labels
+        .unwrap();
+    assert_eq!(labels["team"], "data");
+    let st = Api::<HelmRelease>::namespaced(client.clone(), NS)
+        .get("pr")
+        .await
+        .unwrap()
+        .status
+        .unwrap();
+    assert_ne!(st.observed_common_metadata_digest, first_cm_digest);
+
+    // A patch that cannot apply: nothing applied or recorded, Ready=False naming the field.
+    Api::<HelmRelease>::namespaced(client.clone(), NS)
+        .patch(
+            "pr",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"postRenderers": [{"kustomize": {
+                "patches": [{"patch": "- op: replace\n  path: /spec/missing/field\n  value: 1\n",
+                             "target": {"kind": "Deployment"}}],
+                "images": [{"name": "europe-docker.pkg.dev/deepdesk/app", "newTag": "3.0"}]
+            }}]}})),
+        )
+        .await
+        .unwrap();
+    match reconcile_named(&ctx, &client, "pr").await {
+        Outcome::NotReady(f) => {
+            assert_eq!(f.reason, "UpgradeFailed");
+            assert!(f.stalled, "a bad patch waits for a spec change: {f:?}");
+            assert!(
+                f.message
+                    .contains("post-rendering: spec.postRenderers[0].kustomize: field patches[0]"),
+                "{}",
+                f.message
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let (status, reason, message) = ready_condition(&client, "pr").await;
+    assert_eq!(
+        (status, reason.as_str()),
+        (ConditionStatus::False, "UpgradeFailed")
+    );
+    assert!(
+        message.contains("spec.postRenderers[0].kustomize"),
+        "{message}"
+    );
+    let stored = stored_releases(&client, "apps-pr").await;
+    assert_eq!(stored.len(), 2);
+    assert_eq!(stored[1].info.status.as_str(), "deployed");
+    let d = Api::<Deployment>::namespaced(client.clone(), "apps")
+        .get("apps-pr")
+        .await
+        .unwrap();
+    assert_eq!(
+        d.spec.unwrap().template.spec.unwrap().containers[0]
+            .image
+            .as_deref(),
+        Some("mirror.example.com/app:2.0")
+    );
+}
