@@ -722,12 +722,29 @@ pub fn describe(e: &ActionError) -> String {
 
 /// helm-controller's `Digest`/`CommonMetadataDigest`: SHA-256 of Go's JSON encoding (with its
 /// trailing newline) of `spec.postRenderers` and `spec.commonMetadata`, `None` when unset.
-/// Difference: Go escapes `<`, `>` and `&` in strings, serde_json does not.
+/// Go's encoder escapes `<`, `>`, `&`, U+2028 and U+2029 in strings; so do we, so the digests
+/// equal the ones helm-controller writes. (A selector field set to `""` is kept here where Go's
+/// `omitempty` drops it.)
 pub fn post_render_digests(obj: &HelmRelease) -> (Option<String>, Option<String>) {
     fn digest<T: serde::Serialize>(v: &T) -> Option<String> {
-        let mut bytes = serde_json::to_vec(v).ok()?;
-        bytes.push(b'\n');
-        Some(format!("sha256:{}", hex::encode(Sha256::digest(&bytes))))
+        let text = serde_json::to_string(v).ok()?;
+        // serde_json leaves these raw; they only occur inside strings of its output.
+        let mut go = String::with_capacity(text.len() + 1);
+        for c in text.chars() {
+            match c {
+                '<' => go.push_str("\\u003c"),
+                '>' => go.push_str("\\u003e"),
+                '&' => go.push_str("\\u0026"),
+                '\u{2028}' => go.push_str("\\u2028"),
+                '\u{2029}' => go.push_str("\\u2029"),
+                c => go.push(c),
+            }
+        }
+        go.push('\n');
+        Some(format!(
+            "sha256:{}",
+            hex::encode(Sha256::digest(go.as_bytes()))
+        ))
     }
     (
         obj.spec.post_renderers.as_ref().and_then(digest),
@@ -1214,9 +1231,46 @@ async fn remediate(
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use serde_json::json;
 
     fn hr(yaml: serde_json::Value) -> HelmRelease {
         serde_json::from_value(yaml).unwrap()
+    }
+
+    #[test]
+    fn post_render_digests_hash_gos_json_encoding() {
+        let mut obj = hr(json!({
+            "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+            "metadata": {"name": "a", "namespace": "b"},
+            "spec": {"interval": "5m",
+                     "chart": {"spec": {"chart": "c", "sourceRef": {"kind": "GitRepository", "name": "g"}}}},
+        }));
+        assert_eq!(post_render_digests(&obj), (None, None));
+        obj.spec.post_renderers = serde_json::from_value(json!([{"kustomize": {
+            "patches": [{"patch": "a: >-\n  b &c <d",
+                         "target": {"kind": "Deployment", "labelSelector": "app=web"}}],
+            "images": [{"name": "nginx", "newTag": "2"}]}}]))
+        .unwrap();
+        obj.spec.common_metadata = serde_json::from_value(
+            json!({"labels": {"b": "2", "a": "1"}, "annotations": {"owner": "ops"}}),
+        )
+        .unwrap();
+        // sha256 of Go's encoding, written out by hand:
+        // [{"kustomize":{"patches":[{"patch":"a: \u003e-\n  b \u0026c \u003cd","target":{"kind":"Deployment","labelSelector":"app=web"}}],"images":[{"name":"nginx","newTag":"2"}]}}]\n
+        // {"annotations":{"owner":"ops"},"labels":{"a":"1","b":"2"}}\n
+        assert_eq!(
+            post_render_digests(&obj),
+            (
+                Some(
+                    "sha256:5071e823c29d1f5242d95d7ef69583fb38ea57fe55630e6a289f511bfc6c82dd"
+                        .into()
+                ),
+                Some(
+                    "sha256:cb96012c19330b556cda2db0add9a7a4bd2f89855067eec8a3a04a3c12985c66"
+                        .into()
+                )
+            )
+        );
     }
 
     #[test]
