@@ -1393,7 +1393,7 @@ async fn post_renderers_common_metadata_and_create_namespace() {
             assert!(f.stalled, "a bad patch waits for a spec change: {f:?}");
             assert!(
                 f.message
-                    .contains("post-rendering: spec.postRenderers[0].kustomize: field patches[0]"),
+                    .contains("error while running post render on files: spec.postRenderers[0].kustomize: field patches[0]"),
                 "{}",
                 f.message
             );

@@ -151,7 +151,7 @@ pub enum ActionError {
     #[error("rendering: {0}")]
     Lookup(HelmError),
     /// A post-renderer failed (a bad patch, duplicate ids): nothing applied, nothing recorded.
-    #[error("post-rendering: {0}")]
+    #[error("{0}")]
     PostRender(super::postrender::PostRenderError),
     /// Applying or deleting an object failed; `revision` is recorded failed.
     #[error("{object}: {message}")]

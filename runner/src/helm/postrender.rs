@@ -75,8 +75,9 @@ pub struct Plan {
 /// A post-render failure: nothing is applied or recorded.
 #[derive(Debug, thiserror::Error)]
 pub enum PostRenderError {
-    /// A kustomize post-renderer failed; the error names `spec.postRenderers[i].kustomize`.
-    #[error(transparent)]
+    /// A kustomize post-renderer failed; the error names `spec.postRenderers[i].kustomize`
+    /// (Helm's words around it).
+    #[error("error while running post render on files: {0}")]
     Kustomize(#[from] kustomize::Error),
     /// A rendered document could not be read as an object.
     #[error("error merging manifests: {file}: {message}")]
@@ -139,6 +140,15 @@ impl Plan {
             objects =
                 kustomize::transform_objects(objects, Path::new(&step.field), &step.kustomization)?;
         }
+        if self.common_labels.is_empty()
+            && self.common_annotations.is_empty()
+            && self.origin_labels.is_empty()
+        {
+            return Ok(objects);
+        }
+        // Flux's metadata renderers load the stream as a kustomize ResMap (unique ids, numbers
+        // through JSON) before they transform it: an empty kustomization does the same.
+        objects = kustomize::transform_objects(objects, Path::new("spec"), &Map::new())?;
         for (pairs, field) in [
             (&self.common_labels, "labels"),
             (&self.common_annotations, "annotations"),
@@ -410,6 +420,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("already registered id: ConfigMap/cfg"), "{e}");
+        // Even without user post-renderers: Flux's origin labels load the stream as a ResMap.
+        let bare = Plan::for_helm_release(&spec(json!({})), "app", "ns");
+        let e = post_render(&dup, "app", &bare).unwrap_err().to_string();
+        assert!(e.contains("already registered id: ConfigMap/cfg"), "{e}");
         s.post_render_strategy = Some(PostRenderStrategy::Separate);
         let out = post_render(&dup, "app", &Plan::for_helm_release(&s, "app", "ns")).unwrap();
         let h = &docs(&out, "app/templates/hook-cm.yaml")[0];
@@ -430,7 +444,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.starts_with("spec.postRenderers[1].kustomize: field patches[0]:"),
+            e.starts_with(
+                "error while running post render on files: spec.postRenderers[1].kustomize: field patches[0]:"
+            ),
             "{e}"
         );
         assert!(e.contains("Deployment/web"), "{e}");
