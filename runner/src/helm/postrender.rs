@@ -15,8 +15,8 @@
 //!
 //! Where this differs: documents are re-printed as `kubectl kustomize` prints them (sorted
 //! keys), as kustomize's output reaches Helm, but without kyaml's round trip of comments and
-//! styles; removing the filename annotation leaves an empty `annotations: {}` as kyaml's
-//! `ClearAnnotation` does (read from kyaml, not checked against a live Helm).
+//! styles. Removing the filename annotation drops an emptied `annotations` map, as Helm's
+//! `splitAndDeannotate` does (per Helm's own tests).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -289,11 +289,20 @@ fn run_group(
     let objects = plan.run(objects)?;
     let mut grouped: BTreeMap<String, Vec<J>> = BTreeMap::new();
     for (i, mut o) in objects.into_iter().enumerate() {
-        let ann = o
-            .pointer_mut("/metadata/annotations")
-            .and_then(J::as_object_mut);
-        let fname = ann
-            .and_then(|a| a.remove(FILENAME_ANNOTATION))
+        let meta = o.get_mut("metadata").and_then(J::as_object_mut);
+        let mut found = None;
+        if let Some(m) = meta {
+            if let Some(a) = m.get_mut("annotations").and_then(J::as_object_mut) {
+                found = a.remove(FILENAME_ANNOTATION);
+            }
+            if m.get("annotations")
+                .and_then(J::as_object)
+                .is_some_and(Map::is_empty)
+            {
+                m.remove("annotations");
+            }
+        }
+        let fname = found
             .and_then(|v| v.as_str().map(String::from))
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| {
@@ -462,8 +471,8 @@ mod tests {
             c["metadata"]["labels"],
             json!({ORIGIN_NAME_LABEL: "app", ORIGIN_NAMESPACE_LABEL: "ns"})
         );
-        // kyaml's ClearAnnotation leaves the emptied map.
-        assert_eq!(c["metadata"]["annotations"], json!({}));
+        // The emptied annotations map goes, as in Helm's splitAndDeannotate.
+        assert!(c["metadata"].get("annotations").is_none(), "{c}");
     }
 
     /// Real kustomize as the oracle: Helm's own rendering of the golden `webapp` chart (hooks
