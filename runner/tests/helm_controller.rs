@@ -1400,6 +1400,11 @@ async fn post_renderers_common_metadata_and_create_namespace() {
         }
         other => panic!("{other:?}"),
     }
+    // Reconciled again, the failed spec is not taken for the running release.
+    assert!(matches!(
+        reconcile_named(&ctx, &client, "pr").await,
+        Outcome::NotReady(_)
+    ));
     let (status, reason, message) = ready_condition(&client, "pr").await;
     assert_eq!(
         (status, reason.as_str()),

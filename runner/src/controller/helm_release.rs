@@ -34,9 +34,10 @@
 //! order, then `spec.commonMetadata`, then the origin labels `helm.toolkit.fluxcd.io/name` and
 //! `/namespace`, over hooks and manifests per `postRenderStrategy` ([`crate::helm::postrender`]);
 //! a failing post-renderer is Ready=False (Stalled until the spec changes) naming
-//! `spec.postRenderers[i]…`, nothing applied. A new generation whose post-renderers or common
-//! metadata digest differ from `status.observed*Digest` upgrades the release; the digests are
-//! written after every reconcile. `install.createNamespace` (with `targetNamespace`, as Flux)
+//! `spec.postRenderers[i]…`, nothing applied. A post-renderers or common metadata digest that
+//! differs from `status.observed*Digest` upgrades the release; the digests are written after
+//! every successful reconcile (helm-controller: compared for a new generation only, see
+//! [`post_render_digests`]). `install.createNamespace` (with `targetNamespace`, as Flux)
 //! creates the target namespace before the install, as Helm's `--create-namespace`.
 //!
 //! Differs from helm-controller: no HelmChart object is created (`status.helmChart` names
@@ -238,11 +239,15 @@ async fn reconcile_unbounded(ctx: &Context, obj: &HelmRelease) -> Result<Outcome
     }
     status.conditions = conditions;
     status.observed_generation = generation;
-    // helm-controller's summarize: the digests of the spec just reconciled.
-    (
-        status.observed_post_renderers_digest,
-        status.observed_common_metadata_digest,
-    ) = post_render_digests(obj);
+    // The digests of the spec now released. Only on success: our observedGeneration advances
+    // on failures too (helm-controller's does not), so a failed post-render must not look
+    // observed, or the next reconcile would call the old release in sync.
+    if result.is_ok() {
+        (
+            status.observed_post_renderers_digest,
+            status.observed_common_metadata_digest,
+        ) = post_render_digests(obj);
+    }
     if let Some(token) = super::git_repository::handled_token(obj) {
         status.last_handled_reconcile_at = Some(token);
     }
@@ -752,12 +757,11 @@ pub fn post_render_digests(obj: &HelmRelease) -> (Option<String>, Option<String>
     )
 }
 
-/// For a new generation only (as helm-controller): the post-renderers or common metadata
-/// differ from what the last reconcile observed.
+/// The post-renderers or common metadata differ from the last successful reconcile's.
+/// helm-controller compares only for a new generation and records the digests on every
+/// reconcile, but its observedGeneration stays behind after a failed one; recording them on
+/// success only (and always comparing) gives the same decisions.
 fn post_render_changed(obj: &HelmRelease, status: &HelmReleaseStatus) -> bool {
-    if status.observed_generation == obj.metadata.generation {
-        return false;
-    }
     let (pr, cm) = post_render_digests(obj);
     pr != status.observed_post_renderers_digest || cm != status.observed_common_metadata_digest
 }
