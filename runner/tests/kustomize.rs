@@ -604,3 +604,33 @@ fn flux_overrides_match_kubectl_on_the_merged_kustomization() {
         panic!("{}", first_difference(&oracle, &ours));
     }
 }
+
+/// `flux-runner build .` (and other relative paths) from inside the directory, as a user
+/// debugging an account types it: the same output as the absolute path.
+#[test]
+fn build_of_the_current_directory() {
+    let case = cases_dir().join("deepdesk-account");
+    let expected = std::fs::read_to_string(case.join("expected.yaml")).unwrap();
+    for (dir, arg) in [
+        (case.join("input"), "."),
+        (case.join("input"), "./"),
+        (case.clone(), "input/../input"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_flux-runner"))
+            .args(["build", arg])
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "build {arg} in {}: {}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap(),
+            expected,
+            "build {arg}"
+        );
+    }
+}

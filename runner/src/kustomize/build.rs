@@ -736,6 +736,28 @@ mod tests {
     const DEPLOY: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n      - name: web\n        image: nginx:1.0\n";
 
     #[test]
+    fn strategic_merge_patch_without_kind_is_an_error_as_in_kustomize() {
+        let mut fs = MemFs::new();
+        fs.insert("/k/deploy.yaml", DEPLOY);
+        fs.insert(
+            "/k/kustomization.yaml",
+            "resources: [deploy.yaml]\npatches:\n- target: {kind: Deployment}\n  patch: |\n    metadata:\n      name: web\n    spec:\n      replicas: 2\n",
+        );
+        let e = build(&fs, Path::new("/k")).unwrap_err().to_string();
+        assert!(
+            e.contains("patches[0]") && e.contains("unable to parse SM or JSON patch"),
+            "{e}"
+        );
+        // With its kind the same patch applies.
+        fs.insert(
+            "/k/kustomization.yaml",
+            "resources: [deploy.yaml]\npatches:\n- target: {kind: Deployment}\n  patch: |\n    kind: Deployment\n    metadata:\n      name: web\n    spec:\n      replicas: 2\n",
+        );
+        let out = build(&fs, Path::new("/k")).unwrap();
+        assert_eq!(out[0]["spec"]["replicas"], json!(2));
+    }
+
+    #[test]
     fn resource_cycles_are_errors() {
         let mut fs = MemFs::new();
         fs.insert("/k/kustomization.yaml", "resources:\n- ../b\n");

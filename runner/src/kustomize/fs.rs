@@ -21,19 +21,29 @@ pub trait Fs {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct DiskFs;
 
+/// [`normalize`] turns `.` (and `a/..`) into the empty path, which the OS does not open:
+/// on disk that is the current directory.
+fn on_disk(path: &Path) -> &Path {
+    if path.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        path
+    }
+}
+
 impl Fs for DiskFs {
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
-        std::fs::read(path)
+        std::fs::read(on_disk(path))
     }
     fn is_dir(&self, path: &Path) -> bool {
-        path.is_dir()
+        on_disk(path).is_dir()
     }
     fn is_file(&self, path: &Path) -> bool {
-        path.is_file()
+        on_disk(path).is_file()
     }
     fn list(&self, path: &Path) -> io::Result<Vec<(String, bool)>> {
         let mut out = Vec::new();
-        for entry in std::fs::read_dir(path)? {
+        for entry in std::fs::read_dir(on_disk(path))? {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
             out.push((name, entry.path().is_dir()));

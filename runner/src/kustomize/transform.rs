@@ -111,6 +111,18 @@ pub(crate) fn run(
                 let ops = docs.into_iter().next().unwrap_or(Value::Array(Vec::new()));
                 apply_json6902(&fp, &ops, select_targets(acc, sel))?;
             } else {
+                // kustomize reads a strategic merge patch as a resource: without a kind it is
+                // neither patch form ("unable to parse SM or JSON patch").
+                if let Some(doc) = docs.iter().find(|d| {
+                    d.get("kind")
+                        .and_then(Value::as_str)
+                        .is_none_or(str::is_empty)
+                }) {
+                    return Err(fp.invalid(format!(
+                        "unable to parse SM or JSON patch: a strategic merge patch needs `kind`, got {}",
+                        serde_json::to_string(doc).unwrap_or_default()
+                    )));
+                }
                 for doc in docs {
                     match &target {
                         Some(sel) => {
