@@ -983,3 +983,380 @@ fn a_refused_extra_refspec_fails_the_run_naming_it() {
         "nothing pushed there"
     );
 }
+
+/// A TCP front for a git server whose behaviour the test switches: pass through, accept and
+/// never answer, never answer pushes, or stop forwarding the server's bytes after a count
+/// (a stall mid-pack). The URL through it stays the same, so the cache clone does too.
+mod front {
+    use std::io::{Read as _, Write as _};
+    use std::net::{SocketAddr, TcpListener, TcpStream};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+
+    pub const HEALTHY: u8 = 0;
+    pub const SILENT: u8 = 1;
+    pub const SILENT_ON_PUSH: u8 = 2;
+    pub const STALL_AFTER: u8 = 3;
+
+    pub struct Front {
+        pub port: u16,
+        mode: Arc<AtomicU8>,
+        after: Arc<AtomicUsize>,
+    }
+
+    impl Front {
+        pub fn start(backend: SocketAddr) -> Self {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+            let port = listener
+                .local_addr()
+                .unwrap_or_else(|e| panic!("{e}"))
+                .port();
+            let mode = Arc::new(AtomicU8::new(HEALTHY));
+            let after = Arc::new(AtomicUsize::new(0));
+            let (m, a) = (Arc::clone(&mode), Arc::clone(&after));
+            std::thread::spawn(move || {
+                for client in listener.incoming().flatten() {
+                    let (m, a) = (m.load(Ordering::SeqCst), a.load(Ordering::SeqCst));
+                    std::thread::spawn(move || handle(client, backend, m, a));
+                }
+            });
+            Self { port, mode, after }
+        }
+
+        pub fn set(&self, mode: u8) {
+            self.mode.store(mode, Ordering::SeqCst);
+        }
+
+        pub fn stall_after(&self, bytes: usize) {
+            self.after.store(bytes, Ordering::SeqCst);
+            self.set(STALL_AFTER);
+        }
+    }
+
+    /// Reads and drops what the client sends until it goes away; answers nothing.
+    fn hold(mut client: TcpStream) {
+        let _ = std::io::copy(&mut client, &mut std::io::sink());
+    }
+
+    fn handle(mut client: TcpStream, backend: SocketAddr, mode: u8, after: usize) {
+        if mode == SILENT {
+            return hold(client);
+        }
+        let mut first = Vec::new();
+        if mode == SILENT_ON_PUSH {
+            // git:// and HTTP clients speak first; the service is in their first bytes.
+            let mut buf = [0u8; 4096];
+            let n = client.read(&mut buf).unwrap_or(0);
+            first.extend_from_slice(&buf[..n]);
+            if first.windows(16).any(|w| w == b"git-receive-pack") {
+                return hold(client);
+            }
+        }
+        let Ok(mut server) = TcpStream::connect(backend) else {
+            return;
+        };
+        if server.write_all(&first).is_err() {
+            return;
+        }
+        let (Ok(mut c2), Ok(mut s2)) = (client.try_clone(), server.try_clone()) else {
+            return;
+        };
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut c2, &mut s2);
+            let _ = s2.shutdown(std::net::Shutdown::Write);
+        });
+        if mode == STALL_AFTER {
+            // Forward `after` bytes of the server's answer, then nothing (keep the client
+            // connection open: the thread above holds it).
+            let mut sent = 0;
+            let mut buf = [0u8; 4096];
+            while sent < after {
+                let want = buf.len().min(after - sent);
+                match server.read(&mut buf[..want]) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        if client.write_all(&buf[..n]).is_err() {
+                            return;
+                        }
+                        sent += n;
+                    }
+                }
+            }
+            return;
+        }
+        let _ = std::io::copy(&mut server, &mut client);
+        let _ = client.shutdown(std::net::Shutdown::Write);
+    }
+}
+
+/// Opens with a short `spec.timeout` and fetches `main`: (result, how long it took). A
+/// fetch still running after 60 s fails the test instead of hanging it.
+fn timed_fetch(
+    cache: &Path,
+    url: &str,
+    auth: GitAuth,
+    timeout: std::time::Duration,
+) -> (Result<(String, String), GitError>, std::time::Duration) {
+    let (cache, url) = (cache.to_path_buf(), url.to_string());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let start = std::time::Instant::now();
+        let result = GitSource::open(&cache, &url, auth)
+            .map(|s| s.with_timeout(timeout))
+            .and_then(|mut s| s.fetch_revision(&GitRef::Branch("main".into())));
+        let _ = tx.send((result, start.elapsed()));
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(60))
+        .unwrap_or_else(|_| panic!("the fetch hung: no deadline"))
+}
+
+/// `bytes` of incompressible content (so the pack is about as large).
+fn noise(bytes: usize) -> String {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..bytes)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(b'!' + (x % 90) as u8)
+        })
+        .collect()
+}
+
+/// The assertions every timeout shares: a `Timeout` naming the URL, the limit and the
+/// field, reached at about the limit and far from a hang.
+fn assert_timed_out(
+    result: &Result<(String, String), GitError>,
+    took: std::time::Duration,
+    op: &str,
+    url: &str,
+) {
+    let message = match result {
+        Err(e @ GitError::Timeout { .. }) => e.to_string(),
+        other => panic!("expected a timeout, got {other:?}"),
+    };
+    assert_eq!(
+        message,
+        format!("git {op} of {url} timed out after 2s (spec.timeout)")
+    );
+    assert!(
+        took >= std::time::Duration::from_millis(1900) && took < std::time::Duration::from_secs(20),
+        "took {took:?}"
+    );
+}
+
+#[test]
+fn a_silent_or_stalling_git_server_times_out_and_the_cache_clone_recovers() {
+    let two = std::time::Duration::from_secs(2);
+    let daemon = GitDaemon::start();
+    let work = seed_repo(daemon.root.path(), "slow.git", &[("app.yaml", "v: 1\n")]);
+    let front = front::Front::start(
+        format!("127.0.0.1:{}", daemon.port)
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
+    let url = format!("git://127.0.0.1:{}/slow.git", front.port);
+    let cache = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+
+    let (first, _) = timed_fetch(cache.path(), &url, GitAuth::Anonymous, two);
+    let first = first.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(first.0, git(&work, &["rev-parse", "HEAD"]));
+
+    // A server that accepts and never answers.
+    let big = support::commit_and_push_cli(&work, "blob.txt", &noise(1 << 21), "big");
+    front.set(front::SILENT);
+    let (result, took) = timed_fetch(cache.path(), &url, GitAuth::Anonymous, two);
+    assert_timed_out(&result, took, "fetch", &url);
+    assert_eq!(
+        result.as_ref().err().map(|e| e.flux_reason()),
+        Some("GitOperationFailed")
+    );
+    // The lock went with the operation: the next user gets in at once.
+    GitSource::open_waiting(
+        cache.path(),
+        &url,
+        GitAuth::Anonymous,
+        std::time::Duration::ZERO,
+    )
+    .unwrap_or_else(|e| panic!("lock still held: {e}"));
+
+    // A server that stops in the middle of the 2 MiB pack.
+    front.stall_after(64 * 1024);
+    let (result, took) = timed_fetch(cache.path(), &url, GitAuth::Anonymous, two);
+    assert_timed_out(&result, took, "fetch", &url);
+
+    // The server recovers: the same cache clone fetches the new commit and is sound.
+    front.set(front::HEALTHY);
+    let (after, _) = timed_fetch(cache.path(), &url, GitAuth::Anonymous, two);
+    assert_eq!(after.unwrap_or_else(|e| panic!("{e}")).0, big);
+    let clone = runner::git::clone_dir(cache.path(), &url);
+    git(&clone, &["fsck", "--no-dangling", "--no-progress"]);
+}
+
+#[test]
+fn a_push_to_a_server_that_never_answers_times_out_then_lands_once_it_recovers() {
+    let two = std::time::Duration::from_secs(2);
+    let daemon = GitDaemon::start();
+    seed_repo(daemon.root.path(), "push.git", &[("app.yaml", "v: 1\n")]);
+    let bare = daemon.bare("push.git");
+    let before = remote_head(&bare, "main");
+    let front = front::Front::start(
+        format!("127.0.0.1:{}", daemon.port)
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
+    let url = format!("git://127.0.0.1:{}/push.git", front.port);
+    let cache = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let main = GitRef::Branch("main".into());
+    front.set(front::SILENT_ON_PUSH);
+    let start = std::time::Instant::now();
+    let err = open(cache.path(), &url, GitAuth::Anonymous)
+        .with_timeout(two)
+        .commit_and_push(&main, "main", &author(), |co| {
+            std::fs::write(co.dir.join("app.yaml"), "v: 2\n")?;
+            Ok::<_, std::io::Error>(Some("bump".to_string()))
+        })
+        .err();
+    let took = start.elapsed();
+    assert_eq!(
+        err.map(|e| e.to_string()),
+        Some(format!(
+            "git push of {url} timed out after 2s (spec.timeout)"
+        ))
+    );
+    assert!(took < std::time::Duration::from_secs(20), "took {took:?}");
+    assert_eq!(remote_head(&bare, "main"), before);
+
+    front.set(front::HEALTHY);
+    let out = open(cache.path(), &url, GitAuth::Anonymous)
+        .with_timeout(two)
+        .commit_and_push(&main, "main", &author(), |co| {
+            std::fs::write(co.dir.join("app.yaml"), "v: 2\n")?;
+            Ok::<_, std::io::Error>(Some("bump".to_string()))
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    let PushOutcome::Pushed { commit, .. } = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(remote_head(&bare, "main"), commit);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_http_server_times_out_and_the_next_fetch_succeeds() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let work = seed_repo(root.path(), "web.git", &[("app.yaml", "v: 1\n")]);
+    let backend = support::serve_git_http(
+        root.path().to_path_buf(),
+        Vec::new(),
+        support::Guard::PushOnly,
+    )
+    .await;
+    tokio::task::spawn_blocking(move || {
+        let two = std::time::Duration::from_secs(2);
+        let front = front::Front::start(backend);
+        let url = format!("http://127.0.0.1:{}/web.git", front.port);
+        let cache = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        front.set(front::SILENT);
+        let (result, took) = timed_fetch(cache.path(), &url, GitAuth::Anonymous, two);
+        assert_timed_out(&result, took, "fetch", &url);
+        front.set(front::HEALTHY);
+        let (ok, _) = timed_fetch(cache.path(), &url, GitAuth::Anonymous, two);
+        assert_eq!(
+            ok.unwrap_or_else(|e| panic!("{e}")).0,
+            git(&work, &["rev-parse", "HEAD"])
+        );
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn a_silent_ssh_server_times_out() {
+    // libssh2 waits for the server's banner; the relay cuts it at the deadline.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let port = silent.local_addr().unwrap_or_else(|e| panic!("{e}")).port();
+    std::thread::spawn(move || {
+        let held: Vec<_> = silent.incoming().take(4).collect();
+        std::thread::sleep(std::time::Duration::from_secs(30));
+        drop(held);
+    });
+    let url = format!("ssh://git@127.0.0.1:{port}/repo.git");
+    let auth = GitAuth::Ssh {
+        identity: "unused".into(),
+        password: None,
+        known_hosts: String::new(),
+    };
+    let cache = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (result, took) = timed_fetch(cache.path(), &url, auth, std::time::Duration::from_secs(2));
+    assert_timed_out(&result, took, "fetch", &url);
+}
+
+#[test]
+fn ssh_host_keys_are_checked_against_the_url_host_not_the_relay() {
+    // libgit2 connects to the relay at 127.0.0.1; known_hosts only names `localhost`.
+    let sshd = support::SshServer::start();
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    seed_repo(root.path(), "named.git", &[("app.yaml", "v: 1\n")]);
+    let bare = root.path().join("named.git");
+    let url = sshd.url(&bare).replace("@127.0.0.1:", "@localhost:");
+    let known_hosts = sshd.known_hosts.replace("[127.0.0.1]", "[localhost]");
+    let auth = GitAuth::Ssh {
+        identity: sshd.identity.clone(),
+        password: None,
+        known_hosts,
+    };
+    let cache = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (result, _) = timed_fetch(cache.path(), &url, auth, std::time::Duration::from_secs(20));
+    assert_eq!(
+        result.unwrap_or_else(|e| panic!("{e}")).0,
+        remote_head(&bare, "main")
+    );
+}
+
+#[test]
+fn a_silent_https_server_times_out_through_the_connect_tunnel() {
+    // Without the relay as its proxy, libgit2 would wait for the TLS handshake forever.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let port = silent.local_addr().unwrap_or_else(|e| panic!("{e}")).port();
+    std::thread::spawn(move || {
+        let held: Vec<_> = silent.incoming().take(4).collect();
+        std::thread::sleep(std::time::Duration::from_secs(30));
+        drop(held);
+    });
+    let url = format!("https://127.0.0.1:{port}/repo.git");
+    let cache = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (result, took) = timed_fetch(
+        cache.path(),
+        &url,
+        GitAuth::Anonymous,
+        std::time::Duration::from_secs(2),
+    );
+    assert_timed_out(&result, took, "fetch", &url);
+}
+
+#[test]
+fn an_unreachable_server_is_named_in_the_error() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let port = closed.local_addr().unwrap_or_else(|e| panic!("{e}")).port();
+    drop(closed);
+    let cache = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    for url in [
+        format!("git://127.0.0.1:{port}/r.git"),
+        format!("http://127.0.0.1:{port}/r.git"),
+    ] {
+        let (result, took) = timed_fetch(
+            cache.path(),
+            &url,
+            GitAuth::Anonymous,
+            std::time::Duration::from_secs(10),
+        );
+        let message = result.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            message.starts_with(&format!(
+                "git fetch on {url} failed: failed to connect to 127.0.0.1:{port}: "
+            )),
+            "{message}"
+        );
+        assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    }
+}

@@ -10,21 +10,23 @@
 //! operation fails, and the caller reports [`super::GitError::Timeout`].
 //!
 //! How libgit2 reaches the relay ([`Route`]):
-//! - `http://`, `https://`: the relay is libgit2's HTTP proxy. https is tunnelled with
-//!   `CONNECT` (TLS stays end to end, certificates are checked against the real host);
-//!   plain http requests go through in absolute form (`GET http://host/path`), which HTTP
-//!   servers must accept (RFC 9112 §3.2.2).
-//! - `git://`, `ssh://`: libgit2 has no proxy for these, so it is given the URL with the
-//!   host replaced by the relay's loopback address, and the relay connects to the real
-//!   host. The SSH host key is still checked against the real host name (see
-//!   [`super::auth`]); the git daemon sees `host=127.0.0.1:<port>` in its request (only
-//!   matters to a daemon doing virtual hosting with `--interpolated-path`).
+//! - `https://`: the relay is libgit2's HTTP proxy and tunnels with `CONNECT`; TLS stays
+//!   end to end, certificates are checked against the real host.
+//! - `http://`, `git://`, `ssh://`: libgit2 is given the URL with the host replaced by the
+//!   relay's loopback address, and the relay connects to the real host. (libgit2 1.9 has
+//!   no proxy for git:// and ssh://, and with a proxy for plain http it connects to the
+//!   server itself.) For http the relay puts the real `Host` header back into each request
+//!   (it follows the request framing: `Content-Length` or chunked bodies). The SSH host key
+//!   is still checked against the real host name (see [`super::auth`]); the git daemon
+//!   sees `host=127.0.0.1:<port>` in its request (only matters to a daemon doing virtual
+//!   hosting with `--interpolated-path`). An http redirect to another host is followed by
+//!   libgit2 directly, outside the relay: only the callbacks bound it then.
 //! - `file://`: no network, no relay; the deadline is checked in the progress callbacks.
 //!
 //! The relay's threads live only as long as the operation: dropping the [`Relay`] stops
 //! them. It accepts loopback connections only while the operation runs.
 
-use std::io::{Read as _, Write as _};
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs as _};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -52,7 +54,9 @@ pub(crate) enum Route {
 enum Mode {
     /// Always to this host and port (git://, ssh://).
     Direct(String, u16),
-    /// Where the client's proxy request says (http://, https://).
+    /// Always to this host and port, with this `Host` header in every request (http://).
+    Http(String, u16, String),
+    /// Where the client's `CONNECT` request says (https://).
     Proxy,
 }
 
@@ -141,17 +145,26 @@ impl Relay {
         let deadline = Instant::now() + limit;
         let shared = Arc::new(Shared::default());
         let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+        let no_host = || {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("cannot find the host of '{url}'"),
+            )
+        };
         let mode = match scheme {
-            "http" | "https" => Mode::Proxy,
-            "git" | "ssh" => {
-                let default = if scheme == "git" { 9418 } else { 22 };
-                let parts = split_url(rest, default).ok_or_else(|| {
-                    std::io::Error::new(
-                        std::io::ErrorKind::InvalidInput,
-                        format!("cannot find the host of '{url}'"),
-                    )
-                })?;
-                Mode::Direct(parts.host, parts.port)
+            "https" => Mode::Proxy,
+            "git" | "ssh" | "http" => {
+                let default = match scheme {
+                    "git" => 9418,
+                    "ssh" => 22,
+                    _ => 80,
+                };
+                let parts = split_url(rest, default).ok_or_else(no_host)?;
+                if scheme == "http" {
+                    Mode::Http(parts.host, parts.port, parts.authority)
+                } else {
+                    Mode::Direct(parts.host, parts.port)
+                }
             }
             _ => {
                 return Ok(Self {
@@ -166,10 +179,8 @@ impl Relay {
         let addr = listener.local_addr()?;
         let route = match &mode {
             Mode::Proxy => Route::Proxy(format!("http://{addr}")),
-            Mode::Direct(..) => {
-                let parts = split_url(rest, 0).ok_or_else(|| {
-                    std::io::Error::new(std::io::ErrorKind::InvalidInput, url.to_string())
-                })?;
+            Mode::Direct(..) | Mode::Http(..) => {
+                let parts = split_url(rest, 0).ok_or_else(no_host)?;
                 Route::Url(format!("{scheme}://{}{addr}{}", parts.userinfo, parts.path))
             }
         };
@@ -265,7 +276,7 @@ fn serve(client: TcpStream, mode: &Mode, shared: &Shared, deadline: Instant) {
     }
     let _ = client.set_nodelay(true);
     let (host, port, preface, connect_reply) = match mode {
-        Mode::Direct(h, p) => (h.clone(), *p, Vec::new(), false),
+        Mode::Direct(h, p) | Mode::Http(h, p, _) => (h.clone(), *p, Vec::new(), false),
         Mode::Proxy => match read_proxy_request(&client) {
             Ok(r) => r,
             Err(message) => {
@@ -316,7 +327,90 @@ fn serve(client: TcpStream, mode: &Mode, shared: &Shared, deadline: Instant) {
         let _ = upstream.shutdown(Shutdown::Both);
         return;
     }
-    pump(client, upstream);
+    match mode {
+        Mode::Http(_, _, host_header) => {
+            let _ = copy_requests(&client, &upstream, host_header);
+            let _ = upstream.shutdown(Shutdown::Write);
+        }
+        _ => pump(client, upstream),
+    }
+}
+
+/// Copies HTTP/1.1 requests from `from` to `to`, replacing each `Host` header with
+/// `host`; bodies pass as they are (`Content-Length` or chunked framing).
+fn copy_requests(from: &TcpStream, mut to: &TcpStream, host: &str) -> std::io::Result<()> {
+    let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
+    let mut r = BufReader::new(from);
+    loop {
+        let mut head = Vec::new();
+        let (mut length, mut chunked) = (0u64, false);
+        loop {
+            let mut line = Vec::new();
+            if r.read_until(b'\n', &mut line)? == 0 {
+                return if head.is_empty() {
+                    Ok(())
+                } else {
+                    Err(bad("request head cut short"))
+                };
+            }
+            if head.len() + line.len() > MAX_HEAD {
+                return Err(bad("request head too large"));
+            }
+            let end = line == b"\r\n" || line == b"\n";
+            let text = String::from_utf8_lossy(&line);
+            if let Some((name, value)) = text.split_once(':') {
+                let (name, value) = (name.trim(), value.trim());
+                if name.eq_ignore_ascii_case("host") {
+                    line = format!("Host: {host}\r\n").into_bytes();
+                } else if name.eq_ignore_ascii_case("content-length") {
+                    length = value.parse().map_err(|_| bad("bad Content-Length"))?;
+                } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                    chunked = value.to_ascii_lowercase().contains("chunked");
+                }
+            }
+            head.extend_from_slice(&line);
+            if end {
+                break;
+            }
+        }
+        to.write_all(&head)?;
+        if chunked {
+            loop {
+                let mut size_line = Vec::new();
+                if r.read_until(b'\n', &mut size_line)? == 0 {
+                    return Err(bad("chunked body cut short"));
+                }
+                to.write_all(&size_line)?;
+                let text = String::from_utf8_lossy(&size_line);
+                let hex = text.split(';').next().unwrap_or("").trim();
+                let size = u64::from_str_radix(hex, 16).map_err(|_| bad("bad chunk size"))?;
+                if size == 0 {
+                    // Trailers, up to the blank line.
+                    loop {
+                        let mut t = Vec::new();
+                        if r.read_until(b'\n', &mut t)? == 0 {
+                            return Err(bad("chunked trailer cut short"));
+                        }
+                        to.write_all(&t)?;
+                        if t == b"\r\n" || t == b"\n" {
+                            break;
+                        }
+                    }
+                    break;
+                }
+                // The chunk and its CRLF.
+                let copied = std::io::copy(&mut (&mut r).take(size + 2), &mut to)?;
+                if copied < size + 2 {
+                    return Err(bad("chunk cut short"));
+                }
+            }
+        } else if length > 0 {
+            let copied = std::io::copy(&mut (&mut r).take(length), &mut to)?;
+            if copied < length {
+                return Err(bad("request body cut short"));
+            }
+        }
+    }
 }
 
 /// Copies until end of stream or error, then passes the end on (half-close).
@@ -415,6 +509,8 @@ fn host_port(s: &str, default: u16) -> Option<(String, u16)> {
 struct UrlParts {
     /// `user@` or empty.
     userinfo: String,
+    /// `host[:port]` as written (the HTTP `Host` header).
+    authority: String,
     host: String,
     port: u16,
     /// From the first `/` after the authority (or empty).
@@ -434,6 +530,7 @@ fn split_url(rest: &str, default_port: u16) -> Option<UrlParts> {
     let (host, port) = host_port(hostport, default_port)?;
     Some(UrlParts {
         userinfo,
+        authority: hostport.to_string(),
         host,
         port,
         path: path.to_string(),
@@ -520,6 +617,8 @@ mod tests {
         );
         let r = Relay::start("https://example.com/r.git", Duration::from_secs(5)).unwrap();
         assert!(matches!(r.route(), Route::Proxy(p) if p.starts_with("http://127.0.0.1:")));
+        let r = Relay::start("http://example.com:8080/r.git", Duration::from_secs(5)).unwrap();
+        assert!(matches!(r.route(), Route::Url(u) if u.starts_with("http://127.0.0.1:")));
         let r = Relay::start("file:///tmp/r.git", Duration::from_secs(5)).unwrap();
         assert_eq!(r.route(), &Route::Local);
     }
@@ -555,6 +654,91 @@ mod tests {
         assert!(waited < Duration::from_secs(5), "{waited:?}");
         assert!(relay.expired());
         drop(hold);
+    }
+
+    /// Accepts one connection and returns everything it receives (until the peer closes).
+    fn recorder() -> (u16, std::thread::JoinHandle<Vec<u8>>) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let h = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut all = Vec::new();
+            s.read_to_end(&mut all).unwrap();
+            all
+        });
+        (port, h)
+    }
+
+    fn relay_addr(route: &Route) -> String {
+        let (Route::Url(u) | Route::Proxy(u)) = route else {
+            panic!("{route:?}")
+        };
+        u.split("://")
+            .nth(1)
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn http_requests_get_the_real_host_back_with_bodies_intact() {
+        let (port, seen) = recorder();
+        let relay = Relay::start(
+            &format!("http://localhost:{port}/r.git"),
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        let mut s = TcpStream::connect(relay_addr(relay.route())).unwrap();
+        let sent = b"GET /r.git/info/refs HTTP/1.1\r\nHost: 127.0.0.1:1\r\n\r\n\
+POST /r.git/git-upload-pack HTTP/1.1\r\nhost: 127.0.0.1:1\r\nContent-Length: 5\r\n\r\nHost:\
+POST /x HTTP/1.1\r\nHost: 127.0.0.1:1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nab\n\r\n0\r\n\r\n";
+        s.write_all(sent).unwrap();
+        s.shutdown(Shutdown::Write).unwrap();
+        let got = String::from_utf8(seen.join().unwrap()).unwrap();
+        let want = String::from_utf8_lossy(sent).replace(
+            "ost: 127.0.0.1:1\r\n",
+            &format!("ost: localhost:{port}\r\n"),
+        );
+        let want = want.replace("host: localhost", "Host: localhost");
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn connect_tunnels_to_the_named_host() {
+        let (port, seen) = recorder();
+        let relay = Relay::start("https://example.invalid/r.git", Duration::from_secs(10)).unwrap();
+        let mut s = TcpStream::connect(relay_addr(relay.route())).unwrap();
+        s.write_all(format!("CONNECT 127.0.0.1:{port} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .unwrap();
+        let mut answer = [0u8; 39];
+        s.read_exact(&mut answer).unwrap();
+        assert_eq!(&answer[..], b"HTTP/1.1 200 Connection established\r\n\r\n");
+        s.write_all(b"tls bytes").unwrap();
+        s.shutdown(Shutdown::Write).unwrap();
+        assert_eq!(seen.join().unwrap(), b"tls bytes");
+    }
+
+    #[test]
+    fn a_refused_connection_is_remembered_for_the_error() {
+        let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let relay = Relay::start(
+            &format!("git://127.0.0.1:{port}/r.git"),
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        let mut s = TcpStream::connect(relay_addr(relay.route())).unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(s.read(&mut buf).unwrap_or(0), 0);
+        let e = relay.upstream_error().unwrap();
+        assert!(
+            e.starts_with(&format!("failed to connect to 127.0.0.1:{port}: ")),
+            "{e}"
+        );
+        assert!(!relay.expired());
     }
 
     #[test]
