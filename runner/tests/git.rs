@@ -1360,3 +1360,131 @@ fn an_unreachable_server_is_named_in_the_error() {
         assert!(took < std::time::Duration::from_secs(5), "{took:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_git_repository_past_its_timeout_is_not_ready_and_the_automation_honours_it() {
+    use kube::api::{Api, PostParams};
+    use proto::flux::image::ImageUpdateAutomation;
+    use proto::flux::source::GitRepository;
+    use runner::controller::{Outcome, git_repository, image_update_automation};
+
+    let ns = "flux-system";
+    let (_server, client) = support::flux_cluster(Default::default(), Some(ns)).await;
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let work = seed_repo(root.path(), "cfg.git", &[("app.yaml", "v: 1\n")]);
+    let backend = support::serve_git_http(
+        root.path().to_path_buf(),
+        Vec::new(),
+        support::Guard::PushOnly,
+    )
+    .await;
+    let front = front::Front::start(backend);
+    let url = format!("http://127.0.0.1:{}/cfg.git", front.port);
+    let repos: Api<GitRepository> = Api::namespaced(client.clone(), ns);
+    let repo = |name: &str, timeout: &str| -> GitRepository {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"url": url, "interval": "1h", "timeout": timeout, "ref": {"branch": "main"}},
+        }))
+        .unwrap_or_else(|e| panic!("{e}"))
+    };
+    // The CRD admits ms, s and m only (as Flux's pattern): an hour never reaches us.
+    let hourly = repos
+        .create(&PostParams::default(), &repo("hourly", "1h"))
+        .await;
+    let refused = hourly.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(refused.contains("spec.timeout"), "{refused}");
+    repos
+        .create(&PostParams::default(), &repo("slow", "2s"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let autos: Api<ImageUpdateAutomation> = Api::namespaced(client.clone(), ns);
+    let auto: ImageUpdateAutomation = serde_json::from_value(serde_json::json!({
+        "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageUpdateAutomation",
+        "metadata": {"name": "auto", "namespace": ns},
+        "spec": {"sourceRef": {"kind": "GitRepository", "name": "slow"}, "interval": "1h",
+                 "git": {"commit": {"author": {"name": "bot", "email": "bot@example.com"}}},
+                 "update": {"path": "./", "strategy": "Setters"}},
+    }))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let auto = autos
+        .create(&PostParams::default(), &auto)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let cache = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let ctx = runner::context::Context::new(client.clone(), cache.path())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let bounded = std::time::Duration::from_secs(20);
+
+    front.set(front::SILENT);
+    let slow = repos.get("slow").await.unwrap_or_else(|e| panic!("{e}"));
+    let start = std::time::Instant::now();
+    let outcome = tokio::time::timeout(bounded, git_repository::reconcile(&ctx, &slow))
+        .await
+        .unwrap_or_else(|_| panic!("the reconcile hung"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let want = format!("git fetch of {url} timed out after 2s (spec.timeout)");
+    let Outcome::NotReady(f) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(
+        (f.reason.as_str(), f.message.as_str(), f.stalled),
+        ("GitOperationFailed", want.as_str(), false)
+    );
+    assert!(start.elapsed() >= std::time::Duration::from_millis(1900));
+    let status = repos
+        .get("slow")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .status
+        .unwrap_or_default();
+    let ready = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap_or_else(|| panic!("no Ready condition"));
+    assert_eq!(
+        (
+            format!("{:?}", ready.status),
+            ready.reason.as_str(),
+            ready.message.as_str()
+        ),
+        ("False".to_string(), "GitOperationFailed", want.as_str())
+    );
+
+    // The automation clones through the same GitRepository, with its timeout.
+    let plan = match image_update_automation::plan(&ctx, &auto)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+    {
+        Ok(p) => p,
+        Err(f) => panic!("{f:?}"),
+    };
+    assert_eq!(plan.timeout, std::time::Duration::from_secs(2));
+    let pending = tokio::time::timeout(
+        bounded,
+        image_update_automation::pending_changes(&ctx, plan.clone()),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("the automation's fetch hung"))
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(pending.err().map(|f| f.message), Some(want.clone()));
+
+    // The server recovers: the next reconcile stores the artifact from the same cache.
+    front.set(front::HEALTHY);
+    let slow = repos.get("slow").await.unwrap_or_else(|e| panic!("{e}"));
+    let outcome = git_repository::reconcile(&ctx, &slow)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(matches!(outcome, Outcome::Ready { .. }), "{outcome:?}");
+    let revision = repos
+        .get("slow")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .status
+        .and_then(|s| s.artifact)
+        .map(|a| a.revision);
+    let head = git(&work, &["rev-parse", "HEAD"]);
+    assert_eq!(revision, Some(format!("main@sha1:{head}")));
+}
