@@ -7,7 +7,11 @@
 //! and with it the cache clone's lock, forever. So every network operation runs through a
 //! [`Relay`] it owns: a loopback TCP relay between libgit2 and the server, which at the
 //! deadline shuts down every socket it holds. libgit2's blocked read then returns, the
-//! operation fails, and the caller reports [`super::GitError::Timeout`].
+//! operation fails, and the caller reports [`super::GitError::Timeout`]. libgit2's
+//! progress callbacks check the deadline too (a fetch still receiving, or indexing, stops
+//! there); the push progress callbacks cannot abort, so a push relies on the relay. An
+//! aborted fetch leaves the cache clone as it was: libgit2 deletes the partial pack and
+//! updates no ref (the tests run `git fsck` on it after a cut mid-pack).
 //!
 //! How libgit2 reaches the relay ([`Route`]):
 //! - `https://`: the relay is libgit2's HTTP proxy and tunnels with `CONNECT`; TLS stays
@@ -66,8 +70,6 @@ struct State {
     sockets: Vec<TcpStream>,
     /// No more connections: the deadline passed or the operation ended.
     stopped: bool,
-    /// The deadline passed while the operation ran.
-    expired: bool,
     /// The first failure to reach the server, for the operation's error message.
     upstream_error: Option<String>,
 }
@@ -111,10 +113,9 @@ impl Shared {
     }
 
     /// Stops accepting and shuts every socket down.
-    fn stop(&self, expired: bool) {
+    fn stop(&self) {
         let mut st = self.lock();
         st.stopped = true;
-        st.expired |= expired;
         for s in st.sockets.drain(..) {
             let _ = s.shutdown(Shutdown::Both);
         }
@@ -211,8 +212,9 @@ impl Relay {
     }
 
     /// Whether the deadline has passed (the relay has then cut, or is cutting, the sockets).
+    /// Called from libgit2's progress callbacks, so it takes no lock.
     pub(crate) fn expired(&self) -> bool {
-        Instant::now() >= self.deadline || self.shared.lock().expired
+        Instant::now() >= self.deadline
     }
 
     /// The first failure to connect to the server, if any.
@@ -223,7 +225,7 @@ impl Relay {
 
 impl Drop for Relay {
     fn drop(&mut self) {
-        self.shared.stop(false);
+        self.shared.stop();
     }
 }
 
@@ -231,21 +233,21 @@ impl Drop for Relay {
 /// wakes the accept loop so it exits.
 fn supervise(shared: &Shared, addr: SocketAddr, deadline: Instant) {
     let mut st = shared.lock();
-    let expired = loop {
+    loop {
         if st.stopped {
-            break false;
+            break;
         }
         let now = Instant::now();
         if now >= deadline {
-            break true;
+            break;
         }
         st = match shared.wake.wait_timeout(st, deadline - now) {
             Ok((g, _)) => g,
             Err(e) => e.into_inner().0,
         };
-    };
+    }
     drop(st);
-    shared.stop(expired);
+    shared.stop();
     // The accept loop blocks in accept(): one connection wakes it to see `stopped`.
     let _ = TcpStream::connect_timeout(&addr, Duration::from_secs(1));
 }
