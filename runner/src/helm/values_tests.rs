@@ -574,8 +574,6 @@ fn dependency_switches_per_level_equal_helm() {
     assert_eq!(values_of(&out, "p/templates/v.yaml").get("viaMid"), None);
 }
 
-/// Random user values (nulls, scalars and maps over the keys the chart uses, `global` and
-
 /// Python reading `[[chart dir, values], ...]` on stdin and printing Helm's renders.
 const HELM_BATCH: &str = "import json, sys\nfrom helm_python import Chart\nout = []\nfor d, v in json.loads(sys.stdin.read()):\n    try:\n        out.append(Chart.load(d).render(v, name='rel', namespace='ns', revision=1, is_install=True))\n    except Exception as e:\n        out.append(str(e))\nprint(json.dumps(out))\n";
 
@@ -611,6 +609,7 @@ fn helm_render_batch(py: &str, cases: &[serde_json::Value]) -> Vec<serde_json::V
     serde_json::from_slice(&o.stdout).unwrap()
 }
 /// subchart keys included) rendered by us and by Helm must agree: coalescing, null removal,
+/// Random user values (nulls, scalars and maps over the keys the chart uses, `global` and
 /// globals and imports together. Runs only with `HELM_PYTHON` (one Helm process for all
 /// cases); the seed is fixed so a failure reproduces.
 #[test]
