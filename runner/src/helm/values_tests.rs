@@ -610,6 +610,7 @@ fn helm_render_batch(py: &str, cases: &[serde_json::Value]) -> Vec<serde_json::V
 }
 /// subchart keys included) rendered by us and by Helm must agree: coalescing, null removal,
 /// Random user values (nulls, scalars and maps over the keys the chart uses, `global` and
+/// subchart keys included) rendered by us and by Helm must agree: coalescing, null removal,
 /// globals and imports together. Runs only with `HELM_PYTHON` (one Helm process for all
 /// cases); the seed is fixed so a failure reproduces.
 #[test]
