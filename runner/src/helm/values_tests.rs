@@ -257,9 +257,16 @@ fn write_tree(dir: &std::path::Path, files: &[(&str, &str)]) {
 }
 
 fn render_json(dir: &std::path::Path, values: &serde_json::Value) -> BTreeMap<String, String> {
-    let chart = load_dir(dir).unwrap();
+    render_rel(&load_dir(dir).unwrap(), values).unwrap()
+}
+
+/// Our render as release `rel` in namespace `ns`, revision 1, an install (the Helm batch's).
+fn render_rel(
+    chart: &crate::helm::Chart,
+    values: &serde_json::Value,
+) -> Result<BTreeMap<String, String>, HelmError> {
     render(
-        &chart,
+        chart,
         values,
         &ReleaseInfo {
             name: "rel".into(),
@@ -271,7 +278,6 @@ fn render_json(dir: &std::path::Path, values: &serde_json::Value) -> BTreeMap<St
         0,
         Default::default(),
     )
-    .unwrap()
 }
 
 /// With `HELM_PYTHON`, Helm's render of the same chart and values (else `None`).
@@ -694,19 +700,7 @@ fn random_values_coalesce_and_import_as_helm() {
     let mut failures = Vec::new();
     let (mut compared, mut mismatches) = (0, 0);
     for (values, expected) in cases.iter().zip(&helm) {
-        let ours = render(
-            &chart,
-            values,
-            &ReleaseInfo {
-                name: "rel".into(),
-                namespace: "ns".into(),
-                revision: 1,
-                is_install: true,
-            },
-            &Capabilities::default(),
-            0,
-            Default::default(),
-        );
+        let ours = render_rel(&chart, values);
         match (ours, expected) {
             (Ok(ours), serde_json::Value::Object(_)) => {
                 compared += 1;
