@@ -1181,3 +1181,198 @@ async fn registry_failures_keep_the_last_good_tag_and_commit_nothing() {
         assert_eq!(commits(&bare), good, "{what}: no commit");
     }
 }
+
+/// `spec.digestReflectionPolicy` against the real registry: `Never` leaves the digest empty,
+/// `IfNotPresent` and `Always` record the sha256 of the pushed manifest; after the same tag
+/// is re-pushed with other bytes `Always` moves to the new digest (a `LatestImageChanged`
+/// event, requeue after `spec.interval`) while `IfNotPresent` keeps the old one; a deleted
+/// manifest (404) and a stopped registry leave `Always` not Ready naming image and tag, with
+/// `latestRef` kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn digest_reflection_policies_follow_the_registry() {
+    let (_server, client) = cluster().await;
+    let registry = Registry::start(None);
+    let image = format!("{}/deepdesk/app", registry.addr);
+    let first = registry
+        .push_tags(
+            "deepdesk/app",
+            &["1.0.0".to_string(), "0.9.0".to_string()],
+            2,
+        )
+        .await;
+    let d1 = support::sha256_digest(&first);
+
+    create::<ImageRepository>(
+        &client,
+        json!({
+            "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageRepository",
+            "metadata": {"name": "app", "namespace": NS},
+            "spec": {"image": image, "interval": "5m", "timeout": "20s", "insecure": true},
+        }),
+    )
+    .await;
+    for (name, mode) in [
+        ("never", None),
+        ("ifnotpresent", Some("IfNotPresent")),
+        ("always", Some("Always")),
+    ] {
+        let mut spec = json!({"imageRepositoryRef": {"name": "app"},
+                              "policy": {"semver": {"range": ">=0.1.0"}}});
+        if let Some(m) = mode {
+            spec["digestReflectionPolicy"] = json!(m);
+        }
+        if mode == Some("Always") {
+            spec["interval"] = json!("1m");
+        }
+        create::<ImagePolicy>(
+            &client,
+            json!({"apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImagePolicy",
+                   "metadata": {"name": name, "namespace": NS}, "spec": spec}),
+        )
+        .await;
+    }
+
+    let cache = tempfile::tempdir().unwrap();
+    let mut ctx = Context::new(client.clone(), cache.path()).unwrap();
+    ctx.force_scan = true;
+    let mut events = ctx.bus.subscribe();
+    let repo: ImageRepository = get(&client, "app").await;
+    assert!(matches!(
+        image_repository::reconcile(&ctx, &repo).await.unwrap(),
+        Outcome::Ready { .. }
+    ));
+    let reconcile = |name: &'static str| {
+        let (client, ctx) = (client.clone(), &ctx);
+        async move {
+            let p: ImagePolicy = get(&client, name).await;
+            let out = image_policy::reconcile(ctx, &p).await.unwrap();
+            let p: ImagePolicy = get(&client, name).await;
+            (out, p.status.unwrap())
+        }
+    };
+
+    // Round 1: the digest of the pushed manifest.
+    let (out, never) = reconcile("never").await;
+    assert!(
+        matches!(out, Outcome::Ready { requeue: None, .. }),
+        "{out:?}"
+    );
+    let latest = never.latest_ref.unwrap();
+    assert_eq!((latest.tag.as_str(), latest.digest), ("1.0.0", None));
+    let (_, ifnp) = reconcile("ifnotpresent").await;
+    assert_eq!(
+        ifnp.latest_ref.unwrap().digest.as_deref(),
+        Some(d1.as_str())
+    );
+    let (out, always) = reconcile("always").await;
+    match &out {
+        Outcome::Ready { message, requeue } => {
+            assert_eq!(*requeue, Some(Duration::from_secs(60)));
+            assert_eq!(
+                message,
+                &format!("Latest image tag for {image} resolved to 1.0.0 with digest {d1}")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        always.latest_ref.clone().unwrap().digest.as_deref(),
+        Some(d1.as_str())
+    );
+    let (_, _, msg) = ready_of(&always.conditions);
+    assert!(msg.ends_with(&format!("with digest {d1}")), "{msg}");
+    while events.try_recv().is_ok() {}
+
+    // Round 2: the same tag re-pushed with other bytes.
+    let mut second = first.clone();
+    second.push(b'\n');
+    let d2 = support::sha256_digest(&second);
+    assert_ne!(d1, d2);
+    registry
+        .tag(&reqwest::Client::new(), "deepdesk/app", "1.0.0", &second)
+        .await;
+    let (_, ifnp) = reconcile("ifnotpresent").await;
+    assert_eq!(
+        ifnp.latest_ref.unwrap().digest.as_deref(),
+        Some(d1.as_str())
+    );
+    let (out, always) = reconcile("always").await;
+    let latest = always.latest_ref.clone().unwrap();
+    assert_eq!(
+        (latest.tag.as_str(), latest.digest.as_deref()),
+        ("1.0.0", Some(d2.as_str()))
+    );
+    assert_eq!(
+        always.observed_previous_ref.unwrap().digest.as_deref(),
+        Some(d1.as_str())
+    );
+    match &out {
+        Outcome::Ready { message, .. } => assert_eq!(
+            message,
+            &format!(
+                "Latest image tag for {image} resolved to 1.0.0 with digest {d2} \
+                 (previously {image}:1.0.0@{d1})"
+            )
+        ),
+        other => panic!("{other:?}"),
+    }
+    let mut seen = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        seen.push(e);
+    }
+    let changed: Vec<_> = seen
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::LatestImageChanged { image, previous } => {
+                Some((e.object.name.clone(), image.clone(), previous.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        changed,
+        vec![(
+            "always".to_string(),
+            format!("{image}:1.0.0@{d2}"),
+            Some(format!("{image}:1.0.0@{d1}"))
+        )],
+        "{seen:#?}"
+    );
+
+    // Round 3: the manifest is gone (404 for the tag): not Ready, latestRef kept.
+    let resp = reqwest::Client::new()
+        .delete(format!(
+            "http://{}/v2/deepdesk/app/manifests/{d2}",
+            registry.addr
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 202);
+    let (out, always) = reconcile("always").await;
+    assert!(matches!(out, Outcome::NotReady(_)), "{out:?}");
+    let (status, reason, msg) = ready_of(&always.conditions);
+    assert_eq!(status, ConditionStatus::False);
+    assert_eq!(reason, "ReadOperationFailed");
+    assert!(
+        msg.starts_with(&format!("failed fetching digest of {image}:1.0.0: "))
+            && msg.contains("404"),
+        "{msg}"
+    );
+    assert_eq!(always.latest_ref, Some(latest.clone()));
+    // IfNotPresent has its digest and does not ask.
+    let (out, _) = reconcile("ifnotpresent").await;
+    assert!(matches!(out, Outcome::Ready { .. }), "{out:?}");
+
+    // Round 4: the registry is down.
+    drop(registry);
+    let (out, always) = reconcile("always").await;
+    assert!(matches!(out, Outcome::NotReady(_)), "{out:?}");
+    let (_, reason, msg) = ready_of(&always.conditions);
+    assert_eq!(reason, "ReadOperationFailed");
+    assert!(
+        msg.starts_with(&format!("failed fetching digest of {image}:1.0.0: ")),
+        "{msg}"
+    );
+    assert_eq!(always.latest_ref, Some(latest));
+}

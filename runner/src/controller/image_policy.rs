@@ -9,27 +9,98 @@
 //! missing or unscanned ImageRepository → `DependencyNotReady`; a foreign-namespace one
 //! whose `accessFrom` does not admit us → `AccessDenied`.
 //!
-//! Not implemented: `digestReflectionPolicy` (digests are never resolved).
+//! `spec.digestReflectionPolicy` as image-reflector-controller v1: `Never` (default) leaves
+//! `latestRef.digest` empty; `IfNotPresent` looks the digest of the chosen tag up when the
+//! name or tag changed or no digest is known (else keeps the known one); `Always` looks it up
+//! at every reconcile and the policy is requeued every `spec.interval` (required: without it
+//! Ready=False, Stalled=True `IntervalNotConfigured`). The lookup uses the ImageRepository's
+//! credentials (`secretRef`, `provider`) and is bounded by its `spec.timeout` (default its
+//! `interval`). A digest change with the same tag is a new `latestRef` (a
+//! `LatestImageChanged` event for the automations). A failed lookup is Ready=False with the
+//! registry error's reason and `failed fetching digest of <name>:<tag>: …`; `latestRef` kept.
+
+use std::time::Duration;
 
 use kube::api::Api;
 use proto::flux::FluxObject;
 use proto::flux::condition::reason;
 use proto::flux::image::{
-    ImagePolicy, ImagePolicyChoice, ImagePolicySpec, ImageRef, ImageRepository, SortOrder,
+    DigestReflectionPolicy, ImagePolicy, ImagePolicyChoice, ImagePolicySpec, ImageRef,
+    ImageRepository, SortOrder,
 };
 
 use super::git_repository::handled_token;
-use super::{Error, Failure, Outcome, conditions_for, key_of};
+use super::image_repository::{credentials, registry_failure};
+use super::{Error, Failure, Outcome, conditions_for, duration_field, key_of};
 use crate::bus::{EventKind, ObjectRef};
 use crate::context::Context;
 use crate::policy::{InvalidNumbers, Order, Policy, PolicyChoice, PolicyRule, TagFilter};
-use crate::registry::ImageName;
+use crate::registry::{ImageName, RegistryError};
 
 /// Kind name.
 pub const KIND: &str = "ImagePolicy";
 
 /// Flux's reason for policy failures.
 pub const REASON_FAILURE: &str = "Failure";
+
+/// Flux's reason for `digestReflectionPolicy: Always` without `interval`.
+pub const REASON_INTERVAL_NOT_CONFIGURED: &str = "IntervalNotConfigured";
+
+/// What to do about the digest of a newly chosen tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DigestAction {
+    /// Leave it empty (`Never`).
+    None,
+    /// Keep the one already known for this name and tag (`IfNotPresent`).
+    Keep(String),
+    /// Ask the registry.
+    Fetch,
+}
+
+/// Flux's rule for when to look a digest up: `Always` every time, `IfNotPresent` when there
+/// is no previous ref, the name or tag changed, or the previous ref has no digest.
+pub fn digest_action(
+    mode: DigestReflectionPolicy,
+    previous: Option<&ImageRef>,
+    latest: &ImageRef,
+) -> DigestAction {
+    match mode {
+        DigestReflectionPolicy::Never => DigestAction::None,
+        DigestReflectionPolicy::Always => DigestAction::Fetch,
+        DigestReflectionPolicy::IfNotPresent => match previous {
+            Some(p) if p.name == latest.name && p.tag == latest.tag => {
+                match p.digest.as_deref().filter(|d| !d.is_empty()) {
+                    Some(d) => DigestAction::Keep(d.to_string()),
+                    None => DigestAction::Fetch,
+                }
+            }
+            _ => DigestAction::Fetch,
+        },
+    }
+}
+
+/// `spec.interval` as a requeue: only with `Always` (the CRD refuses it otherwise), where it
+/// is required.
+pub fn requeue_interval(spec: &ImagePolicySpec) -> Result<Option<Duration>, Failure> {
+    if spec.digest_reflection_policy != Some(DigestReflectionPolicy::Always) {
+        return Ok(None);
+    }
+    match &spec.interval {
+        Some(i) => duration_field("spec.interval", i).map(Some),
+        None => Err(Failure::stalled(
+            REASON_INTERVAL_NOT_CONFIGURED,
+            "spec.interval must be set when spec.digestReflectionPolicy is set to 'Always'",
+        )),
+    }
+}
+
+/// `name:tag[@digest]`, as Flux's `ImageRef.String()`.
+pub fn image_ref_string(r: &ImageRef) -> String {
+    match r.digest.as_deref().filter(|d| !d.is_empty()) {
+        Some(d) => format!("{}:{}@{d}", r.name, r.tag),
+        None => format!("{}:{}", r.name, r.tag),
+    }
+}
 
 /// Maps `spec.policy` + `spec.filterTags` onto the core's [`PolicyChoice`], or a failure
 /// naming the field.
@@ -78,23 +149,56 @@ pub async fn reconcile(ctx: &Context, policy: &ImagePolicy) -> Result<Outcome, E
     let mut status = previous.clone();
     // Published only once `latestRef` is written: the automations it chains to read it.
     let mut changed = None;
-    let result = match latest(ctx, policy, &ns).await? {
+    let requeue = requeue_interval(&policy.spec);
+    let chosen = match &requeue {
+        Err(f) => Err(f.clone()),
+        Ok(_) => match latest(ctx, policy, &ns).await? {
+            Ok((mut latest, repo, repo_ns)) => {
+                let mode = policy.spec.digest_reflection_policy.unwrap_or_default();
+                match digest_action(mode, previous.latest_ref.as_ref(), &latest) {
+                    DigestAction::None => Ok(latest),
+                    DigestAction::Keep(d) => {
+                        latest.digest = Some(d);
+                        Ok(latest)
+                    }
+                    DigestAction::Fetch => {
+                        match fetch_digest(ctx, &repo, &repo_ns, &latest.tag).await? {
+                            Ok(d) => {
+                                latest.digest = Some(d);
+                                Ok(latest)
+                            }
+                            Err(f) => Err(Failure {
+                                message: format!(
+                                    "failed fetching digest of {}: {}",
+                                    image_ref_string(&latest),
+                                    f.message
+                                ),
+                                ..f
+                            }),
+                        }
+                    }
+                }
+            }
+            Err(f) => Err(f),
+        },
+    };
+    let result = match chosen {
         Ok(latest) => {
             let old = previous.latest_ref.clone();
-            let message = match &old {
-                Some(o) if o != &latest => format!(
-                    "Latest image tag for {} resolved to {} (previously {}:{})",
-                    latest.name, latest.tag, o.name, o.tag
-                ),
-                _ => format!(
-                    "Latest image tag for {} resolved to {}",
-                    latest.name, latest.tag
-                ),
-            };
+            let mut message = format!(
+                "Latest image tag for {} resolved to {}",
+                latest.name, latest.tag
+            );
+            if let Some(d) = latest.digest.as_deref().filter(|d| !d.is_empty()) {
+                message.push_str(&format!(" with digest {d}"));
+            }
+            if let Some(o) = old.as_ref().filter(|o| *o != &latest) {
+                message.push_str(&format!(" (previously {})", image_ref_string(o)));
+            }
             if old.as_ref() != Some(&latest) {
                 changed = Some(EventKind::LatestImageChanged {
-                    image: format!("{}:{}", latest.name, latest.tag),
-                    previous: old.as_ref().map(|o| format!("{}:{}", o.name, o.tag)),
+                    image: image_ref_string(&latest),
+                    previous: old.as_ref().map(image_ref_string),
                 });
                 status.observed_previous_ref = old;
             }
@@ -127,14 +231,53 @@ pub async fn reconcile(ctx: &Context, policy: &ImagePolicy) -> Result<Outcome, E
     if let Some(kind) = changed {
         ctx.emit(ObjectRef::new(KIND, &ns, &name), kind).await;
     }
-    Ok(Outcome::from_result(&result, None))
+    Ok(Outcome::from_result(&result, requeue.ok().flatten()))
 }
 
+/// The digest of `repo.spec.image:tag`, with the repository's credentials and within its
+/// `spec.timeout` (default its `interval`).
+async fn fetch_digest(
+    ctx: &Context,
+    repo: &ImageRepository,
+    repo_ns: &str,
+    tag: &str,
+) -> Result<Result<String, Failure>, Error> {
+    let timeout = match repo
+        .spec
+        .timeout
+        .as_ref()
+        .map(|t| duration_field("spec.timeout of the ImageRepository", t))
+        .unwrap_or_else(|| {
+            duration_field("spec.interval of the ImageRepository", &repo.spec.interval)
+        }) {
+        Ok(t) => t,
+        Err(f) => return Ok(Err(f)),
+    };
+    let image = match ImageName::parse(&repo.spec.image, repo.spec.insecure) {
+        Ok(i) => i,
+        Err(e) => return Ok(Err(registry_failure(&e))),
+    };
+    let creds = match credentials(ctx, repo, repo_ns, &image).await? {
+        Ok(c) => c,
+        Err(f) => return Ok(Err(f)),
+    };
+    let lookup = ctx.registry.manifest_digest(&image, tag, &creds);
+    Ok(match tokio::time::timeout(timeout, lookup).await {
+        Ok(Ok(d)) => Ok(d),
+        Ok(Err(e)) => Err(registry_failure(&e)),
+        Err(_) => Err(registry_failure(&RegistryError::Timeout {
+            image: image.canonical(),
+            timeout,
+        })),
+    })
+}
+
+/// The chosen tag (digest not yet reflected), the ImageRepository and its namespace.
 async fn latest(
     ctx: &Context,
     policy: &ImagePolicy,
     ns: &str,
-) -> Result<Result<ImageRef, Failure>, Error> {
+) -> Result<Result<(ImageRef, ImageRepository, String), Failure>, Error> {
     let choice = match policy_choice(&policy.spec) {
         Ok(c) => c,
         Err(f) => return Ok(Err(f)),
@@ -206,11 +349,14 @@ async fn latest(
         Err(e) => return Ok(Err(Failure::retry(REASON_FAILURE, e.to_string()))),
     };
     Ok(match compiled.select(&tags) {
-        Ok(sel) => Ok(ImageRef {
-            name: repo.spec.image.clone(),
-            tag: sel.tag.to_string(),
-            digest: None,
-        }),
+        Ok(sel) => {
+            let chosen = ImageRef {
+                name: repo.spec.image.clone(),
+                tag: sel.tag.to_string(),
+                digest: None,
+            };
+            Ok((chosen, repo, repo_ns))
+        }
         Err(e) => Err(Failure::retry(REASON_FAILURE, e.to_string())),
     })
 }
@@ -281,6 +427,85 @@ mod tests {
             }
         );
         assert_eq!(c.filter.unwrap().extract, "$ts");
+    }
+
+    fn r(tag: &str, digest: Option<&str>) -> ImageRef {
+        ImageRef {
+            name: "reg/app".into(),
+            tag: tag.into(),
+            digest: digest.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn digest_is_fetched_per_reflection_policy() {
+        use DigestReflectionPolicy::*;
+        let new = r("v2", None);
+        let same_with = r("v2", Some("sha256:aa"));
+        // Never: no lookup even when a digest was known before.
+        assert_eq!(
+            digest_action(Never, Some(&same_with), &new),
+            DigestAction::None
+        );
+        // Always: a lookup every time.
+        assert_eq!(
+            digest_action(Always, Some(&same_with), &new),
+            DigestAction::Fetch
+        );
+        // IfNotPresent: keep the known digest of the same name and tag…
+        assert_eq!(
+            digest_action(IfNotPresent, Some(&same_with), &new),
+            DigestAction::Keep("sha256:aa".into())
+        );
+        // …and look up when there is none, the tag or the name changed, or nothing before.
+        assert_eq!(
+            digest_action(IfNotPresent, Some(&r("v2", None)), &new),
+            DigestAction::Fetch
+        );
+        assert_eq!(
+            digest_action(IfNotPresent, Some(&r("v2", Some(""))), &new),
+            DigestAction::Fetch
+        );
+        assert_eq!(
+            digest_action(IfNotPresent, Some(&r("v1", Some("sha256:aa"))), &new),
+            DigestAction::Fetch
+        );
+        let mut other_name = same_with.clone();
+        other_name.name = "reg/other".into();
+        assert_eq!(
+            digest_action(IfNotPresent, Some(&other_name), &new),
+            DigestAction::Fetch
+        );
+        assert_eq!(digest_action(IfNotPresent, None, &new), DigestAction::Fetch);
+    }
+
+    #[test]
+    fn interval_is_a_requeue_only_with_always_and_required_there() {
+        let mut s = spec(ImagePolicyChoice::default());
+        assert_eq!(requeue_interval(&s).unwrap(), None);
+        s.digest_reflection_policy = Some(DigestReflectionPolicy::IfNotPresent);
+        s.interval = Some("1m".into());
+        assert_eq!(requeue_interval(&s).unwrap(), None);
+        s.digest_reflection_policy = Some(DigestReflectionPolicy::Always);
+        assert_eq!(requeue_interval(&s).unwrap(), Some(Duration::from_secs(60)));
+        s.interval = None;
+        let f = requeue_interval(&s).unwrap_err();
+        assert!(f.stalled, "{f:?}");
+        assert_eq!(f.reason, REASON_INTERVAL_NOT_CONFIGURED);
+        assert!(f.message.contains("spec.interval"), "{f:?}");
+        s.interval = Some("soon".into());
+        let f = requeue_interval(&s).unwrap_err();
+        assert!(f.message.contains("'soon'"), "{f:?}");
+    }
+
+    #[test]
+    fn image_ref_string_adds_the_digest() {
+        assert_eq!(image_ref_string(&r("v1", None)), "reg/app:v1");
+        assert_eq!(image_ref_string(&r("v1", Some(""))), "reg/app:v1");
+        assert_eq!(
+            image_ref_string(&r("v1", Some("sha256:ab"))),
+            "reg/app:v1@sha256:ab"
+        );
     }
 
     #[test]

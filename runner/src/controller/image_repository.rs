@@ -22,7 +22,7 @@ use super::{Error, Failure, Outcome, conditions_for, duration_field, key_of};
 use crate::bus::{EventKind, ObjectRef};
 use crate::context::Context;
 use crate::registry::{
-    DockerConfig, ExclusionList, ImageName, Provider, RegistryError, ScanRequest,
+    Credentials, DockerConfig, ExclusionList, ImageName, Provider, RegistryError, ScanRequest,
 };
 
 /// Kind name.
@@ -64,7 +64,7 @@ pub async fn reconcile(ctx: &Context, repo: &ImageRepository) -> Result<Outcome,
     Ok(Outcome::from_result(&result, requeue))
 }
 
-fn registry_failure(e: &RegistryError) -> Failure {
+pub(super) fn registry_failure(e: &RegistryError) -> Failure {
     Failure {
         reason: e.flux_reason().to_string(),
         message: e.to_string(),
@@ -136,51 +136,9 @@ async fn scan(
             remaining,
         )));
     }
-    let docker_config = match &spec.secret_ref {
-        None => None,
-        Some(secret) => {
-            let data = match super::read_secret(
-                ctx,
-                ns,
-                &secret.name,
-                reason::AUTHENTICATION_FAILED,
-            )
-            .await
-            {
-                Ok(d) => d,
-                Err(f) => return Ok(Err(f)),
-            };
-            let Some(json) = data.get(".dockerconfigjson") else {
-                return Ok(Err(Failure::retry(
-                    reason::AUTHENTICATION_FAILED,
-                    format!(
-                        "secret '{ns}/{}' has no '.dockerconfigjson' key (expected a kubernetes.io/dockerconfigjson Secret)",
-                        secret.name
-                    ),
-                )));
-            };
-            match DockerConfig::parse(json) {
-                Ok(c) => Some(c),
-                Err(e) => return Ok(Err(registry_failure(&e))),
-            }
-        }
-    };
-    let provider = spec
-        .provider
-        .and_then(|p| serde_json::to_value(p).ok())
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
-    let provider = match Provider::parse(&provider) {
-        Ok(p) => p,
-        Err(e) => return Ok(Err(Failure::stalled(e.flux_reason(), e.to_string()))),
-    };
-    let creds = match ctx
-        .registry
-        .credentials(&image, provider, docker_config.as_ref())
-        .await
-    {
+    let creds = match credentials(ctx, repo, ns, &image).await? {
         Ok(c) => c,
-        Err(e) => return Ok(Err(registry_failure(&e))),
+        Err(f) => return Ok(Err(f)),
     };
     let summary = match ctx
         .registry
@@ -228,4 +186,59 @@ async fn scan(
         ),
         interval,
     )))
+}
+
+/// The registry credentials of `repo` (its dockerconfigjson `secretRef` and `provider`) for
+/// `image`; shared with the ImagePolicy's digest lookups, which use the repository's access
+/// as Flux does.
+pub(super) async fn credentials(
+    ctx: &Context,
+    repo: &ImageRepository,
+    ns: &str,
+    image: &ImageName,
+) -> Result<Result<Credentials, Failure>, Error> {
+    let spec = &repo.spec;
+    let docker_config = match &spec.secret_ref {
+        None => None,
+        Some(secret) => {
+            let data = match super::read_secret(
+                ctx,
+                ns,
+                &secret.name,
+                reason::AUTHENTICATION_FAILED,
+            )
+            .await
+            {
+                Ok(d) => d,
+                Err(f) => return Ok(Err(f)),
+            };
+            let Some(json) = data.get(".dockerconfigjson") else {
+                return Ok(Err(Failure::retry(
+                    reason::AUTHENTICATION_FAILED,
+                    format!(
+                        "secret '{ns}/{}' has no '.dockerconfigjson' key (expected a kubernetes.io/dockerconfigjson Secret)",
+                        secret.name
+                    ),
+                )));
+            };
+            match DockerConfig::parse(json) {
+                Ok(c) => Some(c),
+                Err(e) => return Ok(Err(registry_failure(&e))),
+            }
+        }
+    };
+    let provider = spec
+        .provider
+        .and_then(|p| serde_json::to_value(p).ok())
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let provider = match Provider::parse(&provider) {
+        Ok(p) => p,
+        Err(e) => return Ok(Err(Failure::stalled(e.flux_reason(), e.to_string()))),
+    };
+    Ok(ctx
+        .registry
+        .credentials(image, provider, docker_config.as_ref())
+        .await
+        .map_err(|e| registry_failure(&e)))
 }

@@ -357,7 +357,13 @@ impl RegistryClient {
     }
 
     /// The digest of `image:tag` (`HEAD` the manifest and read `Docker-Content-Digest`;
-    /// if the registry omits it, `GET` the manifest and hash it).
+    /// if the registry omits it or sends one that is not `sha256:<64 hex>`, `GET` the
+    /// manifest and hash its bytes, as go-containerregistry's `remote.Get` does).
+    ///
+    /// Differs from image-reflector-controller, which calls `remote.Head` only and fails
+    /// when the header is missing; the `GET` fallback gives the same digest a pull would.
+    /// Unbounded in time: callers wrap it in their timeout (Flux uses the ImageRepository's
+    /// `spec.timeout`).
     pub async fn manifest_digest(
         &self,
         image: &ImageName,
@@ -383,6 +389,7 @@ impl RegistryClient {
             .headers()
             .get("Docker-Content-Digest")
             .and_then(|v| v.to_str().ok())
+            .filter(|d| is_sha256_digest(d))
         {
             return Ok(d.to_string());
         }
@@ -640,6 +647,17 @@ impl RegistryClient {
     }
 }
 
+/// Whether `d` is `sha256:` and 64 lowercase hex digits (the only algorithm we can check a
+/// body against; go-containerregistry's `v1.NewHash` accepts nothing else either).
+fn is_sha256_digest(d: &str) -> bool {
+    d.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
 /// `Retry-After` as seconds or an HTTP date.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
@@ -759,6 +777,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use reqwest::header::HeaderValue;
 
@@ -774,6 +793,110 @@ mod tests {
         assert_eq!(retry_after(&h), Some(Duration::ZERO));
         h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn only_sha256_digests_are_taken_from_the_header() {
+        let hex = "a".repeat(64);
+        assert!(is_sha256_digest(&format!("sha256:{hex}")));
+        assert!(!is_sha256_digest(&format!("sha512:{hex}")));
+        assert!(!is_sha256_digest(&format!("sha256:{}", "A".repeat(64))));
+        assert!(!is_sha256_digest("sha256:abc"));
+        assert!(!is_sha256_digest(""));
+    }
+
+    /// A registry stub serving `org/app:v1`: HEAD answers with `header` as
+    /// `Docker-Content-Digest` (or none), GET with the manifest bytes; GETs are counted.
+    async fn digest_stub(
+        header: Option<&'static str>,
+    ) -> (ImageName, Arc<std::sync::atomic::AtomicUsize>) {
+        use axum::extract::Path;
+        use axum::http::{Method as AxMethod, StatusCode as AxStatus};
+        use axum::response::IntoResponse;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let gets = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&gets);
+        let router = axum::Router::new()
+            .route("/v2/", axum::routing::get(|| async { "{}" }))
+            .route(
+                "/v2/org/app/manifests/{tag}",
+                axum::routing::get(move |method: AxMethod, Path(tag): Path<String>| {
+                    let counter = Arc::clone(&counter);
+                    async move {
+                        if tag != "v1" {
+                            return (
+                                AxStatus::NOT_FOUND,
+                                r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#,
+                            )
+                                .into_response();
+                        }
+                        if method == AxMethod::GET {
+                            counter.fetch_add(1, Ordering::SeqCst);
+                        }
+                        let mut resp = STUB_MANIFEST.into_response();
+                        if let (Some(h), true) = (header, method == AxMethod::HEAD) {
+                            resp.headers_mut().insert(
+                                "Docker-Content-Digest",
+                                reqwest::header::HeaderValue::from_static(h),
+                            );
+                        }
+                        resp
+                    }
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        let image = ImageName::parse(&format!("{addr}/org/app"), true).unwrap();
+        (image, gets)
+    }
+
+    const STUB_MANIFEST: &str =
+        r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#;
+
+    fn stub_client() -> RegistryClient {
+        RegistryClient::new(ClientOptions {
+            request_timeout: Duration::from_secs(5),
+            ..ClientOptions::default()
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn digest_from_header_or_hash_of_the_manifest() {
+        use std::sync::atomic::Ordering;
+        let hashed = format!(
+            "sha256:{}",
+            hex::encode(Sha256::digest(STUB_MANIFEST.as_bytes()))
+        );
+        let c = stub_client();
+        let anon = Credentials::Anonymous;
+
+        // The header wins when it is a sha256 digest: no GET.
+        const HEADER: &str =
+            "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+        let (img, gets) = digest_stub(Some(HEADER)).await;
+        assert_eq!(c.manifest_digest(&img, "v1", &anon).await.unwrap(), HEADER);
+        assert_eq!(gets.load(Ordering::SeqCst), 0);
+
+        // No header: GET and hash the body.
+        let (img, gets) = digest_stub(None).await;
+        assert_eq!(c.manifest_digest(&img, "v1", &anon).await.unwrap(), hashed);
+        assert_eq!(gets.load(Ordering::SeqCst), 1);
+
+        // A header we cannot use (other algorithm, garbage) is treated as missing.
+        let (img, gets) = digest_stub(Some("md5:abc")).await;
+        assert_eq!(c.manifest_digest(&img, "v1", &anon).await.unwrap(), hashed);
+        assert_eq!(gets.load(Ordering::SeqCst), 1);
+
+        // An unknown tag is a 404 naming the image and the tag's URL.
+        let err = c.manifest_digest(&img, "v9", &anon).await.unwrap_err();
+        assert_eq!(err.status(), Some(404), "{err}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("org/app") && msg.contains("/manifests/v9"),
+            "{msg}"
+        );
     }
 
     #[test]
