@@ -1428,3 +1428,196 @@ async fn post_renderers_common_metadata_and_create_namespace() {
         Some("mirror.example.com/app:2.0")
     );
 }
+
+/// `driftDetection`: with `warn` an out-of-band change (another field manager) is a Warning
+/// Event `DriftDetected` naming each drifted object, the object stays as edited and the
+/// release Ready; with `enabled` the drift is corrected (no new revision Secret) and reported
+/// `DriftCorrected`; an `ignore` path (with a target) is not drift and not corrected; a
+/// deleted object is recreated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn drift_detection_warns_corrects_and_ignores() {
+    let (_server, client) = cluster().await;
+    let cache = tempfile::tempdir().unwrap();
+    let ctx = Context::new(client.clone(), cache.path()).unwrap();
+    let mut events = ctx.bus.subscribe();
+    let (_git, _work) = chart_source(&client, &ctx).await;
+    create_release(
+        &client,
+        "drift",
+        json!({"driftDetection": {"mode": "warn"}}),
+    )
+    .await;
+    assert!(matches!(
+        reconcile_named(&ctx, &client, "drift").await,
+        Outcome::Ready { .. }
+    ));
+    let v1 = vec!["sh.helm.release.v1.drift.v1".to_string()];
+    assert_eq!(release_secrets(&client, "drift").await, v1);
+    // In sync and untouched: no drift.
+    applied(&mut events);
+    assert!(matches!(
+        reconcile_named(&ctx, &client, "drift").await,
+        Outcome::Ready { .. }
+    ));
+    assert_eq!(applied(&mut events), []);
+
+    // Out of band, as another field manager.
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), NS);
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), NS);
+    let edit = PatchParams {
+        field_manager: Some("kubectl-edit".into()),
+        ..PatchParams::default()
+    };
+    deployments
+        .patch(
+            "drift",
+            &edit,
+            &Patch::Merge(json!({"spec": {"replicas": 3}})),
+        )
+        .await
+        .unwrap();
+    config_maps
+        .patch(
+            "drift-config",
+            &edit,
+            &Patch::Merge(json!({"data": {"greeting": "edited"}})),
+        )
+        .await
+        .unwrap();
+    let replicas = |d: Deployment| d.spec.unwrap().replicas.unwrap();
+    let greeting = |c: ConfigMap| c.data.unwrap()["greeting"].clone();
+
+    // warn: reported, left alone, still Ready.
+    assert!(matches!(
+        reconcile_named(&ctx, &client, "drift").await,
+        Outcome::Ready { .. }
+    ));
+    assert_eq!(
+        applied(&mut events),
+        [(
+            "DriftDetected".to_string(),
+            "Cluster state of release flux-system/drift.v1 has drifted from the desired state:\n\
+             ConfigMap/flux-system/drift-config changed (0 additions, 1 changes, 0 removals)\n\
+             Deployment/flux-system/drift changed (0 additions, 1 changes, 0 removals)"
+                .to_string()
+        )]
+    );
+    assert_eq!(replicas(deployments.get("drift").await.unwrap()), 3);
+    assert_eq!(
+        greeting(config_maps.get("drift-config").await.unwrap()),
+        "edited"
+    );
+    let (status, reason, _) = ready_condition(&client, "drift").await;
+    assert_eq!(
+        (status, reason.as_str()),
+        (ConditionStatus::True, "InstallSucceeded")
+    );
+
+    // enabled, ConfigMap data ignored: the Deployment is corrected, the ConfigMap is not.
+    Api::<HelmRelease>::namespaced(client.clone(), NS)
+        .patch(
+            "drift",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"driftDetection": {"mode": "enabled", "ignore": [
+                {"paths": ["/data/greeting"], "target": {"kind": "ConfigMap", "name": "drift-.*"}},
+                {"paths": ["/spec/replicas"], "target": {"kind": "StatefulSet"}},
+            ]}}})),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        reconcile_named(&ctx, &client, "drift").await,
+        Outcome::Ready { .. }
+    ));
+    assert_eq!(
+        applied(&mut events),
+        [
+            (
+                "DriftDetected".to_string(),
+                "Cluster state of release flux-system/drift.v1 has drifted from the desired state:\n\
+                 Deployment/flux-system/drift changed (0 additions, 1 changes, 0 removals)"
+                    .to_string()
+            ),
+            (
+                "DriftCorrected".to_string(),
+                "Cluster state of release flux-system/drift.v1 has been corrected:\n\
+                 Deployment/flux-system/drift configured"
+                    .to_string()
+            )
+        ]
+    );
+    assert_eq!(replicas(deployments.get("drift").await.unwrap()), 1);
+    assert_eq!(
+        greeting(config_maps.get("drift-config").await.unwrap()),
+        "edited"
+    );
+    assert_eq!(release_secrets(&client, "drift").await, v1);
+    let (status, _, message) = ready_condition(&client, "drift").await;
+    assert_eq!(status, ConditionStatus::True, "{message}");
+
+    // Corrected: nothing more to report.
+    assert!(matches!(
+        reconcile_named(&ctx, &client, "drift").await,
+        Outcome::Ready { .. }
+    ));
+    assert_eq!(applied(&mut events), []);
+
+    // A deleted object is drift ("removed") and is created again.
+    config_maps
+        .delete("drift-config", &DeleteParams::default())
+        .await
+        .unwrap();
+    assert!(matches!(
+        reconcile_named(&ctx, &client, "drift").await,
+        Outcome::Ready { .. }
+    ));
+    assert_eq!(
+        applied(&mut events),
+        [
+            (
+                "DriftDetected".to_string(),
+                "Cluster state of release flux-system/drift.v1 has drifted from the desired state:\n\
+                 ConfigMap/flux-system/drift-config removed"
+                    .to_string()
+            ),
+            (
+                "DriftCorrected".to_string(),
+                "Cluster state of release flux-system/drift.v1 has been corrected:\n\
+                 ConfigMap/flux-system/drift-config created"
+                    .to_string()
+            )
+        ]
+    );
+    let cm = config_maps.get("drift-config").await.unwrap();
+    assert_eq!(greeting(cm.clone()), "hello");
+    assert_eq!(
+        cm.metadata.labels.unwrap()["app.kubernetes.io/managed-by"],
+        "Helm"
+    );
+    assert_eq!(release_secrets(&client, "drift").await, v1);
+
+    // A bad ignore rule names the field (Ready=False StateError), nothing else changes.
+    Api::<HelmRelease>::namespaced(client.clone(), NS)
+        .patch(
+            "drift",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"driftDetection": {"ignore": [
+                {"paths": ["/spec"], "target": {"kind": "("}},
+            ]}}})),
+        )
+        .await
+        .unwrap();
+    reconcile_named(&ctx, &client, "drift").await;
+    let (status, reason, message) = ready_condition(&client, "drift").await;
+    assert_eq!(
+        (status, reason.as_str()),
+        (ConditionStatus::False, "StateError")
+    );
+    assert!(
+        message.starts_with(
+            "Could not determine release state: unable to determine cluster state: \
+             spec.driftDetection.ignore[0].target.kind: \"(\" is not a valid regular expression"
+        ),
+        "{message}"
+    );
+}

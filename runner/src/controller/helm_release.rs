@@ -7,7 +7,10 @@
 //! - no release (or only an uninstalled one) → install;
 //! - a pending (`pending-*`) latest revision → unlock (mark it failed), then go on;
 //! - the latest revision deployed with this chart name/version and config digest, and known
-//!   to `status.history` → in sync: nothing is written to the release, no event;
+//!   to `status.history` → in sync: nothing is written to the release, no event; then, with
+//!   `driftDetection.mode` `warn`/`enabled`, the release's objects are compared with the
+//!   cluster (SSA dry-run, [`crate::helm::drift`]): drift is a Warning Event `DriftDetected`
+//!   and, with `enabled`, corrected without a new revision (`DriftCorrected`);
 //! - anything else (values or chart version changed, failed, rolled back, or written by
 //!   Helm itself) → upgrade.
 //!
@@ -42,7 +45,7 @@
 //!
 //! Differs from helm-controller: no HelmChart object is created (`status.helmChart` names
 //! the one Flux would create); only `chart.spec.sourceRef.kind: GitRepository` is read
-//! (`chartRef`, HelmRepository and Bucket are refused, Stalled); no drift detection, tests,
+//! (`chartRef`, HelmRepository and Bucket are refused, Stalled); no tests,
 //! `kubeConfig` or impersonation; `history` is rebuilt from the
 //! release storage (newest first) after every action; the snapshot `digest` is the SHA-256
 //! of the release JSON.
@@ -58,8 +61,8 @@ use proto::flux::condition::{
     Condition, ConditionStatus, condition_type, reason, remove_condition, set_condition,
 };
 use proto::flux::helm::{
-    ChartSourceKind, HelmRelease, HelmReleaseStatus, ReconcileStrategy, ReleaseAction,
-    RemediationStrategy, Snapshot,
+    ChartSourceKind, DriftDetectionMode, HelmRelease, HelmReleaseStatus, ReconcileStrategy,
+    ReleaseAction, RemediationStrategy, Snapshot,
 };
 use serde_json::Value as J;
 use sha2::{Digest, Sha256};
@@ -68,6 +71,7 @@ use super::{Error, Failure, Outcome, blocking, conditions_for, duration_field, k
 use crate::bus::{EventKind, ObjectRef};
 use crate::context::Context;
 use crate::helm::action::{self, ActionConfig, ActionError, ReleaseRequest};
+use crate::helm::drift::IgnoreRules;
 use crate::helm::postrender::Plan;
 use crate::helm::release::{self, Release, Status};
 use crate::helm::{Chart, HelmError, ValuesReference, compose_values, load_dir};
@@ -943,6 +947,9 @@ async fn run(
             }
             .into(),
         );
+        if let Some(f) = detect_drift(ctx, obj, &cfg, l, &me).await {
+            return Ok(Err(f));
+        }
         return Ok(Ok(format!(
             "Helm {action} succeeded for release {} with chart {chart_desc}",
             release_ref(l)
@@ -1127,6 +1134,100 @@ async fn run(
         }
     }
     Ok(result)
+}
+
+/// helm-controller's drift detection of an in-sync release (`spec.driftDetection.mode`
+/// `warn` or `enabled`): drift is a Warning Event `DriftDetected`; with `enabled` it is then
+/// corrected without a new revision (Event `DriftCorrected`, or `DriftCorrectionFailed`
+/// naming each failure and what was corrected). The release stays Ready either way, as
+/// Flux's. A failed check (or a bad `ignore` rule) is Ready=False `StateError`, retried.
+async fn detect_drift(
+    ctx: &Context,
+    obj: &HelmRelease,
+    cfg: &ActionConfig,
+    rel: &Release,
+    me: &ObjectRef,
+) -> Option<Failure> {
+    let dd = obj.spec.drift_detection.as_ref()?;
+    let mode = dd.mode.unwrap_or(DriftDetectionMode::Disabled);
+    if mode == DriftDetectionMode::Disabled {
+        return None;
+    }
+    let state_error = |e: String| {
+        Failure::retry(
+            "StateError",
+            format!("Could not determine release state: unable to determine cluster state: {e}"),
+        )
+    };
+    let rules = match IgnoreRules::new(dd.ignore.as_deref().unwrap_or_default()) {
+        Ok(r) => r,
+        Err(e) => return Some(state_error(e.to_string())),
+    };
+    let set = match action::diff(cfg, rel, &rules).await {
+        Ok(s) => s,
+        Err(e) => return Some(state_error(e.to_string())),
+    };
+    if !set.has_changes() {
+        return None;
+    }
+    let full_name = release_ref(rel);
+    ctx.emit(
+        me.clone(),
+        EventKind::ApplyFailed {
+            reason: reason::DRIFT_DETECTED.into(),
+            message: format!(
+                "Cluster state of release {full_name} has drifted from the desired state:\n{}",
+                set.summary()
+            ),
+            revision: None,
+        },
+    )
+    .await;
+    if mode != DriftDetectionMode::Enabled {
+        return None;
+    }
+    let fixed = action::correct_drift(cfg, &set).await;
+    let revision = Some(rel.chart_version().to_string());
+    if fixed.errors.is_empty() {
+        if !fixed.changes.is_empty() {
+            ctx.emit(
+                me.clone(),
+                EventKind::Applied {
+                    reason: "DriftCorrected".into(),
+                    message: format!(
+                        "Cluster state of release {full_name} has been corrected:\n{}",
+                        fixed.changes.join("\n")
+                    ),
+                    revision,
+                },
+            )
+            .await;
+        }
+    } else {
+        let partially = if fixed.changes.is_empty() {
+            ""
+        } else {
+            "partially "
+        };
+        let mut message = format!(
+            "Failed to {partially}correct cluster state of release {full_name}:\n{}",
+            fixed.errors.join("\n")
+        );
+        if !fixed.changes.is_empty() {
+            message.push_str("\n\nSuccessful corrections:\n");
+            message.push_str(&fixed.changes.join("\n"));
+        }
+        ctx.emit(
+            me.clone(),
+            EventKind::ApplyFailed {
+                reason: "DriftCorrectionFailed".into(),
+                message,
+                revision,
+            },
+        )
+        .await;
+    }
+    None
 }
 
 /// The rollback's settings from `spec.rollback` (wait, hooks, timeout).

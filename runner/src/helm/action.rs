@@ -42,11 +42,13 @@ use std::time::Duration;
 
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GetParams, ListParams, Patch, PatchParams,
+    PostParams,
 };
 use kube::core::GroupVersionKind;
 use kube::discovery::Scope;
 use serde_json::Value as J;
 
+use super::drift::{self, DiffSet, DiffType, IgnoreRules, ObjectDiff};
 use super::manifest::split_manifests;
 use super::release::{
     ChartRecord, HookExecution, HookRecord, Info, Release, ReleaseError, Status, Storage,
@@ -550,6 +552,45 @@ fn hook_done(obj: &J) -> Readiness {
     }
 }
 
+/// `o` as it is applied: its effective namespace set (none for cluster-scoped kinds) and,
+/// for release objects (`owner`: release name and namespace), Helm's ownership metadata.
+fn applied_value(o: &Obj, ns: &str, owner: Option<(&str, &str)>) -> J {
+    let mut v = o.value.clone();
+    if let Some(meta) = v.get_mut("metadata").and_then(J::as_object_mut) {
+        if !ns.is_empty() {
+            meta.insert("namespace".into(), J::String(ns.to_string()));
+        }
+        if let Some((name, namespace)) = owner {
+            let ann = meta
+                .entry("annotations")
+                .or_insert_with(|| J::Object(Default::default()));
+            if !ann.is_object() {
+                *ann = J::Object(Default::default());
+            }
+            if let Some(a) = ann.as_object_mut() {
+                a.insert("meta.helm.sh/release-name".into(), J::String(name.into()));
+                a.insert(
+                    "meta.helm.sh/release-namespace".into(),
+                    J::String(namespace.into()),
+                );
+            }
+            let labels = meta
+                .entry("labels")
+                .or_insert_with(|| J::Object(Default::default()));
+            if !labels.is_object() {
+                *labels = J::Object(Default::default());
+            }
+            if let Some(l) = labels.as_object_mut() {
+                l.insert(
+                    "app.kubernetes.io/managed-by".into(),
+                    J::String("Helm".into()),
+                );
+            }
+        }
+    }
+    v
+}
+
 const POLL: Duration = Duration::from_millis(100);
 
 /// The running action: config, resolver, release namespace.
@@ -589,43 +630,8 @@ impl<'a> Run<'a> {
     /// Server-side applies `o` (with Helm's ownership metadata unless it is a hook).
     async fn apply(&mut self, o: &Obj, owned: bool) -> Result<(), Step> {
         let (api, ns) = self.api(o).await?;
-        let mut v = o.value.clone();
-        if let Some(meta) = v.get_mut("metadata").and_then(J::as_object_mut) {
-            if !ns.is_empty() {
-                meta.insert("namespace".into(), J::String(ns.clone()));
-            }
-            if owned {
-                let ann = meta
-                    .entry("annotations")
-                    .or_insert_with(|| J::Object(Default::default()));
-                if let Some(a) = ann.as_object_mut() {
-                    a.insert(
-                        "meta.helm.sh/release-name".into(),
-                        J::String(self.release_name.clone()),
-                    );
-                    a.insert(
-                        "meta.helm.sh/release-namespace".into(),
-                        J::String(self.namespace.clone()),
-                    );
-                } else {
-                    *ann = serde_json::json!({
-                        "meta.helm.sh/release-name": self.release_name,
-                        "meta.helm.sh/release-namespace": self.namespace,
-                    });
-                }
-                let labels = meta
-                    .entry("labels")
-                    .or_insert_with(|| J::Object(Default::default()));
-                if let Some(l) = labels.as_object_mut() {
-                    l.insert(
-                        "app.kubernetes.io/managed-by".into(),
-                        J::String("Helm".into()),
-                    );
-                } else {
-                    *labels = serde_json::json!({"app.kubernetes.io/managed-by": "Helm"});
-                }
-            }
-        }
+        let owner = owned.then_some((self.release_name.as_str(), self.namespace.as_str()));
+        let v = applied_value(o, &ns, owner);
         // Strict, as Helm 4 applies: a field the server's schema does not know is refused
         // (`strict decoding error: unknown field "metadata.added"`), not silently pruned.
         let pp = PatchParams::apply(&self.cfg.field_manager)
@@ -1455,6 +1461,172 @@ pub async fn history(cfg: &ActionConfig, name: &str) -> Result<Vec<Release>, Act
 /// The latest revision.
 pub async fn latest(cfg: &ActionConfig, name: &str) -> Result<Option<Release>, ActionError> {
     Ok(cfg.storage().last(name).await?)
+}
+
+/// helm-controller's drift check of `rel` (its manifest, hooks not included): every object,
+/// as applied (namespace, Helm's ownership metadata), is read and, when present and not
+/// excluded, dry-run with server-side apply (`cfg.field_manager`, forced) to compare with
+/// the live one ([`super::drift`]). A failed read or dry-run fails the check (as Flux: no
+/// partial set).
+pub async fn diff(
+    cfg: &ActionConfig,
+    rel: &Release,
+    ignore: &IgnoreRules,
+) -> Result<DiffSet, ActionError> {
+    let kube_err = |what: String, message: String| ActionError::Kube { what, message };
+    let objs = parse_manifest(&rel.manifest).map_err(|e| {
+        kube_err(
+            "failed to read objects from release manifest".into(),
+            e.to_string(),
+        )
+    })?;
+    let mut resolver = Resolver::new(cfg.client.clone());
+    let mut set = Vec::new();
+    for o in &objs {
+        let (api, ns) = resolver
+            .api(o, &rel.namespace)
+            .await
+            .map_err(|m| kube_err(o.describe(o.namespace().unwrap_or(&rel.namespace)), m))?;
+        let desired = applied_value(o, &ns, Some((&rel.name, &rel.namespace)));
+        let paths = ignore.paths_for(&desired);
+        let (live, dry) = if drift::excluded(&desired, &paths) {
+            (None, None)
+        } else {
+            let live = api
+                .get_opt(&o.name)
+                .await
+                .map_err(|e| kube_err(format!("reading {}", o.describe(&ns)), kube_message(&e)))?
+                .and_then(|d| serde_json::to_value(d).ok());
+            let dry = match &live {
+                None => None,
+                Some(_) => {
+                    let pp = PatchParams {
+                        dry_run: true,
+                        ..PatchParams::apply(&cfg.field_manager).force()
+                    };
+                    let d = api
+                        .patch(&o.name, &pp, &Patch::Apply(&desired))
+                        .await
+                        .map_err(|e| {
+                            kube_err(
+                                format!("{} dry-run failed", o.describe(&ns)),
+                                kube_message(&e),
+                            )
+                        })?;
+                    serde_json::to_value(d).ok()
+                }
+            };
+            (live, dry)
+        };
+        let (ty, patch) = drift::classify(&desired, live.as_ref(), dry.as_ref(), &paths);
+        set.push(ObjectDiff {
+            group: o.group().to_string(),
+            kind: o.kind.clone(),
+            namespace: ns,
+            name: o.name.clone(),
+            desired,
+            ty,
+            patch,
+        });
+    }
+    Ok(DiffSet(set))
+}
+
+/// What drift correction did: Flux's change-set lines (`Deployment/ns/app configured`) and
+/// one message per object it could not correct.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Correction {
+    /// `Kind/namespace/name created|configured`, in the order applied.
+    pub changes: Vec<String>,
+    /// `Kind/namespace/name creation failure: …` / `… patch failure: …`.
+    pub errors: Vec<String>,
+}
+
+/// Corrects the drift in `set` as helm-controller's `ApplyDiff`, without a new revision:
+/// missing objects are created, changed ones get the live → dry-run patch (so ignored paths
+/// stay as they are), both as `cfg.field_manager`; creations first, each group sorted by
+/// kind, namespace, name. The patch is applied here to a fresh read and written back with
+/// its `resourceVersion` (an update, as Flux's JSON patch is); a concurrent change fails
+/// that object rather than being overwritten.
+pub async fn correct_drift(cfg: &ActionConfig, set: &DiffSet) -> Correction {
+    let mut out = Correction::default();
+    let mut resolver = Resolver::new(cfg.client.clone());
+    let order = |t: DiffType| {
+        let mut v: Vec<&ObjectDiff> = set.0.iter().filter(|d| d.ty == t).collect();
+        v.sort_by(|a, b| {
+            (&a.group, &a.kind, &a.namespace, &a.name).cmp(&(
+                &b.group,
+                &b.kind,
+                &b.namespace,
+                &b.name,
+            ))
+        });
+        v
+    };
+    for (ty, d) in order(DiffType::Create)
+        .into_iter()
+        .map(|d| (DiffType::Create, d))
+        .chain(
+            order(DiffType::Update)
+                .into_iter()
+                .map(|d| (DiffType::Update, d)),
+        )
+    {
+        let name = d.resource_name();
+        let result = correct_one(cfg, &mut resolver, ty, d).await;
+        match (ty, result) {
+            (DiffType::Create, Ok(())) => out.changes.push(format!("{name} created")),
+            (_, Ok(())) => out.changes.push(format!("{name} configured")),
+            (DiffType::Create, Err(e)) => out.errors.push(format!("{name} creation failure: {e}")),
+            (_, Err(e)) => out.errors.push(format!("{name} patch failure: {e}")),
+        }
+    }
+    out
+}
+
+async fn correct_one(
+    cfg: &ActionConfig,
+    resolver: &mut Resolver,
+    ty: DiffType,
+    d: &ObjectDiff,
+) -> Result<(), String> {
+    let obj = parse_doc(
+        &serde_json::to_string(&d.desired).map_err(|e| e.to_string())?,
+        "",
+    )
+    .map_err(|e| e.to_string())?;
+    let (api, _) = resolver.api(&obj, &d.namespace).await?;
+    let pp = PostParams {
+        dry_run: false,
+        field_manager: Some(cfg.field_manager.clone()),
+    };
+    if ty == DiffType::Create {
+        let body: DynamicObject =
+            serde_json::from_value(d.desired.clone()).map_err(|e| e.to_string())?;
+        return api
+            .create(&pp, &body)
+            .await
+            .map(|_| ())
+            .map_err(|e| kube_message(&e));
+    }
+    let live = api
+        .get_opt(&d.name)
+        .await
+        .map_err(|e| kube_message(&e))?
+        .ok_or_else(|| "not found".to_string())?;
+    let mut v = serde_json::to_value(live).map_err(|e| e.to_string())?;
+    let ops = J::Array(d.patch.iter().map(drift::Op::to_json).collect());
+    let patch: json_patch::Patch = serde_json::from_value(ops).map_err(|e| e.to_string())?;
+    json_patch::patch(&mut v, &patch).map_err(|e| e.to_string())?;
+    // Without managedFields the server keeps (and updates) the recorded owners.
+    if let Some(m) = v.get_mut("metadata").and_then(J::as_object_mut) {
+        m.remove("managedFields");
+    }
+    let body: DynamicObject = serde_json::from_value(v).map_err(|e| e.to_string())?;
+    api.replace(&d.name, &pp, &body)
+        .await
+        .map(|_| ())
+        .map_err(|e| kube_message(&e))
 }
 
 #[cfg(test)]

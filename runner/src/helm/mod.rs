@@ -12,12 +12,16 @@
 //! helm-controller's post-renderers (`postRenderers`, `commonMetadata`, origin labels) run
 //! between rendering and sorting, as Helm v4 runs a post-renderer ([`postrender`]).
 //!
+//! Drift detection (`spec.driftDetection`): the comparison is [`drift`], the dry-run and the
+//! correction are [`action::diff`] and [`action::correct_drift`].
+//!
 //! Not here (yet): remediation (the HelmRelease reconciler decides it), packaged (`.tgz`)
 //! subcharts, full JSON Schema (see [`schema`]).
 
 pub mod action;
 pub mod chart;
 pub mod cli;
+pub mod drift;
 pub mod manifest;
 pub mod postrender;
 pub mod release;
