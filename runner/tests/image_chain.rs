@@ -1376,3 +1376,141 @@ async fn digest_reflection_policies_follow_the_registry() {
     );
     assert_eq!(always.latest_ref, Some(latest));
 }
+
+/// `flux-runner run` with `digestReflectionPolicy: Always` and a 2s `interval`: the first
+/// digest is written through `:digest` and full `$imagepolicy` markers (`name:tag@digest`,
+/// as Flux's `ImageRef.String()`); re-pushing the same tag with other bytes (the tag list,
+/// and with it the ImageRepository, unchanged) reaches the config repository through the
+/// policy's interval alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn run_reflects_a_repushed_tag_into_digest_markers() {
+    let (_server, client) = cluster().await;
+    let registry = Registry::start(None);
+    let image = format!("{}/deepdesk/web", registry.addr);
+    let first = registry
+        .push_tags("deepdesk/web", &["2.0.0".to_string()], 1)
+        .await;
+    let d1 = support::sha256_digest(&first);
+    let file = |digest: &str, full: &str| {
+        format!(
+            "image: {full} # {{\"$imagepolicy\": \"flux-system:web\"}}\ndigest: {digest} # {{\"$imagepolicy\": \"flux-system:web:digest\"}}\ntag: 2.0.0 # {{\"$imagepolicy\": \"flux-system:web:tag\"}}\n"
+        )
+    };
+    let git_root = tempfile::tempdir().unwrap();
+    let addr = serve_git_http(
+        git_root.path().to_path_buf(),
+        vec![basic("fluxbot", "s3cret")],
+        Guard::PushOnly,
+    )
+    .await;
+    seed_repo(
+        git_root.path(),
+        "config.git",
+        &[("web.yaml", file("sha256:0", "old").as_str())],
+    );
+    let bare = git_root.path().join("config.git");
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), NS);
+    secrets
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": "git-auth", "namespace": NS},
+                "stringData": {"username": "fluxbot", "password": "s3cret"},
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    create::<GitRepository>(
+        &client,
+        json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+            "metadata": {"name": "config", "namespace": NS},
+            "spec": {"url": format!("http://{addr}/config.git"), "interval": "1h",
+                     "ref": {"branch": "main"}, "secretRef": {"name": "git-auth"}},
+        }),
+    )
+    .await;
+    create::<ImageRepository>(
+        &client,
+        json!({
+            "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageRepository",
+            "metadata": {"name": "web", "namespace": NS},
+            "spec": {"image": image, "interval": "1h", "insecure": true},
+        }),
+    )
+    .await;
+    create::<ImagePolicy>(
+        &client,
+        json!({
+            "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImagePolicy",
+            "metadata": {"name": "web", "namespace": NS},
+            "spec": {"imageRepositoryRef": {"name": "web"},
+                     "digestReflectionPolicy": "Always", "interval": "2s",
+                     "policy": {"semver": {"range": "2.x"}}},
+        }),
+    )
+    .await;
+    create::<ImageUpdateAutomation>(&client, json!({
+        "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageUpdateAutomation",
+        "metadata": {"name": "deepdesk", "namespace": NS},
+        "spec": {"sourceRef": {"kind": "GitRepository", "name": "config"}, "interval": "1h",
+                 "git": {"commit": {"author": {"name": "fluxbot", "email": "flux@deepdesk.com"}}}},
+    }))
+    .await;
+
+    let cache = tempfile::tempdir().unwrap();
+    let ctx = Context::new(client.clone(), cache.path()).unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let runner = tokio::spawn(runner::controller::run::run(
+        ctx,
+        runner::controller::run::RunOptions::default(),
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    let wait_for = |n: usize, want: String| {
+        let bare = bare.clone();
+        async move {
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            loop {
+                let c = commits(&bare);
+                if c.len() == n {
+                    let content = git(&bare, &["show", &format!("{}:web.yaml", c[0])]);
+                    assert_eq!(format!("{content}\n"), want);
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "no commit {n} within 30s: commits {c:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    wait_for(2, file(&d1, &format!("{image}:2.0.0@{d1}"))).await;
+
+    let mut second = first.clone();
+    second.push(b'\n');
+    let d2 = support::sha256_digest(&second);
+    registry
+        .tag(&reqwest::Client::new(), "deepdesk/web", "2.0.0", &second)
+        .await;
+    wait_for(3, file(&d2, &format!("{image}:2.0.0@{d2}"))).await;
+    let policy: ImagePolicy = get(&client, "web").await;
+    let status = policy.status.unwrap();
+    assert_eq!(
+        status.latest_ref.unwrap().digest.as_deref(),
+        Some(d2.as_str())
+    );
+    // Nothing more to write while the digest stays.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(commits(&bare).len(), 3);
+
+    let _ = stop_tx.send(());
+    tokio::time::timeout(Duration::from_secs(10), runner)
+        .await
+        .expect("run stops on shutdown")
+        .unwrap();
+}
