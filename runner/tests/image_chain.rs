@@ -1353,7 +1353,14 @@ async fn digest_reflection_policies_follow_the_registry() {
     assert!(matches!(out, Outcome::NotReady(_)), "{out:?}");
     let (status, reason, msg) = ready_of(&always.conditions);
     assert_eq!(status, ConditionStatus::False);
-    assert_eq!(reason, "ReadOperationFailed");
+    assert_eq!(reason, "Failed");
+    // Retried, not stalled.
+    assert!(
+        find_condition(&always.conditions, "Stalled")
+            .is_none_or(|c| c.status != ConditionStatus::True),
+        "{:?}",
+        always.conditions
+    );
     assert!(
         msg.starts_with(&format!("failed fetching digest of {image}:1.0.0: "))
             && msg.contains("404"),
@@ -1369,7 +1376,7 @@ async fn digest_reflection_policies_follow_the_registry() {
     let (out, always) = reconcile("always").await;
     assert!(matches!(out, Outcome::NotReady(_)), "{out:?}");
     let (_, reason, msg) = ready_of(&always.conditions);
-    assert_eq!(reason, "ReadOperationFailed");
+    assert_eq!(reason, "Failed");
     assert!(
         msg.starts_with(&format!("failed fetching digest of {image}:1.0.0: ")),
         "{msg}"

@@ -16,8 +16,10 @@
 //! Ready=False, Stalled=True `IntervalNotConfigured`). The lookup uses the ImageRepository's
 //! credentials (`secretRef`, `provider`) and is bounded by its `spec.timeout` (default its
 //! `interval`). A digest change with the same tag is a new `latestRef` (a
-//! `LatestImageChanged` event for the automations). A failed lookup is Ready=False with the
-//! registry error's reason and `failed fetching digest of <name>:<tag>: …`; `latestRef` kept.
+//! `LatestImageChanged` event for the automations). A failed lookup (credentials, registry
+//! down, 404 for the tag) is Ready=False `Failed` (as Flux, which returns the error from the
+//! reconcile) with `failed fetching digest of <name>:<tag>: <registry error>`, retried,
+//! `latestRef` kept.
 
 use std::time::Duration;
 
@@ -167,14 +169,16 @@ pub async fn reconcile(ctx: &Context, policy: &ImagePolicy) -> Result<Outcome, E
                                 latest.digest = Some(d);
                                 Ok(latest)
                             }
-                            Err(f) => Err(Failure {
-                                message: format!(
+                            // Flux returns the lookup error from the reconcile: Ready=False
+                            // `Failed`, not stalled (retried), whatever the registry said.
+                            Err(f) => Err(Failure::retry(
+                                reason::FAILED,
+                                format!(
                                     "failed fetching digest of {}: {}",
                                     image_ref_string(&latest),
                                     f.message
                                 ),
-                                ..f
-                            }),
+                            )),
                         }
                     }
                 }
