@@ -1472,7 +1472,10 @@ async fn drift_detection_warns_corrects_and_ignores() {
         .patch(
             "drift",
             &edit,
-            &Patch::Merge(json!({"spec": {"replicas": 3}})),
+            &Patch::Merge(json!({
+                "metadata": {"annotations": {"meta.helm.sh/release-name": "other", "team": "ops"}},
+                "spec": {"replicas": 3},
+            })),
         )
         .await
         .unwrap();
@@ -1498,11 +1501,16 @@ async fn drift_detection_warns_corrects_and_ignores() {
             "DriftDetected".to_string(),
             "Cluster state of release flux-system/drift.v1 has drifted from the desired state:\n\
              ConfigMap/flux-system/drift-config changed (0 additions, 1 changes, 0 removals)\n\
-             Deployment/flux-system/drift changed (0 additions, 1 changes, 0 removals)"
+             Deployment/flux-system/drift changed (0 additions, 2 changes, 0 removals)"
                 .to_string()
         )]
     );
-    assert_eq!(replicas(deployments.get("drift").await.unwrap()), 3);
+    let d = deployments.get("drift").await.unwrap();
+    assert_eq!(
+        d.metadata.annotations.clone().unwrap()["meta.helm.sh/release-name"],
+        "other"
+    );
+    assert_eq!(replicas(d), 3);
     assert_eq!(
         greeting(config_maps.get("drift-config").await.unwrap()),
         "edited"
@@ -1535,7 +1543,7 @@ async fn drift_detection_warns_corrects_and_ignores() {
             (
                 "DriftDetected".to_string(),
                 "Cluster state of release flux-system/drift.v1 has drifted from the desired state:\n\
-                 Deployment/flux-system/drift changed (0 additions, 1 changes, 0 removals)"
+                 Deployment/flux-system/drift changed (0 additions, 2 changes, 0 removals)"
                     .to_string()
             ),
             (
@@ -1546,7 +1554,12 @@ async fn drift_detection_warns_corrects_and_ignores() {
             )
         ]
     );
-    assert_eq!(replicas(deployments.get("drift").await.unwrap()), 1);
+    let d = deployments.get("drift").await.unwrap();
+    let annotations = d.metadata.annotations.clone().unwrap();
+    assert_eq!(annotations["meta.helm.sh/release-name"], "drift");
+    // Not the release's: an annotation added by someone else is neither drift nor removed.
+    assert_eq!(annotations["team"], "ops");
+    assert_eq!(replicas(d), 1);
     assert_eq!(
         greeting(config_maps.get("drift-config").await.unwrap()),
         "edited"

@@ -1487,7 +1487,8 @@ pub async fn diff(
             .api(o, &rel.namespace)
             .await
             .map_err(|m| kube_err(o.describe(o.namespace().unwrap_or(&rel.namespace)), m))?;
-        let desired = applied_value(o, &ns, Some((&rel.name, &rel.namespace)));
+        let mut desired = applied_value(o, &ns, Some((&rel.name, &rel.namespace)));
+        drift::normalize(&mut desired);
         let paths = ignore.paths_for(&desired);
         let (live, dry) = if drift::excluded(&desired, &paths) {
             (None, None)
@@ -1544,23 +1545,16 @@ pub struct Correction {
 
 /// Corrects the drift in `set` as helm-controller's `ApplyDiff`, without a new revision:
 /// missing objects are created, changed ones get the live → dry-run patch (so ignored paths
-/// stay as they are), both as `cfg.field_manager`; creations first, each group sorted by
-/// kind, namespace, name. The patch is applied here to a fresh read and written back with
-/// its `resourceVersion` (an update, as Flux's JSON patch is); a concurrent change fails
-/// that object rather than being overwritten.
+/// stay as they are), both as `cfg.field_manager`; creations first, each group in Flux's
+/// kind order ([`drift::correction_order`]). The patch is applied here to a fresh read and
+/// written back with its `resourceVersion` (an update, as Flux's JSON patch is); a
+/// concurrent change fails that object rather than being overwritten.
 pub async fn correct_drift(cfg: &ActionConfig, set: &DiffSet) -> Correction {
     let mut out = Correction::default();
     let mut resolver = Resolver::new(cfg.client.clone());
     let order = |t: DiffType| {
         let mut v: Vec<&ObjectDiff> = set.0.iter().filter(|d| d.ty == t).collect();
-        v.sort_by(|a, b| {
-            (&a.group, &a.kind, &a.namespace, &a.name).cmp(&(
-                &b.group,
-                &b.kind,
-                &b.namespace,
-                &b.name,
-            ))
-        });
+        v.sort_by(|a, b| drift::correction_order(a, b));
         v
     };
     for (ty, d) in order(DiffType::Create)

@@ -11,6 +11,8 @@
 //! keys (core controllers add their own), everything else but `metadata` and `status` counts
 //! fully. So managedFields, resourceVersion, generation, uid and timestamps never count.
 //!
+//! The desired objects are first normalised as Flux's `ssa/normalize` does ([`normalize`]).
+//!
 //! The patch (RFC 6902 operations from live to dry-run) is what correction sends, so an
 //! ignored path is never corrected. Differs from Flux: the patch is computed field by field
 //! and arrays index by index, without `wI2L/jsondiff`'s rationalisation (which may fold
@@ -137,6 +139,56 @@ impl DiffSet {
         }
         lines.join("\n")
     }
+}
+
+/// Kinds applied first, in this order, by `fluxcd/pkg/ssa` (its `IsLessThan`).
+const ORDER_FIRST: [&str; 19] = [
+    "CustomResourceDefinition",
+    "Namespace",
+    "ResourceQuota",
+    "StorageClass",
+    "ServiceAccount",
+    "PodSecurityPolicy",
+    "Role",
+    "ClusterRole",
+    "RoleBinding",
+    "ClusterRoleBinding",
+    "ConfigMap",
+    "Secret",
+    "Service",
+    "LimitRange",
+    "PriorityClass",
+    "Deployment",
+    "StatefulSet",
+    "CronJob",
+    "PodDisruptionBudget",
+];
+
+/// Kinds applied last.
+const ORDER_LAST: [&str; 2] = [
+    "MutatingWebhookConfiguration",
+    "ValidatingWebhookConfiguration",
+];
+
+/// The order in which drift is corrected (within creations, then within patches), as Flux
+/// sorts them: kind rank, group, kind, namespace, name.
+pub fn correction_order(a: &ObjectDiff, b: &ObjectDiff) -> std::cmp::Ordering {
+    let rank = |k: &str| -> i64 {
+        if let Some(i) = ORDER_FIRST.iter().position(|x| *x == k) {
+            i as i64 - ORDER_FIRST.len() as i64
+        } else if let Some(i) = ORDER_LAST.iter().position(|x| *x == k) {
+            1 + i as i64
+        } else {
+            0
+        }
+    };
+    (rank(&a.kind), &a.group, &a.kind, &a.namespace, &a.name).cmp(&(
+        rank(&b.kind),
+        &b.group,
+        &b.kind,
+        &b.namespace,
+        &b.name,
+    ))
 }
 
 /// One label/annotation selector requirement (Kubernetes selector syntax).
@@ -330,6 +382,79 @@ impl IgnoreRules {
             .filter(|(t, _)| t.as_ref().is_none_or(|t| t.matches(obj)))
             .flat_map(|(_, p)| p.iter().cloned())
             .collect()
+    }
+}
+
+/// Flux's normalisation of a release object before its dry-run (`ssa/normalize`): container
+/// and Service ports without a `protocol` get `TCP` (the list key the server defaults, so a
+/// dry-run does not see a second port), and a Secret's `stringData` moves into `data`
+/// (base64) as the server stores it. (Flux skips Role and ClusterRole; nothing here touches
+/// them.)
+pub fn normalize(desired: &mut Value) {
+    use base64::Engine as _;
+    let kind = desired
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let pod_spec = match kind.as_str() {
+        "Pod" => Some("/spec"),
+        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => {
+            Some("/spec/template/spec")
+        }
+        "CronJob" => Some("/spec/jobTemplate/spec/template/spec"),
+        _ => None,
+    };
+    let default_tcp = |ports: Option<&mut Value>| {
+        for p in ports
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_object_mut)
+        {
+            if p.get("protocol")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+            {
+                p.insert("protocol".into(), Value::String("TCP".into()));
+            }
+        }
+    };
+    if let Some(ptr) = pod_spec {
+        let containers = desired
+            .pointer_mut(&format!("{ptr}/containers"))
+            .and_then(Value::as_array_mut);
+        for c in containers.into_iter().flatten() {
+            default_tcp(c.get_mut("ports"));
+        }
+    }
+    if kind == "Service" {
+        default_tcp(desired.pointer_mut("/spec/ports"));
+    }
+    let core = desired.get("apiVersion").and_then(Value::as_str) == Some("v1");
+    if kind == "Secret"
+        && core
+        && let Some(obj) = desired.as_object_mut()
+        && let Some(Value::Object(string_data)) = obj.remove("stringData")
+    {
+        let data = obj
+            .entry("data")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if !data.is_object() {
+            *data = Value::Object(Default::default());
+        }
+        if let Some(d) = data.as_object_mut() {
+            for (k, v) in string_data {
+                let text = v
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string());
+                d.insert(
+                    k,
+                    Value::String(base64::engine::general_purpose::STANDARD.encode(text)),
+                );
+            }
+        }
     }
 }
 
@@ -656,6 +781,73 @@ mod tests {
         assert!(
             bad(json!([{"paths": ["/a"], "target": {"labelSelector": "a in b"}}]))
                 .contains("labelSelector")
+        );
+    }
+
+    #[test]
+    fn normalize_defaults_port_protocols_and_moves_string_data() {
+        let mut d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"template": {"spec": {
+            "containers": [{"name": "a", "ports": [{"containerPort": 80}, {"containerPort": 53, "protocol": "UDP"}]}],
+            "initContainers": [{"name": "i", "ports": [{"containerPort": 1}]}]}}}});
+        normalize(&mut d);
+        assert_eq!(
+            d["spec"]["template"]["spec"]["containers"][0]["ports"],
+            json!([{"containerPort": 80, "protocol": "TCP"}, {"containerPort": 53, "protocol": "UDP"}])
+        );
+        // Flux defaults `containers` only.
+        assert_eq!(
+            d["spec"]["template"]["spec"]["initContainers"][0]["ports"],
+            json!([{"containerPort": 1}])
+        );
+        let mut svc =
+            json!({"apiVersion": "v1", "kind": "Service", "spec": {"ports": [{"port": 80}]}});
+        normalize(&mut svc);
+        assert_eq!(svc["spec"]["ports"][0]["protocol"], "TCP");
+        let mut s = json!({"apiVersion": "v1", "kind": "Secret",
+            "data": {"a": "eA=="}, "stringData": {"b": "hello"}});
+        normalize(&mut s);
+        assert_eq!(
+            s,
+            json!({"apiVersion": "v1", "kind": "Secret",
+            "data": {"a": "eA==", "b": "aGVsbG8="}})
+        );
+    }
+
+    #[test]
+    fn corrections_run_in_flux_kind_order() {
+        let d = |group: &str, kind: &str, name: &str| ObjectDiff {
+            group: group.into(),
+            kind: kind.into(),
+            namespace: "ns".into(),
+            name: name.into(),
+            desired: json!({}),
+            ty: DiffType::Update,
+            patch: vec![],
+        };
+        let mut v = [
+            d(
+                "admissionregistration.k8s.io",
+                "ValidatingWebhookConfiguration",
+                "w",
+            ),
+            d("apps", "Deployment", "b"),
+            d("example.com", "Widget", "x"),
+            d("apps", "Deployment", "a"),
+            d("", "ConfigMap", "c"),
+            d("", "Namespace", "n"),
+        ];
+        v.sort_by(correction_order);
+        let names: Vec<String> = v.iter().map(ObjectDiff::resource_name).collect();
+        assert_eq!(
+            names,
+            [
+                "Namespace/ns/n",
+                "ConfigMap/ns/c",
+                "Deployment/ns/a",
+                "Deployment/ns/b",
+                "Widget/ns/x",
+                "ValidatingWebhookConfiguration/ns/w"
+            ]
         );
     }
 
