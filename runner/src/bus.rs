@@ -48,9 +48,9 @@ pub enum EventKind {
     },
     /// An ImagePolicy's `latestRef` changed.
     LatestImageChanged {
-        /// `name:tag` now.
+        /// `name:tag` now, with `@<digest>` when the policy reflects digests.
         image: String,
-        /// `name:tag` before, if any.
+        /// The same form before, if any.
         previous: Option<String>,
     },
     /// An ImageUpdateAutomation pushed a commit to its GitRepository's remote.
