@@ -1559,6 +1559,19 @@ async fn drift_detection_warns_corrects_and_ignores() {
     assert_eq!(annotations["meta.helm.sh/release-name"], "drift");
     // Not the release's: an annotation added by someone else is neither drift nor removed.
     assert_eq!(annotations["team"], "ops");
+    // The correction keeps the recorded field owners (the next upgrade applies over them).
+    let managers: Vec<String> = d
+        .metadata
+        .managed_fields
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|m| m.manager)
+        .collect();
+    assert!(
+        managers.iter().any(|m| m == "helm-controller"),
+        "{managers:?}"
+    );
     assert_eq!(replicas(d), 1);
     assert_eq!(
         greeting(config_maps.get("drift-config").await.unwrap()),
