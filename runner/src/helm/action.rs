@@ -34,6 +34,10 @@
 //! does not list is asked as Helm's client asks an empty resource (`/api`, `/api/<name>`).
 //! Difference: a render that failed while a lookup failed is [`ActionError::Lookup`] (the
 //! cluster's fault, retried) rather than [`ActionError::Render`].
+//!
+//! Drift (helm-controller's, not Helm's): [`diff`] dry-runs every object of a stored release
+//! against the cluster and [`correct_drift`] puts drifted objects back without a new revision;
+//! the comparison itself is [`super::drift`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
