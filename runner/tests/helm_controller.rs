@@ -1436,7 +1436,7 @@ async fn post_renderers_common_metadata_and_create_namespace() {
 /// deleted object is recreated.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn drift_detection_warns_corrects_and_ignores() {
-    let (_server, client) = cluster().await;
+    let (server, client) = cluster().await;
     let cache = tempfile::tempdir().unwrap();
     let ctx = Context::new(client.clone(), cache.path()).unwrap();
     let mut events = ctx.bus.subscribe();
@@ -1573,6 +1573,18 @@ async fn drift_detection_warns_corrects_and_ignores() {
         "{managers:?}"
     );
     assert_eq!(replicas(d), 1);
+    // Corrected with a patch, as helm-controller does: the runner's RBAC has no `update` there.
+    let writes: Vec<String> = server
+        .audit_entries()
+        .into_iter()
+        .filter(|e| e.resource == "deployments" && e.name == "drift")
+        .filter(|e| matches!(e.verb.as_str(), "update" | "patch"))
+        .map(|e| e.verb)
+        .collect();
+    assert!(
+        !writes.is_empty() && writes.iter().all(|v| v == "patch"),
+        "{writes:?}"
+    );
     assert_eq!(
         greeting(config_maps.get("drift-config").await.unwrap()),
         "edited"

@@ -1607,21 +1607,16 @@ async fn correct_one(
             .map(|_| ())
             .map_err(|e| kube_message(&e));
     }
-    let live = api
-        .get_opt(&d.name)
-        .await
-        .map_err(|e| kube_message(&e))?
-        .ok_or_else(|| "not found".to_string())?;
-    let mut v = serde_json::to_value(live).map_err(|e| e.to_string())?;
+    // A JSON patch, as helm-controller sends: the verb is `patch` (no `update` in the runner's
+    // RBAC), and only the drifted fields are written, so ignored paths and other managers'
+    // fields stay as they are.
     let ops = J::Array(d.patch.iter().map(drift::Op::to_json).collect());
     let patch: json_patch::Patch = serde_json::from_value(ops).map_err(|e| e.to_string())?;
-    json_patch::patch(&mut v, &patch).map_err(|e| e.to_string())?;
-    // Without managedFields the server keeps (and updates) the recorded owners.
-    if let Some(m) = v.get_mut("metadata").and_then(J::as_object_mut) {
-        m.remove("managedFields");
-    }
-    let body: DynamicObject = serde_json::from_value(v).map_err(|e| e.to_string())?;
-    api.replace(&d.name, &pp, &body)
+    let pp = PatchParams {
+        field_manager: Some(cfg.field_manager.clone()),
+        ..PatchParams::default()
+    };
+    api.patch(&d.name, &pp, &Patch::<()>::Json(patch))
         .await
         .map(|_| ())
         .map_err(|e| kube_message(&e))
