@@ -24,6 +24,8 @@ use serde_json::Value;
 
 use proto::flux::meta::{IgnoreRule, Selector};
 
+use crate::kustomize::select::Requirements;
+
 /// Label or annotation that takes an object out of drift detection (value `disabled`).
 pub const DRIFT_DETECTION_KEY: &str = "helm.toolkit.fluxcd.io/driftDetection";
 
@@ -191,17 +193,6 @@ pub fn correction_order(a: &ObjectDiff, b: &ObjectDiff) -> std::cmp::Ordering {
     ))
 }
 
-/// One label/annotation selector requirement (Kubernetes selector syntax).
-#[derive(Debug, Clone, PartialEq)]
-enum Req {
-    Eq(String, String),
-    NotEq(String, String),
-    In(String, Vec<String>),
-    NotIn(String, Vec<String>),
-    Exists(String),
-    NotExists(String),
-}
-
 /// A compiled `target`: anchored regular expressions and selectors, as `jsondiff.SelectorRegex`.
 #[derive(Debug, Clone)]
 struct Target {
@@ -210,8 +201,8 @@ struct Target {
     kind: Option<Regex>,
     name: Option<Regex>,
     namespace: Option<Regex>,
-    labels: Vec<Req>,
-    annotations: Vec<Req>,
+    labels: Requirements,
+    annotations: Requirements,
 }
 
 /// The compiled `driftDetection.ignore[]` rules.
@@ -233,87 +224,12 @@ fn regex(field: &str, v: &Option<String>) -> Result<Option<Regex>, DriftError> {
     }
 }
 
-fn split_top(text: &str) -> Vec<String> {
-    let (mut out, mut cur, mut depth) = (Vec::new(), String::new(), 0i32);
-    for c in text.chars() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            ',' if depth == 0 => {
-                out.push(std::mem::take(&mut cur));
-                continue;
-            }
-            _ => {}
-        }
-        cur.push(c);
-    }
-    out.push(cur);
-    out
-}
-
-fn requirements(field: &str, v: &Option<String>) -> Result<Vec<Req>, DriftError> {
-    let Some(text) = v.as_deref().filter(|t| !t.trim().is_empty()) else {
-        return Ok(Vec::new());
-    };
-    let bad = |m: &str| DriftError {
+fn requirements(field: &str, v: &Option<String>) -> Result<Requirements, DriftError> {
+    let text = v.as_deref().unwrap_or("");
+    Requirements::parse(text).map_err(|message| DriftError {
         field: field.to_string(),
         value: text.to_string(),
-        message: m.to_string(),
-    };
-    let set = |rest: &str| -> Result<Vec<String>, DriftError> {
-        let inner = rest
-            .trim()
-            .strip_prefix('(')
-            .and_then(|r| r.strip_suffix(')'))
-            .ok_or_else(|| bad("expected a set like `key in (a,b)`"))?;
-        Ok(inner.split(',').map(|s| s.trim().to_string()).collect())
-    };
-    let mut out = Vec::new();
-    for part in split_top(text) {
-        let p = part.trim();
-        if p.is_empty() {
-            return Err(bad(
-                "has an empty requirement; expected e.g. `app=web,tier!=db`",
-            ));
-        }
-        let words: Vec<&str> = p.splitn(2, char::is_whitespace).collect();
-        if let [key, rest] = words.as_slice() {
-            let rest = rest.trim_start();
-            if let Some(r) = rest.strip_prefix("notin") {
-                out.push(Req::NotIn(key.to_string(), set(r)?));
-                continue;
-            }
-            if let Some(r) = rest.strip_prefix("in") {
-                out.push(Req::In(key.to_string(), set(r)?));
-                continue;
-            }
-        }
-        if let Some((k, v)) = p.split_once("!=") {
-            out.push(Req::NotEq(k.trim().into(), v.trim().into()));
-        } else if let Some((k, v)) = p.split_once("==").or_else(|| p.split_once('=')) {
-            out.push(Req::Eq(k.trim().into(), v.trim().into()));
-        } else if let Some(k) = p.strip_prefix('!') {
-            out.push(Req::NotExists(k.trim().into()));
-        } else if p.contains(char::is_whitespace) {
-            return Err(bad(
-                "expected `key=value`, `key!=value`, `key in (…)`, `key notin (…)`, `key` or `!key`",
-            ));
-        } else {
-            out.push(Req::Exists(p.into()));
-        }
-    }
-    Ok(out)
-}
-
-fn holds(reqs: &[Req], map: Option<&Value>) -> bool {
-    let get = |k: &str| map.and_then(|m| m.get(k)).and_then(Value::as_str);
-    reqs.iter().all(|r| match r {
-        Req::Eq(k, v) => get(k) == Some(v.as_str()),
-        Req::NotEq(k, v) => get(k) != Some(v.as_str()),
-        Req::In(k, vs) => get(k).is_some_and(|x| vs.iter().any(|v| v == x)),
-        Req::NotIn(k, vs) => get(k).is_none_or(|x| !vs.iter().any(|v| v == x)),
-        Req::Exists(k) => get(k).is_some(),
-        Req::NotExists(k) => get(k).is_none(),
+        message,
     })
 }
 
@@ -344,8 +260,8 @@ impl Target {
             && m(&self.group, group)
             && m(&self.version, version)
             && m(&self.kind, s("/kind"))
-            && holds(&self.labels, obj.pointer("/metadata/labels"))
-            && holds(&self.annotations, obj.pointer("/metadata/annotations"))
+            && self.labels.holds(obj.pointer("/metadata/labels"))
+            && self.annotations.holds(obj.pointer("/metadata/annotations"))
     }
 }
 

@@ -20,7 +20,7 @@
 mod build;
 mod fs;
 mod generate;
-mod select;
+pub(crate) mod select;
 mod smp;
 mod substitute;
 mod transform;

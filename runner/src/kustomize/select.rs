@@ -14,11 +14,11 @@ pub(crate) struct Selector {
     kind: Option<Regex>,
     name: Option<Regex>,
     namespace: Option<Regex>,
-    labels: Vec<Requirement>,
-    annotations: Vec<Requirement>,
+    labels: Requirements,
+    annotations: Requirements,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq)]
 enum Requirement {
     Eq(String, String),
     NotEq(String, String),
@@ -48,8 +48,12 @@ impl Selector {
                 "kind" => s.kind = re()?,
                 "name" => s.name = re()?,
                 "namespace" => s.namespace = re()?,
-                "labelSelector" => s.labels = parse_requirements(&fk, text)?,
-                "annotationSelector" => s.annotations = parse_requirements(&fk, text)?,
+                "labelSelector" => {
+                    s.labels = Requirements::parse(text).map_err(|m| fk.invalid(m))?
+                }
+                "annotationSelector" => {
+                    s.annotations = Requirements::parse(text).map_err(|m| fk.invalid(m))?
+                }
                 other => {
                     return Err(fk.invalid(format!(
                         "unknown target field {other}; expected group, version, kind, name, namespace, labelSelector or annotationSelector"
@@ -81,83 +85,141 @@ impl Selector {
         if !m(&self.group, g) || !m(&self.version, v) || !m(&self.kind, r.kind()) {
             return false;
         }
-        let meta = |field: &str| {
-            r.obj
-                .get("metadata")
-                .and_then(|m| m.get(field))
-                .cloned()
-                .unwrap_or(Value::Null)
-        };
-        holds(&self.labels, &meta("labels")) && holds(&self.annotations, &meta("annotations"))
+        self.labels.holds(r.obj.pointer("/metadata/labels"))
+            && self
+                .annotations
+                .holds(r.obj.pointer("/metadata/annotations"))
     }
 }
 
-fn holds(reqs: &[Requirement], map: &Value) -> bool {
-    let get = |k: &str| map.get(k).and_then(Value::as_str);
-    reqs.iter().all(|r| match r {
-        Requirement::Eq(k, v) => get(k) == Some(v.as_str()),
-        Requirement::NotEq(k, v) => get(k) != Some(v.as_str()),
-        Requirement::In(k, vs) => get(k).is_some_and(|x| vs.iter().any(|v| v == x)),
-        Requirement::NotIn(k, vs) => get(k).is_none_or(|x| !vs.iter().any(|v| v == x)),
-        Requirement::Exists(k) => get(k).is_some(),
-        Requirement::NotExists(k) => get(k).is_none(),
-    })
+/// Kubernetes label-selector requirements (`a=b,c!=d,e in (x,y),f notin (z),g,!h`), as
+/// `labels.Parse` reads them. Shared by kustomize patch targets and HelmRelease
+/// drift-ignore targets.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Requirements(Vec<Requirement>);
+
+impl Requirements {
+    /// Parses a selector; blank text selects everything. The error says what is wrong with
+    /// which requirement (the caller names the field).
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+        if text.trim().is_empty() {
+            return Ok(Self::default());
+        }
+        let set = |p: &str, rest: &str| -> Result<Vec<String>, String> {
+            let inner = rest
+                .trim()
+                .strip_prefix('(')
+                .and_then(|r| r.strip_suffix(')'))
+                .ok_or_else(|| format!("{p:?}: expected a set like `key in (a,b)`"))?;
+            Ok(inner
+                .split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect())
+        };
+        let mut out = Vec::new();
+        for part in split_top(text) {
+            let p = part.trim();
+            if p.is_empty() {
+                return Err("has an empty requirement; expected e.g. `app=web,tier!=db`".into());
+            }
+            if let [key, rest] = p.splitn(2, char::is_whitespace).collect::<Vec<_>>()[..] {
+                let rest = rest.trim_start();
+                if let Some(r) = rest.strip_prefix("notin") {
+                    out.push(Requirement::NotIn(key.to_owned(), set(p, r)?));
+                    continue;
+                }
+                if let Some(r) = rest.strip_prefix("in") {
+                    out.push(Requirement::In(key.to_owned(), set(p, r)?));
+                    continue;
+                }
+            }
+            if let Some((k, v)) = p.split_once("!=") {
+                out.push(Requirement::NotEq(k.trim().into(), v.trim().into()));
+            } else if let Some((k, v)) = p.split_once("==").or_else(|| p.split_once('=')) {
+                out.push(Requirement::Eq(k.trim().into(), v.trim().into()));
+            } else if let Some(k) = p.strip_prefix('!') {
+                out.push(Requirement::NotExists(k.trim().into()));
+            } else if p.contains([' ', '\t', '(', ')']) {
+                return Err(format!(
+                    "{p:?} is not a selector requirement; expected `key=value`, `key!=value`, `key in (a,b)`, `key notin (a)`, `key` or `!key`"
+                ));
+            } else {
+                out.push(Requirement::Exists(p.into()));
+            }
+        }
+        Ok(Self(out))
+    }
+
+    /// Whether a labels (or annotations) map satisfies every requirement.
+    pub(crate) fn holds(&self, map: Option<&Value>) -> bool {
+        let get = |k: &str| map.and_then(|m| m.get(k)).and_then(Value::as_str);
+        self.0.iter().all(|r| match r {
+            Requirement::Eq(k, v) => get(k) == Some(v.as_str()),
+            Requirement::NotEq(k, v) => get(k) != Some(v.as_str()),
+            Requirement::In(k, vs) => get(k).is_some_and(|x| vs.iter().any(|v| v == x)),
+            Requirement::NotIn(k, vs) => get(k).is_none_or(|x| !vs.iter().any(|v| v == x)),
+            Requirement::Exists(k) => get(k).is_some(),
+            Requirement::NotExists(k) => get(k).is_none(),
+        })
+    }
 }
 
-/// `a=b,c!=d,e in (x,y),f notin (z),g,!h`.
-fn parse_requirements(f: &Field<'_>, text: &str) -> Result<Vec<Requirement>, Error> {
-    let mut parts = Vec::new();
-    let mut depth = 0;
-    let mut cur = String::new();
+/// Splits at commas outside parentheses (`a in (x,y),b` is two requirements).
+fn split_top(text: &str) -> Vec<String> {
+    let (mut out, mut cur, mut depth) = (Vec::new(), String::new(), 0i32);
     for c in text.chars() {
         match c {
             '(' => depth += 1,
             ')' => depth -= 1,
             ',' if depth == 0 => {
-                parts.push(std::mem::take(&mut cur));
+                out.push(std::mem::take(&mut cur));
                 continue;
             }
             _ => {}
         }
         cur.push(c);
     }
-    parts.push(cur);
-    let bad = |p: &str| {
-        f.invalid(format!("{p:?} is not a selector requirement (expected k=v, k!=v, k in (a,b), k notin (a), k or !k)"))
-    };
-    let mut out = Vec::new();
-    for p in parts.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
-        let set = |rest: &str| -> Option<Vec<String>> {
-            let inner = rest.trim().strip_prefix('(')?.strip_suffix(')')?;
-            Some(
-                inner
-                    .split(',')
-                    .map(|s| s.trim().to_owned())
-                    .filter(|s| !s.is_empty())
-                    .collect(),
-            )
-        };
-        if let Some((k, v)) = p.split_once("!=") {
-            out.push(Requirement::NotEq(k.trim().into(), v.trim().into()));
-        } else if let Some((k, v)) = p.split_once("==").or_else(|| p.split_once('=')) {
-            out.push(Requirement::Eq(k.trim().into(), v.trim().into()));
-        } else if let Some((k, rest)) = p.split_once(" notin ") {
-            out.push(Requirement::NotIn(
-                k.trim().into(),
-                set(rest).ok_or_else(|| bad(p))?,
-            ));
-        } else if let Some((k, rest)) = p.split_once(" in ") {
-            out.push(Requirement::In(
-                k.trim().into(),
-                set(rest).ok_or_else(|| bad(p))?,
-            ));
-        } else if let Some(k) = p.strip_prefix('!') {
-            out.push(Requirement::NotExists(k.trim().into()));
-        } else if !p.contains([' ', '(', ')']) {
-            out.push(Requirement::Exists(p.into()));
-        } else {
-            return Err(bad(p));
+    out.push(cur);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::Requirements;
+    use serde_json::json;
+
+    #[test]
+    fn requirements_parse_and_hold_as_kubernetes_selectors() {
+        let r = Requirements::parse(
+            "app=web, tier!=db,env in (prod, staging),zone notin(a),team,!legacy",
+        )
+        .unwrap();
+        let map = json!({"app": "web", "tier": "api", "env": "prod", "zone": "b", "team": "x"});
+        assert!(r.holds(Some(&map)));
+        for (k, v) in [
+            ("tier", "db"),
+            ("env", "dev"),
+            ("zone", "a"),
+            ("legacy", "1"),
+        ] {
+            let mut m = map.clone();
+            m[k] = json!(v);
+            assert!(!r.holds(Some(&m)), "{k}={v}");
         }
+        assert!(!r.holds(None));
+        assert!(Requirements::parse("  ").unwrap().holds(None));
+        assert!(
+            Requirements::parse("a==b")
+                .unwrap()
+                .holds(Some(&json!({"a": "b"})))
+        );
+        let e = Requirements::parse("a=b,").unwrap_err();
+        assert!(e.contains("empty requirement"), "{e}");
+        let e = Requirements::parse("a b").unwrap_err();
+        assert!(e.contains("\"a b\" is not a selector requirement"), "{e}");
+        let e = Requirements::parse("a in x").unwrap_err();
+        assert!(e.contains("expected a set"), "{e}");
     }
-    Ok(out)
 }
