@@ -34,6 +34,9 @@ LABEL org.opencontainers.image.title="flux-runner" \
       org.opencontainers.image.licenses="Apache-2.0"
 # Vendored OpenSSL (libgit2's HTTPS) looks for CA certificates here.
 ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
+# Helm renders run on blocking threads; without a cap glibc keeps a malloc arena per thread
+# (about 5 MiB of idle RSS with 250 HelmReleases, BENCHMARKS.md P7).
+ENV MALLOC_ARENA_MAX=2
 COPY --from=builder /out/flux-runner /usr/local/bin/flux-runner
 # distroless's nonroot user, numeric so that the kubelet can enforce runAsNonRoot.
 USER 65532:65532
