@@ -38,7 +38,7 @@ use proto::flux::source::GitRepository;
 use runner::context::Context;
 use runner::controller::{Outcome, image_policy, image_repository, image_update_automation};
 use serde_json::json;
-use support::{Guard, basic, git, seed_repo, serve_git_http};
+use support::{Guard, basic, create, get, git, seed_repo, serve_git_http};
 use tests::apiserver::{Options as ServerOptions, RunningApiServer};
 
 const NS: &str = "flux-system";
@@ -120,34 +120,6 @@ async fn cluster(sim_delay: Duration) -> (RunningApiServer, Client) {
     .await
 }
 
-async fn create<K>(client: &Client, obj: serde_json::Value)
-where
-    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + serde::Serialize
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
-{
-    let obj: K = serde_json::from_value(obj).unwrap();
-    Api::<K>::namespaced(client.clone(), NS)
-        .create(&PostParams::default(), &obj)
-        .await
-        .unwrap();
-}
-
-async fn get<K>(client: &Client, name: &str) -> K
-where
-    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
-{
-    Api::<K>::namespaced(client.clone(), NS)
-        .get(name)
-        .await
-        .unwrap()
-}
-
 /// The GitRepository `config` (push auth from Secret `git-auth`), the ImageRepository and
 /// numerical ImagePolicy `app` on `image`, and the automation `auto` writing `update_path`
 /// with a message naming the new tags.
@@ -166,6 +138,7 @@ async fn image_objects(client: &Client, git_url: &str, image: &str, update_path:
         .unwrap();
     create::<GitRepository>(
         client,
+        NS,
         json!({
             "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
             "metadata": {"name": "config", "namespace": NS},
@@ -176,6 +149,7 @@ async fn image_objects(client: &Client, git_url: &str, image: &str, update_path:
     .await;
     create::<ImageRepository>(
         client,
+        NS,
         json!({
             "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageRepository",
             "metadata": {"name": "app", "namespace": NS},
@@ -185,6 +159,7 @@ async fn image_objects(client: &Client, git_url: &str, image: &str, update_path:
     .await;
     create::<ImagePolicy>(
         client,
+        NS,
         json!({
             "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImagePolicy",
             "metadata": {"name": "app", "namespace": NS},
@@ -194,6 +169,7 @@ async fn image_objects(client: &Client, git_url: &str, image: &str, update_path:
     .await;
     create::<ImageUpdateAutomation>(
         client,
+        NS,
         json!({
             "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageUpdateAutomation",
             "metadata": {"name": "auto", "namespace": NS},
@@ -441,22 +417,22 @@ fn check_update_log(bare: &Path, log: &Path) -> Result<(usize, usize), String> {
 }
 
 async fn reconcile_repo(ctx: &Context, client: &Client) -> Outcome {
-    let r: ImageRepository = get(client, "app").await;
+    let r: ImageRepository = get(client, NS, "app").await;
     image_repository::reconcile(ctx, &r).await.unwrap()
 }
 
 async fn reconcile_policy(ctx: &Context, client: &Client) -> Outcome {
-    let p: ImagePolicy = get(client, "app").await;
+    let p: ImagePolicy = get(client, NS, "app").await;
     image_policy::reconcile(ctx, &p).await.unwrap()
 }
 
 async fn reconcile_auto(ctx: &Context, client: &Client) -> Outcome {
-    let a: ImageUpdateAutomation = get(client, "auto").await;
+    let a: ImageUpdateAutomation = get(client, NS, "auto").await;
     image_update_automation::reconcile(ctx, &a).await.unwrap()
 }
 
 async fn policy_tag(client: &Client) -> Option<String> {
-    get::<ImagePolicy>(client, "app")
+    get::<ImagePolicy>(client, NS, "app")
         .await
         .status
         .and_then(|s| s.latest_ref)
@@ -552,7 +528,7 @@ async fn registry_round(
     new_tag: &str,
 ) -> Result<(), String> {
     let before = commits(bare);
-    let last_scan = get::<ImageRepository>(client, "app")
+    let last_scan = get::<ImageRepository>(client, NS, "app")
         .await
         .status
         .and_then(|s| s.last_scan_result);
@@ -581,7 +557,7 @@ async fn registry_round(
         fault.expect_in_message(),
         f.message
     );
-    let status = get::<ImageRepository>(client, "app")
+    let status = get::<ImageRepository>(client, NS, "app")
         .await
         .status
         .unwrap_or_default();
@@ -852,7 +828,7 @@ async fn competing_pusher_rounds() {
                 ours.ends_with(&format!("fluxbot auto: {tag}")),
                 "tip is not the automation's commit: {ours}"
             );
-            let status = get::<ImageUpdateAutomation>(&client, "auto")
+            let status = get::<ImageUpdateAutomation>(&client, NS, "auto")
                 .await
                 .status
                 .unwrap_or_default();
@@ -1116,6 +1092,7 @@ async fn kill9_runner_rounds() {
     .await;
     create::<proto::flux::helm::HelmRelease>(
         &client,
+        NS,
         json!({
             "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
             "metadata": {"name": "app", "namespace": NS},
@@ -1216,11 +1193,11 @@ async fn kill9_runner_rounds() {
 /// Where the chain stands (for failure messages): the objects' Ready and trigger fields,
 /// the committed tag and the release Secrets.
 async fn diagnose(client: &Client, bare: &Path) -> String {
-    let repo = get::<ImageRepository>(client, "app").await;
-    let policy = get::<ImagePolicy>(client, "app").await;
-    let auto = get::<ImageUpdateAutomation>(client, "auto").await;
-    let source = get::<GitRepository>(client, "config").await;
-    let hr = get::<proto::flux::helm::HelmRelease>(client, "app").await;
+    let repo = get::<ImageRepository>(client, NS, "app").await;
+    let policy = get::<ImagePolicy>(client, NS, "app").await;
+    let auto = get::<ImageUpdateAutomation>(client, NS, "auto").await;
+    let source = get::<GitRepository>(client, NS, "config").await;
+    let hr = get::<proto::flux::helm::HelmRelease>(client, NS, "app").await;
     let ready = |c: Option<&proto::flux::condition::Condition>| {
         c.map(|c| format!("{:?} {} {}", c.status, c.reason, c.message))
             .unwrap_or_default()
@@ -1273,6 +1250,7 @@ async fn latest_image_changed_is_published_after_the_status_write() {
     let registry = FakeRegistry::start(&["1"]).await;
     create::<ImageRepository>(
         &client,
+        NS,
         json!({
             "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageRepository",
             "metadata": {"name": "app", "namespace": NS},
@@ -1282,6 +1260,7 @@ async fn latest_image_changed_is_published_after_the_status_write() {
     .await;
     create::<ImagePolicy>(
         &client,
+        NS,
         json!({
             "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImagePolicy",
             "metadata": {"name": "app", "namespace": NS},
@@ -1296,7 +1275,7 @@ async fn latest_image_changed_is_published_after_the_status_write() {
         registry.push(&round.to_string());
         reconcile_repo(&ctx, &client).await;
         let mut events = ctx.bus.subscribe();
-        let p: ImagePolicy = get(&client, "app").await;
+        let p: ImagePolicy = get(&client, NS, "app").await;
         let task = {
             let ctx = ctx.clone();
             tokio::spawn(async move { image_policy::reconcile(&ctx, &p).await.unwrap() })

@@ -21,7 +21,7 @@ use runner::bus::EventKind;
 use runner::context::Context;
 use runner::controller::{Outcome, image_policy, image_repository, once};
 use serde_json::json;
-use support::{Guard, Registry, basic, git, seed_repo, serve_git_http};
+use support::{Guard, Registry, basic, create, get, git, seed_repo, serve_git_http};
 use tests::apiserver::{Options as ServerOptions, RunningApiServer};
 
 const NS: &str = "flux-system";
@@ -35,34 +35,6 @@ async fn cluster() -> (RunningApiServer, Client) {
         Some(NS),
     )
     .await
-}
-
-async fn create<K>(client: &Client, obj: serde_json::Value)
-where
-    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + serde::Serialize
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
-{
-    let obj: K = serde_json::from_value(obj).unwrap();
-    Api::<K>::namespaced(client.clone(), NS)
-        .create(&PostParams::default(), &obj)
-        .await
-        .unwrap();
-}
-
-async fn get<K>(client: &Client, name: &str) -> K
-where
-    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
-{
-    Api::<K>::namespaced(client.clone(), NS)
-        .get(name)
-        .await
-        .unwrap()
 }
 
 fn release(image: &str, tag: &str) -> String {
@@ -127,6 +99,7 @@ async fn tags_in_registry_become_one_commit_in_config_repo() {
 
     create::<GitRepository>(
         &client,
+        NS,
         json!({
             "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
             "metadata": {"name": "config", "namespace": NS},
@@ -150,6 +123,7 @@ async fn tags_in_registry_become_one_commit_in_config_repo() {
         .unwrap();
     create::<ImageRepository>(
         &client,
+        NS,
         json!({
             "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageRepository",
             "metadata": {"name": "api", "namespace": NS},
@@ -157,7 +131,7 @@ async fn tags_in_registry_become_one_commit_in_config_repo() {
         }),
     )
     .await;
-    create::<ImagePolicy>(&client, json!({
+    create::<ImagePolicy>(&client,NS, json!({
         "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImagePolicy",
         "metadata": {"name": "api", "namespace": NS},
         "spec": {"imageRepositoryRef": {"name": "api"},
@@ -166,6 +140,7 @@ async fn tags_in_registry_become_one_commit_in_config_repo() {
     })).await;
     create::<ImagePolicy>(
         &client,
+        NS,
         json!({
             "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImagePolicy",
             "metadata": {"name": "broken", "namespace": NS},
@@ -177,6 +152,7 @@ async fn tags_in_registry_become_one_commit_in_config_repo() {
     .await;
     create::<ImageUpdateAutomation>(
         &client,
+        NS,
         json!({
             "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageUpdateAutomation",
             "metadata": {"name": "deepdesk", "namespace": NS},
@@ -209,7 +185,7 @@ async fn tags_in_registry_become_one_commit_in_config_repo() {
     );
 
     // Policy status.
-    let policy: ImagePolicy = get(&client, "api").await;
+    let policy: ImagePolicy = get(&client, NS, "api").await;
     let status = policy.status.clone().unwrap();
     let latest = status.latest_ref.clone().unwrap();
     assert_eq!(latest.tag, "main-bbb2222-1700000300");
@@ -222,7 +198,7 @@ async fn tags_in_registry_become_one_commit_in_config_repo() {
     );
     assert_eq!(status.observed_generation, policy.metadata.generation);
 
-    let broken: ImagePolicy = get(&client, "broken").await;
+    let broken: ImagePolicy = get(&client, NS, "broken").await;
     let bs = broken.status.unwrap();
     let ready = find_condition(&bs.conditions, "Ready").unwrap();
     assert_eq!(ready.status, ConditionStatus::False);
@@ -238,7 +214,7 @@ async fn tags_in_registry_become_one_commit_in_config_repo() {
     assert!(bs.latest_ref.is_none());
 
     // ImageRepository status: Flux's summary, the .sig tag excluded.
-    let repo: ImageRepository = get(&client, "api").await;
+    let repo: ImageRepository = get(&client, NS, "api").await;
     let rs = repo.status.unwrap();
     let scan = rs.last_scan_result.unwrap();
     assert_eq!(scan.tag_count, 4);
@@ -273,7 +249,7 @@ async fn tags_in_registry_become_one_commit_in_config_repo() {
     assert_eq!(author, "fluxbot <flux@deepdesk.com>");
 
     // Automation and GitRepository status follow the push.
-    let auto: ImageUpdateAutomation = get(&client, "deepdesk").await;
+    let auto: ImageUpdateAutomation = get(&client, NS, "deepdesk").await;
     let aus = auto.status.unwrap();
     assert_eq!(aus.last_push_commit.as_deref(), Some(head.as_str()));
     assert!(aus.last_push_time.is_some());
@@ -285,7 +261,7 @@ async fn tags_in_registry_become_one_commit_in_config_repo() {
         find_condition(&aus.conditions, "Ready").unwrap().message,
         "repository up-to-date"
     );
-    let gitrepo: GitRepository = get(&client, "config").await;
+    let gitrepo: GitRepository = get(&client, NS, "config").await;
     let gs = gitrepo.status.unwrap();
     assert_eq!(gs.artifact.unwrap().revision, format!("main@sha1:{head}"));
 
@@ -340,12 +316,12 @@ async fn tags_in_registry_become_one_commit_in_config_repo() {
     registry
         .push_tags("deepdesk/api", &["main-eee5555-1700000400".to_string()], 1)
         .await;
-    let repo: ImageRepository = get(&client, "api").await;
+    let repo: ImageRepository = get(&client, NS, "api").await;
     assert!(matches!(
         image_repository::reconcile(&ctx, &repo).await.unwrap(),
         Outcome::Ready { .. }
     ));
-    let policy: ImagePolicy = get(&client, "api").await;
+    let policy: ImagePolicy = get(&client, NS, "api").await;
     let out = image_policy::reconcile(&ctx, &policy).await.unwrap();
     match out {
         Outcome::Ready { message, .. } => assert_eq!(
@@ -502,6 +478,7 @@ async fn bad_input_is_not_ready_and_pushes_nothing() {
         .unwrap();
     create::<GitRepository>(
         &client,
+        NS,
         json!({
             "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
             "metadata": {"name": "config", "namespace": NS},
@@ -512,6 +489,7 @@ async fn bad_input_is_not_ready_and_pushes_nothing() {
     .await;
     create::<ImageRepository>(
         &client,
+        NS,
         json!({
             "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageRepository",
             "metadata": {"name": "api", "namespace": NS},
@@ -519,7 +497,7 @@ async fn bad_input_is_not_ready_and_pushes_nothing() {
         }),
     )
     .await;
-    create::<ImageRepository>(&client, json!({
+    create::<ImageRepository>(&client,NS, json!({
         "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageRepository",
         "metadata": {"name": "private", "namespace": NS},
         "spec": {"image": format!("{}/deepdesk/private", private.addr), "interval": "5m", "insecure": true},
@@ -527,6 +505,7 @@ async fn bad_input_is_not_ready_and_pushes_nothing() {
     .await;
     create::<ImagePolicy>(
         &client,
+        NS,
         json!({
             "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImagePolicy",
             "metadata": {"name": "api", "namespace": NS},
@@ -538,6 +517,7 @@ async fn bad_input_is_not_ready_and_pushes_nothing() {
     .await;
     create::<ImagePolicy>(
         &client,
+        NS,
         json!({
             "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImagePolicy",
             "metadata": {"name": "every-tag", "namespace": NS},
@@ -547,6 +527,7 @@ async fn bad_input_is_not_ready_and_pushes_nothing() {
     .await;
     create::<ImageUpdateAutomation>(
         &client,
+        NS,
         json!({
             "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageUpdateAutomation",
             "metadata": {"name": "deepdesk", "namespace": NS},
@@ -578,14 +559,14 @@ async fn bad_input_is_not_ready_and_pushes_nothing() {
     );
 
     // The numerical policy names the tag that is not a number.
-    let p: ImagePolicy = get(&client, "every-tag").await;
+    let p: ImagePolicy = get(&client, NS, "every-tag").await;
     let (status, _, message) = ready_of(&p.status.unwrap().conditions);
     assert_eq!(status, ConditionStatus::False);
     assert!(message.contains("'latest'"), "{message}");
 
     // Push refused (wrong password): nothing pushed, the message says why.
     assert_eq!(commits(&bare), seeded);
-    let a: ImageUpdateAutomation = get(&client, "deepdesk").await;
+    let a: ImageUpdateAutomation = get(&client, NS, "deepdesk").await;
     let st = a.status.unwrap();
     let (_, _, message) = ready_of(&st.conditions);
     assert!(
@@ -602,7 +583,7 @@ async fn bad_input_is_not_ready_and_pushes_nothing() {
 
     // The registry goes away: the repository is not Ready with the transport error, its
     // last scan and the policy's latestRef are kept.
-    let before: ImageRepository = get(&client, "api").await;
+    let before: ImageRepository = get(&client, NS, "api").await;
     let last_scan = before.status.clone().unwrap().last_scan_result;
     drop(registry);
     let out = image_repository::reconcile(&ctx, &before).await.unwrap();
@@ -610,14 +591,14 @@ async fn bad_input_is_not_ready_and_pushes_nothing() {
         panic!("{out:?}")
     };
     assert_eq!(f.reason, "ReadOperationFailed");
-    let after: ImageRepository = get(&client, "api").await;
+    let after: ImageRepository = get(&client, NS, "api").await;
     assert_eq!(after.status.unwrap().last_scan_result, last_scan);
-    let p: ImagePolicy = get(&client, "api").await;
+    let p: ImagePolicy = get(&client, NS, "api").await;
     assert!(matches!(
         image_policy::reconcile(&ctx, &p).await.unwrap(),
         Outcome::Ready { .. }
     ));
-    let p: ImagePolicy = get(&client, "api").await;
+    let p: ImagePolicy = get(&client, NS, "api").await;
     assert_eq!(p.status.unwrap().latest_ref.unwrap().tag, "main-aaa-100");
 
     // Commit signing is not supported: Stalled naming the field, nothing committed unsigned.
@@ -638,6 +619,7 @@ async fn bad_input_is_not_ready_and_pushes_nothing() {
     ] {
         create::<ImageUpdateAutomation>(
             &client,
+            NS,
             json!({
                 "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageUpdateAutomation",
                 "metadata": {"name": name, "namespace": NS},
@@ -646,7 +628,7 @@ async fn bad_input_is_not_ready_and_pushes_nothing() {
             }),
         )
         .await;
-        let a: ImageUpdateAutomation = get(&client, name).await;
+        let a: ImageUpdateAutomation = get(&client, NS, name).await;
         let out = runner::controller::image_update_automation::reconcile(&ctx, &a)
             .await
             .unwrap();
@@ -656,7 +638,7 @@ async fn bad_input_is_not_ready_and_pushes_nothing() {
         assert!(f.stalled, "{name}: {f:?}");
         assert_eq!(f.reason, "InvalidSourceConfiguration");
         assert!(f.message.contains(expect), "{name}: {}", f.message);
-        let st = get::<ImageUpdateAutomation>(&client, name)
+        let st = get::<ImageUpdateAutomation>(&client, NS, name)
             .await
             .status
             .unwrap();
@@ -707,6 +689,7 @@ async fn run_chains_new_tag_to_commit_and_source_revision() {
         .unwrap();
     create::<GitRepository>(
         &client,
+        NS,
         json!({
             "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
             "metadata": {"name": "config", "namespace": NS},
@@ -717,6 +700,7 @@ async fn run_chains_new_tag_to_commit_and_source_revision() {
     .await;
     create::<ImageRepository>(
         &client,
+        NS,
         json!({
             "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageRepository",
             "metadata": {"name": "api", "namespace": NS},
@@ -726,6 +710,7 @@ async fn run_chains_new_tag_to_commit_and_source_revision() {
     .await;
     create::<ImagePolicy>(
         &client,
+        NS,
         json!({
             "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImagePolicy",
             "metadata": {"name": "api", "namespace": NS},
@@ -735,7 +720,7 @@ async fn run_chains_new_tag_to_commit_and_source_revision() {
         }),
     )
     .await;
-    create::<ImageUpdateAutomation>(&client, json!({
+    create::<ImageUpdateAutomation>(&client,NS, json!({
         "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageUpdateAutomation",
         "metadata": {"name": "deepdesk", "namespace": NS},
         "spec": {"sourceRef": {"kind": "GitRepository", "name": "config"}, "interval": "1h",
@@ -757,7 +742,7 @@ async fn run_chains_new_tag_to_commit_and_source_revision() {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let head = loop {
         let c = commits(&bare);
-        let repo: GitRepository = get(&client, "config").await;
+        let repo: GitRepository = get(&client, NS, "config").await;
         let revision = repo
             .status
             .and_then(|s| s.artifact)
@@ -795,7 +780,7 @@ async fn run_chains_new_tag_to_commit_and_source_revision() {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let c = commits(&bare);
-        let repo: GitRepository = get(&client, "config").await;
+        let repo: GitRepository = get(&client, NS, "config").await;
         let revision = repo.status.and_then(|s| s.artifact).map(|a| a.revision);
         if c.len() == 3 && revision == Some(format!("main@sha1:{}", c[0])) {
             let content = git(&bare, &["show", &format!("{}:api.yaml", c[0])]);
@@ -808,7 +793,7 @@ async fn run_chains_new_tag_to_commit_and_source_revision() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let repo: ImageRepository = get(&client, "api").await;
+    let repo: ImageRepository = get(&client, NS, "api").await;
     assert_eq!(
         repo.status.unwrap().last_handled_reconcile_at.as_deref(),
         Some("2026-11-25T22:30:00Z")
@@ -829,6 +814,7 @@ async fn run_with_leader_election_has_one_active_replica() {
     // An unreachable registry: every reconcile publishes a Failed event on its runner's bus.
     create::<ImageRepository>(
         &client,
+        NS,
         json!({
             "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageRepository",
             "metadata": {"name": "down", "namespace": NS},
@@ -926,6 +912,7 @@ async fn artifact_dir_serves_the_reconciled_revision() {
     assert!(missing.message.contains("not found"), "{}", missing.message);
     create::<GitRepository>(
         &client,
+        NS,
         json!({
             "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
             "metadata": {"name": "src", "namespace": NS},
@@ -937,7 +924,7 @@ async fn artifact_dir_serves_the_reconciled_revision() {
     let early = artifact_dir(&ctx, NS, "src").await.unwrap_err();
     assert!(early.message.contains("not ready"), "{}", early.message);
 
-    let repo: GitRepository = get(&client, "src").await;
+    let repo: GitRepository = get(&client, NS, "src").await;
     let outcome = git_repository::reconcile(&ctx, &repo).await.unwrap();
     assert!(matches!(outcome, Outcome::Ready { .. }), "{outcome:?}");
     let head = git(&work, &["rev-parse", "HEAD"]);
@@ -952,7 +939,10 @@ async fn artifact_dir_serves_the_reconciled_revision() {
     assert!(!dir.join("deploy/notes.md").exists());
     assert!(!dir.join("README.md").exists() && !dir.join("docs").exists());
     // The status describes that directory.
-    let status = get::<GitRepository>(&client, "src").await.status.unwrap();
+    let status = get::<GitRepository>(&client, NS, "src")
+        .await
+        .status
+        .unwrap();
     let art = status.artifact.unwrap();
     assert_eq!(art.revision, revision);
     assert_eq!(art.digest, tree_digest(&dir).unwrap());
@@ -978,7 +968,7 @@ async fn artifact_dir_serves_the_reconciled_revision() {
 
     // A new commit: a new directory, the previous one kept; a third prunes the first.
     let second = support::commit_and_push_cli(&work, "deploy/app.yaml", "v: 2\n", "two");
-    let repo: GitRepository = get(&client, "src").await;
+    let repo: GitRepository = get(&client, NS, "src").await;
     git_repository::reconcile(&ctx, &repo).await.unwrap();
     let (dir2, rev2) = artifact_dir(&ctx, NS, "src").await.unwrap();
     assert_eq!(rev2, format!("main@sha1:{second}"));
@@ -989,7 +979,7 @@ async fn artifact_dir_serves_the_reconciled_revision() {
     assert!(dir.is_dir(), "the previous artifact is kept");
     tokio::time::sleep(Duration::from_millis(20)).await;
     support::commit_and_push_cli(&work, "deploy/app.yaml", "v: 3\n", "three");
-    let repo: GitRepository = get(&client, "src").await;
+    let repo: GitRepository = get(&client, NS, "src").await;
     git_repository::reconcile(&ctx, &repo).await.unwrap();
     let (dir3, _) = artifact_dir(&ctx, NS, "src").await.unwrap();
     assert!(dir3.is_dir() && dir2.is_dir());
@@ -1004,7 +994,7 @@ async fn artifact_dir_serves_the_reconciled_revision() {
     )
     .await
     .unwrap();
-    let repo: GitRepository = get(&client, "src").await;
+    let repo: GitRepository = get(&client, NS, "src").await;
     let outcome = git_repository::reconcile(&ctx, &repo).await.unwrap();
     assert!(matches!(outcome, Outcome::NotReady(_)), "{outcome:?}");
     let not_ready = artifact_dir(&ctx, NS, "src").await.unwrap_err();
@@ -1088,6 +1078,7 @@ async fn registry_failures_keep_the_last_good_tag_and_commit_nothing() {
         .unwrap();
     create::<GitRepository>(
         &client,
+        NS,
         json!({
             "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
             "metadata": {"name": "config", "namespace": NS},
@@ -1098,6 +1089,7 @@ async fn registry_failures_keep_the_last_good_tag_and_commit_nothing() {
     .await;
     create::<ImageRepository>(
         &client,
+        NS,
         json!({
             "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageRepository",
             "metadata": {"name": "app", "namespace": NS},
@@ -1107,6 +1099,7 @@ async fn registry_failures_keep_the_last_good_tag_and_commit_nothing() {
     .await;
     create::<ImagePolicy>(
         &client,
+        NS,
         json!({
             "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImagePolicy",
             "metadata": {"name": "app", "namespace": NS},
@@ -1116,6 +1109,7 @@ async fn registry_failures_keep_the_last_good_tag_and_commit_nothing() {
     .await;
     create::<ImageUpdateAutomation>(
         &client,
+        NS,
         json!({
             "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageUpdateAutomation",
             "metadata": {"name": "auto", "namespace": NS},
@@ -1133,7 +1127,7 @@ async fn registry_failures_keep_the_last_good_tag_and_commit_nothing() {
     let good = commits(&bare);
     assert_eq!(good.len(), 2, "the good scan made one commit");
     assert!(git(&bare, &["show", "main:app.yaml"]).contains("tag: \"3\""));
-    let last_scan = get::<ImageRepository>(&client, "app")
+    let last_scan = get::<ImageRepository>(&client, NS, "app")
         .await
         .status
         .unwrap()
@@ -1141,7 +1135,7 @@ async fn registry_failures_keep_the_last_good_tag_and_commit_nothing() {
 
     for (m, what) in [(1u8, "503"), (2, "bad JSON"), (3, "timeout")] {
         mode.store(m, Ordering::SeqCst);
-        let repo: ImageRepository = get(&client, "app").await;
+        let repo: ImageRepository = get(&client, NS, "app").await;
         let started = std::time::Instant::now();
         let out = image_repository::reconcile(&ctx, &repo).await.unwrap();
         assert!(
@@ -1162,7 +1156,10 @@ async fn registry_failures_keep_the_last_good_tag_and_commit_nothing() {
             _ => "timed out",
         };
         assert!(f.message.contains(expect), "{what}: {}", f.message);
-        let status = get::<ImageRepository>(&client, "app").await.status.unwrap();
+        let status = get::<ImageRepository>(&client, NS, "app")
+            .await
+            .status
+            .unwrap();
         assert_eq!(status.last_scan_result, last_scan, "{what}: last scan kept");
         let (ready, reason, _) = ready_of(&status.conditions);
         assert_eq!(
@@ -1171,11 +1168,11 @@ async fn registry_failures_keep_the_last_good_tag_and_commit_nothing() {
         );
 
         // The policy keeps its tag; the automation has nothing to commit.
-        let p: ImagePolicy = get(&client, "app").await;
+        let p: ImagePolicy = get(&client, NS, "app").await;
         image_policy::reconcile(&ctx, &p).await.unwrap();
-        let p: ImagePolicy = get(&client, "app").await;
+        let p: ImagePolicy = get(&client, NS, "app").await;
         assert_eq!(p.status.unwrap().latest_ref.unwrap().tag, "3", "{what}");
-        let a: ImageUpdateAutomation = get(&client, "auto").await;
+        let a: ImageUpdateAutomation = get(&client, NS, "auto").await;
         let out = image_update_automation::reconcile(&ctx, &a).await.unwrap();
         assert!(matches!(out, Outcome::Ready { .. }), "{what}: {out:?}");
         assert_eq!(commits(&bare), good, "{what}: no commit");
@@ -1204,6 +1201,7 @@ async fn digest_reflection_policies_follow_the_registry() {
 
     create::<ImageRepository>(
         &client,
+        NS,
         json!({
             "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageRepository",
             "metadata": {"name": "app", "namespace": NS},
@@ -1226,6 +1224,7 @@ async fn digest_reflection_policies_follow_the_registry() {
         }
         create::<ImagePolicy>(
             &client,
+            NS,
             json!({"apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImagePolicy",
                    "metadata": {"name": name, "namespace": NS}, "spec": spec}),
         )
@@ -1236,7 +1235,7 @@ async fn digest_reflection_policies_follow_the_registry() {
     let mut ctx = Context::new(client.clone(), cache.path()).unwrap();
     ctx.force_scan = true;
     let mut events = ctx.bus.subscribe();
-    let repo: ImageRepository = get(&client, "app").await;
+    let repo: ImageRepository = get(&client, NS, "app").await;
     assert!(matches!(
         image_repository::reconcile(&ctx, &repo).await.unwrap(),
         Outcome::Ready { .. }
@@ -1244,9 +1243,9 @@ async fn digest_reflection_policies_follow_the_registry() {
     let reconcile = |name: &'static str| {
         let (client, ctx) = (client.clone(), &ctx);
         async move {
-            let p: ImagePolicy = get(&client, name).await;
+            let p: ImagePolicy = get(&client, NS, name).await;
             let out = image_policy::reconcile(ctx, &p).await.unwrap();
-            let p: ImagePolicy = get(&client, name).await;
+            let p: ImagePolicy = get(&client, NS, name).await;
             (out, p.status.unwrap())
         }
     };
@@ -1431,6 +1430,7 @@ async fn run_reflects_a_repushed_tag_into_digest_markers() {
         .unwrap();
     create::<GitRepository>(
         &client,
+        NS,
         json!({
             "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
             "metadata": {"name": "config", "namespace": NS},
@@ -1441,6 +1441,7 @@ async fn run_reflects_a_repushed_tag_into_digest_markers() {
     .await;
     create::<ImageRepository>(
         &client,
+        NS,
         json!({
             "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageRepository",
             "metadata": {"name": "web", "namespace": NS},
@@ -1450,6 +1451,7 @@ async fn run_reflects_a_repushed_tag_into_digest_markers() {
     .await;
     create::<ImagePolicy>(
         &client,
+        NS,
         json!({
             "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImagePolicy",
             "metadata": {"name": "web", "namespace": NS},
@@ -1459,7 +1461,7 @@ async fn run_reflects_a_repushed_tag_into_digest_markers() {
         }),
     )
     .await;
-    create::<ImageUpdateAutomation>(&client, json!({
+    create::<ImageUpdateAutomation>(&client,NS, json!({
         "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageUpdateAutomation",
         "metadata": {"name": "deepdesk", "namespace": NS},
         "spec": {"sourceRef": {"kind": "GitRepository", "name": "config"}, "interval": "1h",
@@ -1505,7 +1507,7 @@ async fn run_reflects_a_repushed_tag_into_digest_markers() {
         .tag(&reqwest::Client::new(), "deepdesk/web", "2.0.0", &second)
         .await;
     wait_for(3, file(&d2, &format!("{image}:2.0.0@{d2}"))).await;
-    let policy: ImagePolicy = get(&client, "web").await;
+    let policy: ImagePolicy = get(&client, NS, "web").await;
     let status = policy.status.unwrap();
     assert_eq!(
         status.latest_ref.unwrap().digest.as_deref(),

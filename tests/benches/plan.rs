@@ -21,14 +21,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, Patch, PatchParams};
-use serde_json::json;
 use tests::apiserver::{BlockingApiServer, Options};
 use tests::terraform::{PlanOutcome, REQUIRED_PROVIDERS, Workspace};
 
@@ -123,35 +123,7 @@ fn setup_cluster() -> (BlockingApiServer, tokio::runtime::Runtime) {
         .build()
         .unwrap();
     let path = server.kubeconfig_path().to_path_buf();
-    rt.block_on(async {
-        let kc = kube::config::Kubeconfig::read_from(&path).unwrap();
-        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-            .await
-            .unwrap();
-        let client = kube::Client::try_from(cfg).unwrap();
-        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-        for crd in proto::flux::crds().unwrap() {
-            let name = crd.metadata.name.clone().unwrap();
-            crds.patch(
-                &name,
-                &PatchParams::apply("bench").force(),
-                &Patch::Apply(&crd),
-            )
-            .await
-            .unwrap();
-        }
-        let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client);
-        let ns =
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "flux-system"}});
-        namespaces
-            .patch(
-                "flux-system",
-                &PatchParams::apply("bench"),
-                &Patch::Apply(&ns),
-            )
-            .await
-            .unwrap();
-    });
+    rt.block_on(support::flux_client(&path, "flux-system", "bench"));
     (server, rt)
 }
 

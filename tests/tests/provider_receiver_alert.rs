@@ -8,7 +8,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+mod support;
+
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use serde_json::{Value as J, json};
 use sha2::{Digest, Sha256};
@@ -73,35 +74,7 @@ impl Cluster {
             .build()
             .unwrap();
         let path = server.kubeconfig_path().to_path_buf();
-        let client = rt.block_on(async {
-            let kc = kube::config::Kubeconfig::read_from(&path).unwrap();
-            let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-                .await
-                .unwrap();
-            let client = kube::Client::try_from(cfg).unwrap();
-            let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-            for crd in proto::flux::crds().unwrap() {
-                let name = crd.metadata.name.clone().unwrap();
-                crds.patch(
-                    &name,
-                    &PatchParams::apply("receiver-alert-test").force(),
-                    &Patch::Apply(&crd),
-                )
-                .await
-                .unwrap();
-            }
-            let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
-            let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}});
-            namespaces
-                .patch(
-                    NS,
-                    &PatchParams::apply("receiver-alert-test"),
-                    &Patch::Apply(&ns),
-                )
-                .await
-                .unwrap();
-            client
-        });
+        let client = rt.block_on(support::flux_client(&path, NS, "receiver-alert-test"));
         Cluster { server, rt, client }
     }
 

@@ -158,6 +158,10 @@ pub trait FluxObject: kube::Resource {
     fn retry_interval(&self) -> Option<&str> {
         None
     }
+    /// `spec.dependsOn`, for the kinds that have one (Kustomization, HelmRelease).
+    fn depends_on(&self) -> &[meta::DependencyReference] {
+        &[]
+    }
 
     /// Ready the way a `dependsOn` check sees it: `Ready=True` for the current generation
     /// (`status.observedGeneration == metadata.generation`).
@@ -182,7 +186,7 @@ pub trait FluxObject: kube::Resource {
 /// Implements [`FluxObject`] for kinds whose status has `conditions`, `observedGeneration` and
 /// `lastHandledReconcileAt`, and whose spec has `suspend`.
 macro_rules! impl_flux_object {
-    ($($kind:ty $(: retry $retry:ident)?),* $(,)?) => {$(
+    ($($kind:ty $(: retry $retry:ident)? $(: depends $depends:ident)?),* $(,)?) => {$(
         impl FluxObject for $kind {
             fn conditions(&self) -> &[condition::Condition] {
                 self.status.as_ref().map_or(&[], |s| s.conditions.as_slice())
@@ -199,6 +203,9 @@ macro_rules! impl_flux_object {
             $(fn retry_interval(&self) -> Option<&str> {
                 self.spec.$retry.as_deref()
             })?
+            $(fn depends_on(&self) -> &[meta::DependencyReference] {
+                self.spec.$depends.as_deref().unwrap_or_default()
+            })?
         }
     )*};
 }
@@ -208,8 +215,8 @@ impl_flux_object!(
     image::v1::ImageRepository,
     image::v1::ImagePolicy,
     image::v1::ImageUpdateAutomation,
-    kustomize::Kustomization: retry retry_interval,
-    helm::HelmRelease,
+    kustomize::Kustomization: retry retry_interval: depends depends_on,
+    helm::HelmRelease: depends depends_on,
     notification::Receiver,
 );
 

@@ -567,46 +567,10 @@ async fn do_work(shared: Arc<Shared>, work: Work) {
             }
         }
         Work::DependentsOf { kind, ns, name } => {
-            let names_it = |d: &proto::flux::meta::DependencyReference, own_ns: &str| {
-                d.name == name && d.namespace.as_deref().unwrap_or(own_ns) == ns
-            };
-            // (namespace, name) of the objects of `kind` whose dependsOn names `ns/name`.
-            let dependents: Vec<(String, String)> = if kind == "HelmRelease" {
-                let api: Api<HelmRelease> = Api::all(shared.ctx.client.clone());
-                let Ok(list) = api.list(&shared.list_params()).await else {
-                    return;
-                };
-                list.items
-                    .into_iter()
-                    .filter_map(|h| {
-                        let h_ns = h.metadata.namespace.clone().unwrap_or_default();
-                        let depends = h
-                            .spec
-                            .depends_on
-                            .iter()
-                            .flatten()
-                            .any(|d| names_it(d, &h_ns));
-                        depends.then(|| (h_ns, h.metadata.name.clone().unwrap_or_default()))
-                    })
-                    .collect()
+            let dependents = if kind == "HelmRelease" {
+                dependents_of::<HelmRelease>(&shared, &ns, &name).await
             } else {
-                let api: Api<Kustomization> = Api::all(shared.ctx.client.clone());
-                let Ok(list) = api.list(&shared.list_params()).await else {
-                    return;
-                };
-                list.items
-                    .into_iter()
-                    .filter_map(|k| {
-                        let k_ns = k.metadata.namespace.clone().unwrap_or_default();
-                        let depends = k
-                            .spec
-                            .depends_on
-                            .iter()
-                            .flatten()
-                            .any(|d| names_it(d, &k_ns));
-                        depends.then(|| (k_ns, k.metadata.name.clone().unwrap_or_default()))
-                    })
-                    .collect()
+                dependents_of::<Kustomization>(&shared, &ns, &name).await
             };
             for (d_ns, d_name) in dependents {
                 if !d_name.is_empty() {
@@ -616,6 +580,33 @@ async fn do_work(shared: Arc<Shared>, work: Work) {
             }
         }
     }
+}
+
+/// `(namespace, name)` of the objects of kind `K` whose `dependsOn` names `ns/name` (none when
+/// the list fails: the dependents are still reconciled at their own interval).
+async fn dependents_of<K>(shared: &Shared, ns: &str, name: &str) -> Vec<(String, String)>
+where
+    K: FluxObject
+        + kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api: Api<K> = Api::all(shared.ctx.client.clone());
+    let Ok(list) = api.list(&shared.list_params()).await else {
+        return Vec::new();
+    };
+    list.items
+        .into_iter()
+        .filter_map(|o| {
+            let o_ns = o.meta().namespace.clone().unwrap_or_default();
+            let depends = o
+                .depends_on()
+                .iter()
+                .any(|d| d.name == name && d.namespace.as_deref().unwrap_or(&o_ns) == ns);
+            depends.then(|| (o_ns, o.meta().name.clone().unwrap_or_default()))
+        })
+        .collect()
 }
 
 /// Turns one bus event into work items.

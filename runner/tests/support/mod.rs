@@ -668,3 +668,35 @@ pub async fn flux_cluster(
     }
     (server, client)
 }
+
+/// Creates `obj` (the JSON of a `K`) in namespace `ns`.
+#[allow(clippy::unwrap_used)]
+pub async fn create<K>(client: &kube::Client, ns: &str, obj: serde_json::Value)
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let obj: K = serde_json::from_value(obj).unwrap();
+    kube::Api::<K>::namespaced(client.clone(), ns)
+        .create(&kube::api::PostParams::default(), &obj)
+        .await
+        .unwrap();
+}
+
+/// The `K` named `name` in namespace `ns` (it must exist).
+#[allow(clippy::unwrap_used)]
+pub async fn get<K>(client: &kube::Client, ns: &str, name: &str) -> K
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    kube::Api::<K>::namespaced(client.clone(), ns)
+        .get(name)
+        .await
+        .unwrap()
+}
